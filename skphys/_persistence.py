@@ -1,0 +1,149 @@
+"""Safe saving and loading of fitted estimators.
+
+A saved file holds only tensors and plain Python values, written with :func:`torch.save` and
+read back with ``torch.load(..., weights_only=True)``: loading a file cannot execute code. The
+estimator class and any lattice theory among its parameters are looked up by name in registries
+of classes already imported, never imported from the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ._version import __version__
+from .lattice import THEORIES, LatticeTheory
+
+__all__ = ["ESTIMATORS", "save", "load", "encode", "decode"]
+
+FORMAT = "skphys-estimator"
+FORMAT_VERSION = 1
+
+ESTIMATORS: dict[str, type] = {}
+"""Registry of estimator classes by name, filled by ``TorchEstimator.__init_subclass__``."""
+
+
+def encode(value, name: str = "value"):
+    """Encode ``value`` into tensors and plain Python values that ``weights_only`` accepts."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().clone()
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biufc":
+            return {"__ndarray__": torch.from_numpy(np.ascontiguousarray(value).copy())}
+        if value.dtype.kind in "UO" and all(isinstance(v, str) for v in value.ravel()):
+            return {"__strarray__": value.tolist()}
+        raise TypeError(f"cannot save {name}: array of dtype {value.dtype}")
+    if isinstance(value, pd.DataFrame):
+        return {"__dataframe__": {str(c): value[c].tolist() for c in value.columns}}
+    if isinstance(value, LatticeTheory):
+        return {"__theory__": type(value).__name__, "params": encode(value.get_params(), name)}
+    if isinstance(value, tuple):
+        return tuple(encode(v, name) for v in value)
+    if isinstance(value, list):
+        return [encode(v, name) for v in value]
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError(f"cannot save {name}: dict keys must be strings")
+        return {"__dict__": {k: encode(v, f"{name}[{k!r}]") for k, v in value.items()}}
+    if type(value).__name__ in ESTIMATORS and hasattr(value, "_to_payload"):
+        return {"__estimator__": value._to_payload()}
+    raise TypeError(f"cannot save {name} of type {type(value).__name__}")
+
+
+def decode(value, device=None):
+    """Inverse of :func:`encode`."""
+    if isinstance(value, tuple):
+        return tuple(decode(v, device) for v in value)
+    if isinstance(value, list):
+        return [decode(v, device) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__ndarray__" in value:
+        return value["__ndarray__"].numpy()
+    if "__strarray__" in value:
+        return np.asarray(value["__strarray__"], dtype=object)
+    if "__dataframe__" in value:
+        return pd.DataFrame(value["__dataframe__"])
+    if "__theory__" in value:
+        cls = THEORIES.get(value["__theory__"])
+        if cls is None:
+            raise ValueError(f"unknown lattice theory {value['__theory__']!r} in saved file")
+        return cls(**decode(value["params"]))
+    if "__dict__" in value:
+        return {k: decode(v, device) for k, v in value["__dict__"].items()}
+    if "__estimator__" in value:
+        return from_payload(value["__estimator__"], device=device)
+    raise ValueError(f"unrecognized entry in saved file: keys {sorted(value)}")
+
+
+def from_payload(payload: dict, device=None):
+    """Rebuild an estimator from the dictionary written by ``TorchEstimator._to_payload``."""
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError("not a skphys estimator file")
+    cls = ESTIMATORS.get(payload["class"])
+    if cls is None:
+        raise ValueError(
+            f"unknown estimator class {payload['class']!r}; import the module defining it first"
+        )
+    params = decode(payload["params"], device)
+    if device is not None:
+        params["device"] = device
+    estimator = cls(**params)
+    estimator._restore_payload(payload, device=device)
+    return estimator
+
+
+def save(estimator, path) -> None:
+    """Write ``estimator`` to ``path`` atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    payload = estimator._to_payload()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load(path, device=None):
+    """Load an estimator saved with ``estimator.save(path)``.
+
+    The file is read with ``torch.load(..., weights_only=True)``, so a tampered file cannot run
+    code: it fails to load instead.
+
+    Parameters
+    ----------
+    path : str or path-like
+        File written by :meth:`TorchEstimator.save`.
+    device : str, optional
+        Overrides the saved ``device`` parameter (e.g. ``"cpu"``). A CUDA device that is not
+        available falls back to the CPU with a warning.
+
+    Returns
+    -------
+    estimator
+        The fitted estimator.
+    """
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    return from_payload(payload, device=device)
+
+
+def _payload_header(estimator) -> dict:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "skphys_version": __version__,
+        "class": type(estimator).__name__,
+    }

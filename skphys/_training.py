@@ -1,0 +1,178 @@
+"""The gradient-descent loop every skphys estimator trains with.
+
+It knows nothing of scikit-learn: it takes the parameters, a closure computing the loss (and
+metrics) of one step, and the optimization settings. It keeps a copy of the last parameters
+that gave a finite loss, so a divergence or a Ctrl-C leaves a usable model behind.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from .exceptions import NonFiniteLossError
+
+__all__ = ["TrainingSettings", "TrainingOutcome", "run_training", "make_optimizer"]
+
+LossFn = Callable[[int], "tuple[torch.Tensor, dict[str, float]]"]
+
+
+@dataclass
+class TrainingSettings:
+    """Optimization settings, validated by the estimator before they get here."""
+
+    max_iter: int
+    learning_rate: float
+    lr_schedule: str | None = None
+    clip_grad_norm: float | None = None
+    tol: float | None = None
+    n_iter_no_change: int = 10
+    monitor: str = "loss"
+    key_metric: str | None = None
+    verbose: int = 0
+    description: str = "fit"
+
+
+@dataclass
+class TrainingOutcome:
+    """What a call of :func:`run_training` did."""
+
+    records: list[dict] = field(default_factory=list)
+    n_steps: int = 0
+    interrupted: bool = False
+    converged: bool = False
+
+
+def make_optimizer(params: Sequence[torch.nn.Parameter], settings: TrainingSettings):
+    """Adam with the settings' learning rate and schedule (``None``/"constant" or "cosine")."""
+    optimizer = torch.optim.Adam(params, lr=settings.learning_rate)
+    if settings.lr_schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(settings.max_iter, 1)
+        )
+    else:
+        scheduler = None
+    return optimizer, scheduler
+
+
+def _format_row(record: dict) -> str:
+    return "  ".join(
+        f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
+    )
+
+
+def run_training(
+    params: Sequence[torch.nn.Parameter],
+    loss_fn: LossFn,
+    settings: TrainingSettings,
+    *,
+    optimizer: torch.optim.Optimizer,
+    scheduler=None,
+    step_offset: int = 0,
+    outcome: TrainingOutcome | None = None,
+) -> TrainingOutcome:
+    """Run up to ``settings.max_iter`` optimizer steps of ``loss_fn``.
+
+    Parameters
+    ----------
+    params : sequence of Parameter
+        The trained parameters (they are restored on divergence or interruption).
+    loss_fn : callable
+        ``loss_fn(step) -> (loss, metrics)``: a scalar tensor to minimize and a dict of floats
+        recorded in the history (``step`` counts from ``step_offset + 1``).
+    settings : TrainingSettings
+    optimizer, scheduler
+        Built by :func:`make_optimizer` (kept by the estimator for ``warm_start``).
+    step_offset : int
+        Steps already taken by earlier fits.
+    outcome : TrainingOutcome, optional
+        Filled in place as training goes, so the caller keeps the records of the steps taken
+        even when this function raises.
+
+    Returns
+    -------
+    TrainingOutcome
+
+    Raises
+    ------
+    NonFiniteLossError
+        When the loss or its gradient is not finite; the parameters are first restored to the
+        last ones that gave a finite loss.
+    """
+    params = list(params)
+    snapshot = [p.detach().clone() for p in params]
+    outcome = TrainingOutcome() if outcome is None else outcome
+    best = math.inf
+    stall = 0
+    start = time.perf_counter()
+    table_every = max(1, settings.max_iter // 20)
+    bar = tqdm(
+        total=settings.max_iter,
+        desc=settings.description,
+        disable=settings.verbose != 1,
+        dynamic_ncols=True,
+        leave=True,
+    )
+    last_good_step = step_offset
+    try:
+        for i in range(settings.max_iter):
+            step = step_offset + i + 1
+            loss, metrics = loss_fn(step)
+            optimizer.zero_grad(set_to_none=True)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise NonFiniteLossError(step, value, last_good_step)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(
+                params,
+                settings.clip_grad_norm if settings.clip_grad_norm else math.inf,
+            )
+            if not torch.isfinite(grad_norm):
+                raise NonFiniteLossError(step, float(grad_norm), last_good_step, what="gradient")
+            torch._foreach_copy_(snapshot, [p.detach() for p in params])
+            last_good_step = step
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            record = {"step": step, "loss": value, **metrics,
+                      "wall_time": time.perf_counter() - start}
+            outcome.records.append(record)
+            outcome.n_steps = i + 1
+            if settings.verbose == 1:
+                postfix = {"loss": f"{value:.4g}"}
+                if settings.key_metric and settings.key_metric in metrics:
+                    postfix[settings.key_metric] = f"{metrics[settings.key_metric]:.4g}"
+                bar.set_postfix(postfix, refresh=False)
+                bar.update(1)
+            elif settings.verbose >= 2 and (i % table_every == 0 or i + 1 == settings.max_iter):
+                print(_format_row(record), flush=True)
+            if settings.tol is not None:
+                current = value if settings.monitor == "loss" else metrics[settings.monitor]
+                if current < best - settings.tol:
+                    best, stall = current, 0
+                else:
+                    stall += 1
+                    if stall >= settings.n_iter_no_change:
+                        outcome.converged = True
+                        break
+    except NonFiniteLossError:
+        torch._foreach_copy_([p.data for p in params], snapshot)
+        raise
+    except KeyboardInterrupt:
+        torch._foreach_copy_([p.data for p in params], snapshot)
+        outcome.interrupted = True
+        warnings.warn(
+            f"training interrupted at step {step_offset + outcome.n_steps + 1}; keeping the "
+            f"parameters of step {last_good_step}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    finally:
+        bar.close()
+    return outcome

@@ -1,0 +1,247 @@
+"""The result of a reference Monte Carlo run, and the chain bookkeeping all samplers share.
+
+:func:`~skphys.lattice.mcmc.hmc`, :func:`~skphys.lattice.mcmc.metropolis` and
+:func:`~skphys.lattice.mcmc.wolff` validate their arguments, start their chains, run burn-in
+(with adaptation) and production, and package the chains the same way; this module holds that
+common part and the :class:`MCMCResult` they return.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+
+import torch
+from tqdm.auto import tqdm
+
+from ._theory import LatticeTheory
+
+__all__ = ["MCMCResult"]
+
+
+@dataclass
+class MCMCResult:
+    """Markov chains drawn by :func:`hmc`, :func:`metropolis` or :func:`wolff`.
+
+    Attributes
+    ----------
+    samples : torch.Tensor
+        Shape ``(n_chains, n_samples, n_features)``: chain-major, so that ``samples[c]`` is the
+        time series of chain ``c`` (what autocorrelation analysis wants).
+    acceptance : float
+        Mean acceptance after burn-in: of trajectories (HMC), of single-site proposals
+        (Metropolis), ``1.0`` for Wolff cluster flips.
+    step_size : float or None
+        The frozen HMC leapfrog step or Metropolis proposal scale; ``None`` for Wolff and for
+        spin flips.
+    n_evaluations : float
+        Cost per chain after burn-in, in the natural unit of the method: gradient evaluations
+        (HMC), single-site updates, ``n_sweeps * n_sites`` (Metropolis), sites flipped by
+        clusters, averaged over chains (Wolff).
+    wall_time : float
+        Seconds spent after burn-in (production only).
+    method : str
+        ``"hmc"``, ``"metropolis"`` or ``"wolff"``.
+    info : dict
+        Method-specific extras: ``n_leapfrog`` and ``trajectory_length`` (HMC),
+        ``mean_cluster_size`` (Wolff).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skphys.lattice import Ising
+    >>> from skphys.lattice.mcmc import wolff
+    >>> res = wolff(Ising((4, 4), temperature=2.5), 10, n_chains=3, n_burnin=5,
+    ...             generator=torch.Generator().manual_seed(0))
+    >>> tuple(res.samples.shape), tuple(res.flat().shape)
+    ((3, 10, 16), (30, 16))
+    """
+
+    samples: torch.Tensor
+    acceptance: float
+    step_size: float | None
+    n_evaluations: float
+    wall_time: float
+    method: str
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_chains(self) -> int:
+        """Number of chains."""
+        return self.samples.shape[0]
+
+    @property
+    def n_samples(self) -> int:
+        """Number of stored samples per chain."""
+        return self.samples.shape[1]
+
+    def flat(self) -> torch.Tensor:
+        """All samples as rows, ``(n_chains * n_samples, n_features)``, chain after chain."""
+        return self.samples.reshape(-1, self.samples.shape[-1])
+
+
+# -- argument checks shared by the samplers ------------------------------------------------------
+def check_count(name: str, value, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int >= ``minimum``, or raise naming the parameter ``name``."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_fraction(name: str, value) -> float:
+    """Return ``value`` as a float in the open interval (0, 1), or raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must be in the open interval (0, 1), got {value!r}")
+    return float(value)
+
+
+def start_chains(
+    theory: LatticeTheory,
+    n_chains: int,
+    *,
+    init: torch.Tensor | None,
+    generator: torch.Generator | None,
+    device,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Generator]:
+    """Validate the chain set-up and return the initial states and the generator to use.
+
+    The device is ``device`` if given, else that of ``init``, else that of ``generator``, else
+    the CPU. Without a ``generator`` a fresh ``torch.Generator`` with torch's fixed default
+    seed is created (the global RNG is never touched).
+    """
+    if not isinstance(theory, LatticeTheory):
+        raise TypeError(f"theory must be a LatticeTheory, got {type(theory).__name__}")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
+    if init is not None and not isinstance(init, torch.Tensor):
+        raise TypeError(f"init must be a torch.Tensor or None, got {type(init).__name__}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {generator!r}")
+    if device is not None:
+        device = torch.device(device)
+    elif init is not None:
+        device = init.device
+    elif generator is not None:
+        device = generator.device
+    else:
+        device = torch.device("cpu")
+    if generator is None:
+        generator = torch.Generator(device=device)
+    elif generator.device.type != device.type:
+        raise ValueError(
+            f"generator lives on {generator.device} but the chains run on {device}; "
+            "pass a torch.Generator(device=...) on the same device"
+        )
+    if init is None:
+        x = theory.initial_state(n_chains, generator=generator, device=device, dtype=dtype)
+    else:
+        if init.shape != (n_chains, theory.n_features):
+            raise ValueError(
+                f"init must have shape (n_chains, n_features) = ({n_chains}, "
+                f"{theory.n_features}), got {tuple(init.shape)}"
+            )
+        x = init.detach().to(device=device, dtype=dtype).clone()
+        if not torch.isfinite(x).all():
+            raise ValueError("init must contain only finite values")
+        if theory.field_type == "spin" and not (x.abs() == 1).all():
+            raise ValueError("init of a spin theory must contain only +1.0 and -1.0")
+    return theory.canonicalize(x), generator
+
+
+def run_chains(
+    update: Callable[[torch.Tensor, bool], torch.Tensor],
+    x: torch.Tensor,
+    *,
+    n_samples: int,
+    n_burnin: int,
+    thin: int,
+    progress: bool,
+    method: str,
+    end_burnin: Callable[[], None] | None = None,
+) -> tuple[torch.Tensor, float]:
+    """Run ``n_burnin`` adaptive updates, then ``n_samples * thin`` frozen ones.
+
+    ``update(x, adapt)`` advances all chains by one update. ``end_burnin`` (if given) is called
+    between the two phases, e.g. to freeze a step size. Every ``thin``-th production state is
+    stored. Returns the samples ``(n_chains, n_samples, n_features)`` and the production wall
+    time in seconds.
+    """
+    samples = x.new_empty(x.shape[0], n_samples, x.shape[1])
+    with tqdm(total=n_burnin + n_samples * thin, disable=not progress, desc=method) as bar:
+        for _ in range(n_burnin):
+            x = update(x, True)
+            bar.update()
+        if end_burnin is not None:
+            end_burnin()
+        _synchronize(x.device)
+        start = time.perf_counter()
+        for i in range(n_samples):
+            for _ in range(thin):
+                x = update(x, False)
+            samples[:, i] = x
+            bar.update(thin)
+        _synchronize(x.device)
+        wall_time = time.perf_counter() - start
+    return samples, wall_time
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for queued CUDA work, so that wall times measure the computation."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class DualAveraging:
+    """Dual-averaging adaptation of a positive tuning parameter (Hoffman & Gelman 2014, §3.2).
+
+    Drives a statistic that decreases with the parameter (an acceptance rate) toward
+    ``target``: each :meth:`update` takes the statistic measured with the current value and
+    returns the next value; :attr:`final` is the iterate average to freeze after burn-in.
+
+    Parameters
+    ----------
+    initial : float
+        Starting value; the shrinkage point is ``10 * initial``.
+    target : float
+        Target of the statistic.
+    upper : float, optional
+        Largest allowed value (e.g. 1 for a proposal scale that spans the whole circle).
+    """
+
+    gamma = 0.05
+    t0 = 10.0
+    kappa = 0.75
+
+    def __init__(self, initial: float, target: float, *, upper: float = math.inf):
+        self.value = min(initial, upper)
+        self.target = target
+        self._log_upper = math.log(upper)
+        self._mu = math.log(10 * initial)
+        self._h_bar = 0.0
+        self._log_bar = math.log(self.value)
+        self._m = 0
+
+    def update(self, statistic: float) -> float:
+        """Record the statistic measured at the current value; return the next value."""
+        self._m += 1
+        w = 1.0 / (self._m + self.t0)
+        self._h_bar = (1 - w) * self._h_bar + w * (self.target - statistic)
+        log_value = self._mu - math.sqrt(self._m) / self.gamma * self._h_bar
+        log_value = min(log_value, self._log_upper)
+        eta = self._m ** (-self.kappa)
+        self._log_bar = eta * log_value + (1 - eta) * self._log_bar
+        self.value = math.exp(log_value)
+        return self.value
+
+    @property
+    def final(self) -> float:
+        """The averaged value to keep once adaptation stops."""
+        return math.exp(self._log_bar)

@@ -1,0 +1,284 @@
+"""The estimator base: devices, seeding, the training loop, persistence."""
+
+from __future__ import annotations
+
+import copy
+import os
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+import skphys
+from _gaussian_estimator import GaussianDensity
+from skphys import NonFiniteLossError
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    cov = np.array([[2.0, 0.6, 0.0], [0.6, 1.0, -0.3], [0.0, -0.3, 0.5]])
+    return rng.multivariate_normal([1.0, 0.0, -1.0], cov, size=2000), cov
+
+
+def _params(est):
+    return [p.detach().clone() for p in est.module_.parameters()]
+
+
+def _same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_fit_recovers_gaussian(data, device):
+    X, cov = data
+    est = GaussianDensity(max_iter=400, batch_size=256, learning_rate=0.05, random_state=0,
+                          device=device, dtype="float64").fit(X)
+    scale = est.module_.scale().detach().cpu().numpy()
+    np.testing.assert_allclose(scale @ scale.T, cov, atol=0.15)
+    np.testing.assert_allclose(est.module_.mean.detach().cpu().numpy(), [1, 0, -1], atol=0.1)
+    # the maximum-likelihood fit is close to the exact Gaussian log-likelihood
+    exact = -0.5 * np.log(np.linalg.det(2 * np.pi * cov)) - 1.5
+    assert abs(est.score(X) - exact) < 0.05
+
+
+def test_same_seed_bit_identical_and_global_rng_untouched(data):
+    X, _ = data
+    torch_state = torch.get_rng_state()
+    a = GaussianDensity(max_iter=20, random_state=3, device="cpu").fit(X)
+    b = GaussianDensity(max_iter=20, random_state=3, device="cpu").fit(X)
+    c = GaussianDensity(max_iter=20, random_state=4, device="cpu").fit(X)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert _same(_params(a), _params(b))
+    assert not _same(_params(a), _params(c))
+    np.testing.assert_array_equal(a.sample(5), b.sample(5))
+
+
+def test_history_is_dataframe_and_warm_start_continues(data):
+    X, _ = data
+    est = GaussianDensity(max_iter=7, random_state=0, warm_start=True, device="cpu").fit(X)
+    assert isinstance(est.history_, pd.DataFrame)
+    assert list(est.history_.columns) == ["step", "loss", "nll", "wall_time"]
+    first = _params(est)
+    est.fit(X)
+    assert est.n_iter_ == 14
+    assert est.history_["step"].tolist() == list(range(1, 15))
+    assert not _same(first, _params(est))
+    # without warm_start a refit starts over
+    est.set_params(warm_start=False).fit(X)
+    assert est.n_iter_ == 7
+
+
+def test_tol_stops_early(data):
+    X, _ = data
+    est = GaussianDensity(max_iter=500, tol=1e9, n_iter_no_change=3, random_state=0,
+                          device="cpu").fit(X)
+    assert est.n_iter_ == 4  # one improvement from +inf, then three without
+
+
+def test_cosine_schedule(data):
+    X, _ = data
+    est = GaussianDensity(max_iter=10, lr_schedule="cosine", random_state=0, device="cpu").fit(X)
+    assert est._scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)
+
+
+class _Diverging(GaussianDensity):
+    """Loss becomes NaN at step 5."""
+
+    def _loss(self, data):
+        inner = super()._loss(data)
+
+        def loss_fn(step):
+            loss, metrics = inner(step)
+            return (loss * np.nan if step == 5 else loss), metrics
+
+        return loss_fn
+
+
+class _Interrupted(GaussianDensity):
+    """The user presses Ctrl-C during step 6."""
+
+    def _loss(self, data):
+        inner = super()._loss(data)
+
+        def loss_fn(step):
+            if step == 6:
+                raise KeyboardInterrupt
+            return inner(step)
+
+        return loss_fn
+
+
+def test_non_finite_loss_restores_last_finite_parameters(data):
+    X, _ = data
+    est = _Diverging(max_iter=50, random_state=1, device="cpu")
+    with pytest.raises(NonFiniteLossError, match="step 5") as info:
+        est.fit(X)
+    assert info.value.restored_step == 4
+    reference = GaussianDensity(max_iter=3, random_state=1, device="cpu").fit(X)
+    # parameters that gave the finite loss of step 4 are those after 3 updates
+    assert _same(_params(est), _params(reference))
+    assert len(est.history_) == 4
+    assert np.all(np.isfinite(est.score_samples(X[:10])))
+
+
+def test_keyboard_interrupt_leaves_fitted_estimator(data):
+    X, _ = data
+    est = _Interrupted(max_iter=50, random_state=1, device="cpu")
+    with pytest.warns(RuntimeWarning, match="interrupted at step 6"):
+        est.fit(X)
+    reference = GaussianDensity(max_iter=4, random_state=1, device="cpu").fit(X)
+    assert _same(_params(est), _params(reference))
+    assert est.n_iter_ == 5
+    assert est.sample(3).shape == (3, 3)
+
+
+def test_verbose_progress_and_table(data, capsys):
+    X, _ = data
+    GaussianDensity(max_iter=5, verbose=1, random_state=0, device="cpu").fit(X)
+    err = capsys.readouterr().err
+    assert "GaussianDensity" in err and "nll=" in err
+    GaussianDensity(max_iter=40, verbose=2, random_state=0, device="cpu").fit(X)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 21 and out[0].startswith("step=1 ")
+
+
+@pytest.mark.parametrize(
+    "param, value, match",
+    [
+        ("device", "gpu", "device must be"),
+        ("dtype", "float16", "dtype must be"),
+        ("max_iter", 0, "max_iter must be an int >= 1"),
+        ("learning_rate", -1.0, "learning_rate must be"),
+        ("lr_schedule", "step", "lr_schedule must be"),
+        ("clip_grad_norm", 0.0, "clip_grad_norm must be"),
+    ],
+)
+def test_bad_parameters(data, param, value, match):
+    X, _ = data
+    with pytest.raises(ValueError, match=match):
+        GaussianDensity(**{param: value}).fit(X)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour")
+def test_cuda_requested_without_cuda(data):
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        GaussianDensity(device="cuda").fit(data[0])
+
+
+def test_bad_input_and_unfitted(data):
+    X, _ = data
+    with pytest.raises(NotFittedError):
+        GaussianDensity().sample(3)
+    bad = X[:20].copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        GaussianDensity(max_iter=2).fit(bad)
+    est = GaussianDensity(max_iter=2, device="cpu").fit(X)
+    with pytest.raises(ValueError, match="features"):
+        est.score_samples(X[:, :2])
+
+
+def test_torch_input_numpy_output(data):
+    X, _ = data
+    est = GaussianDensity(max_iter=2, device="cpu").fit(torch.as_tensor(X))
+    out = est.score_samples(torch.as_tensor(X[:4]))
+    assert isinstance(out, np.ndarray) and out.shape == (4,)
+
+
+def test_pickle_deepcopy_clone(data):
+    X, _ = data
+    est = GaussianDensity(max_iter=10, random_state=0, device="cpu").fit(X)
+    state = est.__getstate__()
+    assert "module_" not in state
+    assert all(t.device.type == "cpu" for t in state["_module_state"].values())
+    for other in (pickle.loads(pickle.dumps(est)), copy.deepcopy(est)):
+        np.testing.assert_array_equal(other.score_samples(X[:50]), est.score_samples(X[:50]))
+    cloned = clone(est)
+    assert cloned.get_params() == est.get_params() and not hasattr(cloned, "module_")
+
+
+def test_unpickle_cuda_state_without_cuda_falls_back_to_cpu(data):
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    X, _ = data
+    est = GaussianDensity(max_iter=3, random_state=0, device="cpu").fit(X)
+    state = est.__getstate__()
+    state["device_"] = "cuda:0"
+    restored = GaussianDensity.__new__(GaussianDensity)
+    with pytest.warns(RuntimeWarning, match="not available"):
+        restored.__setstate__(state)
+    assert restored.device_ == "cpu"
+    np.testing.assert_array_equal(restored.score_samples(X[:5]), est.score_samples(X[:5]))
+
+
+def test_save_load_round_trip(data, tmp_path):
+    X, _ = data
+    est = GaussianDensity(max_iter=10, random_state=0, device="cpu").fit(X)
+    path = tmp_path / "model.pt"
+    est.save(path)
+    loaded = skphys.load(path)
+    assert type(loaded) is GaussianDensity and loaded.get_params() == est.get_params()
+    np.testing.assert_array_equal(loaded.score_samples(X[:50]), est.score_samples(X[:50]))
+    pd.testing.assert_frame_equal(loaded.history_, est.history_)
+    assert loaded.n_features_in_ == 3 and loaded.n_iter_ == 10
+    assert os.listdir(tmp_path) == ["model.pt"]
+
+
+class _Payload:
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (os.makedirs, (self.target,))
+
+
+def test_load_refuses_code_execution(tmp_path):
+    target = str(tmp_path / "pwned")
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "skphys-estimator", "params": _Payload(target)}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        skphys.load(path)
+    assert not os.path.exists(target)
+
+
+def test_failed_save_leaves_nothing_on_disk(data, tmp_path):
+    X, _ = data
+    est = GaussianDensity(max_iter=2, device="cpu").fit(X)
+    est.unsaveable_ = object()
+    with pytest.raises(TypeError, match="unsaveable_"):
+        est.save(tmp_path / "model.pt")
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(NotFittedError):
+        GaussianDensity().save(tmp_path / "model.pt")
+    assert os.listdir(tmp_path) == []
+
+
+def test_interrupted_write_leaves_previous_file_intact(data, tmp_path, monkeypatch):
+    X, _ = data
+    est = GaussianDensity(max_iter=2, device="cpu").fit(X)
+    path = tmp_path / "model.pt"
+    est.save(path)
+    before = path.read_bytes()
+
+    def broken_save(obj, f):
+        f.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        est.save(path)
+    assert os.listdir(tmp_path) == ["model.pt"] and path.read_bytes() == before
+
+
+def test_load_rejects_foreign_files(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save({"w": torch.zeros(3)}, path)
+    with pytest.raises(ValueError, match="not a skphys estimator file"):
+        skphys.load(path)
+    torch.save({"format": "skphys-estimator", "class": "Nope"}, path)
+    with pytest.raises(ValueError, match="unknown estimator class"):
+        skphys.load(path)
