@@ -8,14 +8,11 @@ of classes already imported, never imported from the file.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import torch
 
+from ._io import atomic_write
 from ._version import __version__
 from .lattice import THEORIES, LatticeTheory
 
@@ -104,17 +101,9 @@ def from_payload(payload: dict, device=None):
 
 def save(estimator, path) -> None:
     """Write ``estimator`` to ``path`` atomically (a temporary file renamed into place)."""
-    path = Path(path)
     payload = estimator._to_payload()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        torch.save(payload, f)
 
 
 def load(path, device=None):

@@ -1,0 +1,71 @@
+"""The command line: ``skphys mcmc``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from skphys._cli import main
+
+
+def test_help_lists_subcommands(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    assert "mcmc" in capsys.readouterr().out
+
+
+def test_python_dash_m_entry_point():
+    out = subprocess.run([sys.executable, "-m", "skphys", "--version"], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.startswith("skphys ")
+
+
+def test_mcmc_ising_prints_exact_compatible_energy_and_saves(tmp_path, capsys):
+    path = tmp_path / "ising.npz"
+    rc = main(["mcmc", "ising", "--shape", "4", "4", "--temperature", "2.5", "-n", "4000",
+               "--chains", "8", "--burnin", "100", "--quiet", "-o", str(path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith("energy_per_site"))
+    mean, err = float(line.split()[1]), float(line.split()[3])
+    from skphys.lattice.exact import ising_energy
+
+    assert abs(mean - ising_energy(4, 2.5)) < 4 * err
+    with np.load(path) as data:
+        assert data["X"].shape == (4000, 16)
+        assert str(data["sampler"]) == "wolff"
+        assert data["obs_energy_per_site"].shape == (8, 500)
+    assert os.listdir(tmp_path) == ["ising.npz"]
+
+
+def test_mcmc_phi4_hmc(capsys):
+    rc = main(["mcmc", "phi4", "--shape", "4", "4", "--m2", "-4", "--lam", "8", "-n", "64",
+               "--chains", "4", "--burnin", "50", "--quiet"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "chi2" in out and "acceptance" in out and "step size" in out
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["mcmc", "phi4", "--shape", "8", "8", "--m2", "-4", "-n", "10"], "needs --lam"),
+        (["mcmc", "ising", "--shape", "4", "4", "-T", "2", "--m2", "1", "-n", "10"],
+         "does not take --m2"),
+        (["mcmc", "ising", "--shape", "4", "4", "-T", "-2", "-n", "10"], "temperature"),
+        (["mcmc", "ising", "--shape", "4", "4", "-T", "2", "-n", "1"], "-n must be an int >= 2"),
+        (["mcmc", "ising", "--shape", "4", "4", "-T", "2", "-n", "10", "-o", "x.txt"], ".npz"),
+    ],
+)
+def test_bad_arguments_exit_2_with_message(argv, match, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--quiet"])
+    assert exc.value.code == 2
+    assert match in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
