@@ -21,6 +21,8 @@ from ._scalar import FreeScalar, Phi4
 from ._spin import XY, Ising
 from ._theory import LatticeTheory
 
+from . import exact, mcmc, observables, stats  # noqa: E402  (public submodules)
+
 THEORIES = {cls.__name__: cls for cls in (Phi4, FreeScalar, ComplexPhi4, XY, Ising, IsingDual)}
 """Registry of the theories by class name (used to rebuild saved estimators safely)."""
 
@@ -33,4 +35,8 @@ __all__ = [
     "Ising",
     "IsingDual",
     "THEORIES",
+    "exact",
+    "mcmc",
+    "observables",
+    "stats",
 ]

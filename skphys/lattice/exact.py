@@ -48,6 +48,9 @@ T_C: float = 2.0 / math.log1p(math.sqrt(2.0))
 
 Temperature = float | npt.ArrayLike
 
+_BETA_GROUND = 50.0
+"""Above this inverse temperature ln Z is ``2 N beta + ln 2`` to double precision."""
+
 
 # -- input checks ----------------------------------------------------------------------------
 def _check_size(L) -> int:
@@ -61,7 +64,8 @@ def _check_size(L) -> int:
 def _check_temperature(temperature) -> tuple[np.ndarray, bool]:
     """Return the temperatures as a flat float64 array and whether the input was a scalar."""
     if np.ndim(temperature) == 0:
-        return np.array([check_real("temperature", temperature)]), True
+        t = check_real("temperature", temperature, low=0.0, low_inclusive=False)
+        return np.array([t]), True
     t = np.asarray(temperature, dtype=np.float64)
     if t.size == 0:
         raise ValueError("temperature must not be empty")
@@ -115,7 +119,10 @@ def _kaufman_derivatives(L: int, temperature, order: int) -> tuple[np.ndarray, n
     t, scalar = _check_temperature(temperature)
     with torch.enable_grad():
         beta = torch.tensor(1.0 / t, dtype=torch.float64, requires_grad=order > 0)
-        out = _kaufman_log_z(L, beta)
+        # deep in the ordered phase continue with the ground-state asymptote (the corrections,
+        # O(N exp(-8 beta)), are below rounding), keeping sinh(2 beta) finite
+        clamped = beta.clamp(max=_BETA_GROUND)
+        out = _kaufman_log_z(L, clamped) + 2 * L * L * (beta - clamped)
         for i in range(order):
             (out,) = torch.autograd.grad(out.sum(), beta, create_graph=i + 1 < order)
     return out.detach().numpy(), t, scalar
@@ -153,8 +160,8 @@ def ising_log_z(L: int, temperature: Temperature) -> float | np.ndarray:
     >>> from skphys.lattice.exact import T_C, ising_log_z
     >>> round(ising_log_z(4, T_C), 10)
     15.5219154588
-    >>> ising_log_z(4, [2.0, 3.0]).round(10)
-    array([17.1053671187, 13.2810334556])
+    >>> ising_log_z(4, [2.0, 3.0]).round(6)
+    array([17.105367, 13.281033])
     """
     values, _, scalar = _kaufman_derivatives(L, temperature, 0)
     return _as_output(values, scalar, temperature)
@@ -180,9 +187,9 @@ def ising_energy(L: int, temperature: Temperature) -> float | np.ndarray:
 
     Examples
     --------
-    >>> from skphys.lattice.exact import ising_energy
-    >>> round(ising_energy(64, 0.5), 6)
-    -2.0
+    >>> from skphys.lattice.exact import ising_energy, onsager_energy
+    >>> abs(ising_energy(64, 2.0) - onsager_energy(2.0)) < 1e-12
+    True
     """
     values, _, scalar = _kaufman_derivatives(L, temperature, 1)
     return _as_output(-values / L**2, scalar, temperature)
@@ -205,6 +212,12 @@ def ising_heat_capacity(L: int, temperature: Temperature) -> float | np.ndarray:
     -------
     float or ndarray
         :math:`c = \beta^2 \mathrm{Var}(H) / N`, with the shape of ``temperature``.
+
+    Notes
+    -----
+    The derivative is a difference of terms of order :math:`N/\beta^2`, so the absolute
+    accuracy is about ``1e-11``; far above :math:`T_c` (``T >~ 1e3``), where
+    :math:`c \approx 2/T^2`, the relative accuracy degrades accordingly.
 
     Examples
     --------

@@ -71,16 +71,22 @@ def _numpy_compatible(arg: str) -> Callable[[_F], _F]:
     return decorator
 
 
-def _rows(x, name: str = "x", n_components: int = 1) -> torch.Tensor:
-    """Check that ``x`` is a 2-D tensor of rows and return it as floating point."""
+def _float_tensor(x, name: str) -> torch.Tensor:
+    """Check that ``x`` is a tensor and return it as floating point (integers to float64)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor or a numpy.ndarray, got {type(x).__name__}")
+    return x if x.is_floating_point() else x.to(torch.float64)
+
+
+def _rows(x, name: str = "x", n_components: int = 1) -> torch.Tensor:
+    """Check that ``x`` is a 2-D tensor of rows and return it as floating point."""
+    x = _float_tensor(x, name)
     if x.dim() != 2 or x.shape[1] % n_components:
         per_row = f" with a multiple of {n_components} features" if n_components > 1 else ""
         raise ValueError(
             f"{name} must be 2-D (n_samples, n_features){per_row}, got shape {tuple(x.shape)}"
         )
-    return x if x.is_floating_point() else x.to(torch.float64)
+    return x
 
 
 def _lattice(x, shape, name: str = "x") -> torch.Tensor:
@@ -380,11 +386,11 @@ def effective_mass(G: Array) -> Array:
     >>> np.round(effective_mass(np.cosh(0.5 * (t - 4))), 6).tolist()
     [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
     """
-    if not isinstance(G, torch.Tensor):
-        raise TypeError(f"G must be a torch.Tensor or a numpy.ndarray, got {type(G).__name__}")
+    G = _float_tensor(G, "G")
     if G.dim() == 0 or G.shape[-1] < 3:
-        raise ValueError(f"G must have at least 3 entries along its last axis, got {tuple(G.shape)}")
-    G = G if G.is_floating_point() else G.to(torch.float64)
+        raise ValueError(
+            f"G must have at least 3 entries along its last axis, got shape {tuple(G.shape)}"
+        )
     ratio = (G[..., :-2] + G[..., 2:]) / (2 * G[..., 1:-1])
     return torch.where(ratio >= 1, torch.acosh(ratio.clamp(min=1)), torch.nan)
 
