@@ -1,0 +1,23 @@
+"""Normalizing-flow building blocks for lattice fields (pure PyTorch).
+
+Bijectors act on fields of shape ``(batch, channels, *lattice_shape)`` and return the
+transformed field with ``log|det J|`` of shape ``(batch,)``.
+"""
+
+from ._bijector import Bijector, Composed
+from ._continuous import ContinuousFlow, EquivariantVelocity
+from ._convnet import CircularConvNet
+from ._coupling import AffineCoupling, checkerboard_mask
+from ._fourier import FourierGaussian, momentum_orbits
+
+__all__ = [
+    "Bijector",
+    "Composed",
+    "AffineCoupling",
+    "checkerboard_mask",
+    "CircularConvNet",
+    "FourierGaussian",
+    "momentum_orbits",
+    "EquivariantVelocity",
+    "ContinuousFlow",
+]

@@ -1,0 +1,69 @@
+"""A learnable Gaussian layer diagonal in momentum space (free-field correlations)."""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+
+from ._bijector import Bijector
+
+__all__ = ["FourierGaussian", "momentum_orbits"]
+
+
+def momentum_orbits(shape: tuple[int, ...]) -> tuple[torch.Tensor, int]:
+    """Label each lattice momentum by its orbit under the lattice symmetries.
+
+    Momenta ``k`` and ``-k`` always share a label (so a function of the label is real in
+    position space); reflections of each axis too, and permutations of axes when all extents
+    are equal. Returns the integer labels of ``shape`` and the number of orbits.
+    """
+    keys = {}
+    labels = torch.empty(shape, dtype=torch.long)
+    for k in itertools.product(*(range(n) for n in shape)):
+        folded = tuple(min(ki, n - ki) for ki, n in zip(k, shape))
+        key = tuple(sorted(folded)) if len(set(shape)) == 1 else folded
+        labels[k] = keys.setdefault(key, len(keys))
+    return labels, len(keys)
+
+
+class FourierGaussian(Bijector):
+    r"""Linear map :math:`x = \mathcal F^{-1}[\sigma_k\, \mathcal F z]` with learnable
+    :math:`\sigma_k > 0`, one per momentum orbit (see :func:`momentum_orbits`).
+
+    Applied to white noise it produces any translation- and reflection-invariant Gaussian
+    field, e.g. the free field with :math:`\sigma_k = (m^2 + \hat p^2)^{-1/2}`; as the first
+    layer of a flow it captures the long-range correlations that local couplings learn
+    slowly. :math:`\log|\det| = \sum_k \log\sigma_k` (per component). Initialized to the
+    identity.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Lattice extents.
+    """
+
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        labels, n_orbits = momentum_orbits(tuple(shape))
+        self.register_buffer("labels", labels)
+        self.log_sigma = nn.Parameter(torch.zeros(n_orbits))
+        self.shape = tuple(shape)
+
+    def reset_parameters(self, generator=None):
+        nn.init.zeros_(self.log_sigma)
+
+    def _scale(self, field: torch.Tensor, sign: int) -> tuple[torch.Tensor, torch.Tensor]:
+        log_sigma = self.log_sigma[self.labels]
+        dims = tuple(range(2, field.dim()))
+        k = torch.fft.fftn(field, dim=dims) * torch.exp(sign * log_sigma)
+        out = torch.fft.ifftn(k, dim=dims).real
+        log_det = sign * field.shape[1] * log_sigma.sum()
+        return out, log_det.expand(field.shape[0])
+
+    def forward(self, z):
+        return self._scale(z, 1)
+
+    def inverse(self, x):
+        return self._scale(x, -1)
