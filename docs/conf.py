@@ -7,7 +7,6 @@ must be importable (``pip install -e ".[docs]"``).
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
@@ -16,6 +15,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import skphys  # noqa: E402
+import torch  # noqa: E402
+
+# The gallery examples and the doctests run in this process on small lattices, where torch's
+# intra-op threads only add overhead; on a machine busy with other work they can make an
+# example many times slower (its spinning threads compete for the cores). One thread keeps the
+# build's timings those of one core, as the examples promise.
+torch.set_num_threads(1)
 
 # -- project -----------------------------------------------------------------------------------
 project = "skphys"
@@ -52,9 +58,22 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 numpydoc_show_class_members = False  # the class template lists members itself
 numpydoc_class_members_toctree = False
 
+# Members an estimator inherits from scikit-learn that are shown; the others (metadata
+# routing, ``set_output``, ...) are scikit-learn machinery whose docstrings link into
+# scikit-learn's own documentation.
+SKLEARN_MEMBERS_SHOWN = {"get_params", "set_params", "fit_transform", "fit_predict"}
+
+
+def skip_sklearn_machinery(app, what, name, obj, skip, options):
+    """Hide members defined by scikit-learn unless listed in ``SKLEARN_MEMBERS_SHOWN``."""
+    module = getattr(obj, "__module__", None) or ""
+    if module.split(".")[0] == "sklearn" and name not in SKLEARN_MEMBERS_SHOWN:
+        return True
+    return None  # let autodoc decide
+
 # -- doctest -----------------------------------------------------------------------------------
-# ``make -C docs doctest`` runs every ``>>>`` block of the pages and of the API reference.
-doctest_global_setup = "import torch\nimport numpy as np\n"
+# ``make -C docs doctest`` runs every ``>>>`` block of the pages and of the API reference; each
+# block imports what it uses (no global setup), exactly as a reader would run it.
 
 # -- sphinx-gallery ----------------------------------------------------------------------------
 sphinx_gallery_conf = {
@@ -66,10 +85,7 @@ sphinx_gallery_conf = {
     "reference_url": {"skphys": None},
     "download_all_examples": False,
     "remove_config_comments": True,
-    # Examples run single-threaded so that timings are those of a one-core CI machine.
-    "reset_modules": ("matplotlib", "seaborn"),
 }
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # -- HTML --------------------------------------------------------------------------------------
 # pydata-sphinx-theme when it is installed (the ``docs`` extra), else Sphinx's built-in theme.
@@ -80,9 +96,17 @@ if importlib.util.find_spec("pydata_sphinx_theme") is not None:
         "show_toc_level": 2,
         "secondary_sidebar_items": ["page-toc"],
     }
+    # Pages without sub-pages need no section navigation on the left.
+    html_sidebars = {
+        page: [] for page in ("index", "install", "quickstart", "conventions", "estimators")
+    }
 else:
     html_theme = "alabaster"
     html_theme_options = {"description": "ML-physics estimators on PyTorch"}
 html_title = f"skphys {release}"
 html_static_path: list[str] = []
 html_show_sourcelink = False
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", skip_sklearn_machinery)

@@ -13,7 +13,7 @@ from ._base import TorchEstimator
 from ._torch_utils import to_numpy
 from .flows._model import continuous_flow, coupling_flow
 from .lattice import LatticeTheory
-from .lattice._independence import independence_metropolis
+from .lattice.mcmc import independence_metropolis
 from .lattice._theory import check_shape
 from .lattice.stats import ess, log_mean_exp, mean_error, tau_int
 

@@ -12,6 +12,10 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+# The tests use tiny lattices, where extra intra-op threads only add overhead (and slow down
+# badly when anything else uses the cores). SKPHYS_TEST_THREADS overrides.
+torch.set_num_threads(int(os.environ.get("SKPHYS_TEST_THREADS", "1")))
+
 settings.register_profile(
     "ci", max_examples=25, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],

@@ -44,7 +44,7 @@ def _check_temperatures(temperatures) -> np.ndarray:
 
 
 def _spacing(chains: torch.Tensor, theory: LatticeTheory) -> int:
-    """Updates between stored samples: at least twice the largest tau_int of |m| and energy."""
+    """Updates between stored samples: at least twice the largest tau_int of ``|m|`` and energy."""
     series = [
         abs_magnetization(chains.reshape(-1, chains.shape[-1])).reshape(chains.shape[:2]),
         energy_per_site(theory, chains.reshape(-1, chains.shape[-1])).reshape(chains.shape[:2]),
@@ -125,7 +125,7 @@ def make_ising(shape, temperatures, n_samples, random_state=None, *, cache_dir=N
     """Equilibrium Ising configurations at one or several temperatures.
 
     Wolff cluster updates on 8 chains per temperature: a burn-in of 200 cluster updates, a
-    pilot run measuring the integrated autocorrelation time of |m| and of the energy, then
+    pilot run measuring the integrated autocorrelation time of ``|m|`` and of the energy, then
     samples kept every ``ceil(2 tau_int)`` updates, so successive rows of a chain are
     decorrelated.
 
@@ -154,7 +154,7 @@ def make_ising(shape, temperatures, n_samples, random_state=None, *, cache_dir=N
     --------
     >>> from skphys.datasets import make_ising
     >>> X, T = make_ising((4, 4), [1.5, 3.0], n_samples=10, random_state=0)
-    >>> X.shape, sorted(set(T))
+    >>> X.shape, sorted(set(T.tolist()))
     ((20, 16), [1.5, 3.0])
     """
     return _make_spin_data("ising", Ising, shape, temperatures, n_samples, random_state,
@@ -201,7 +201,7 @@ def make_phi4(shape, m2, lam, n_samples, random_state=None, *, cache_dir=None):
     """Equilibrium configurations of real phi^4 theory (Albergo convention).
 
     HMC on 8 chains with the step size tuned in burn-in and then frozen; samples are kept every
-    ``ceil(2 tau_int)`` trajectories (tau_int of |m| and of the action per site, measured on a
+    ``ceil(2 tau_int)`` trajectories (tau_int of ``|m|`` and of the action per site, measured on a
     pilot run).
 
     Parameters

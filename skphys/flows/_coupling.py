@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..lattice._theory import checkerboard
 from ._bijector import Bijector
 
 __all__ = ["checkerboard_mask", "AffineCoupling"]
@@ -12,8 +13,8 @@ __all__ = ["checkerboard_mask", "AffineCoupling"]
 
 def checkerboard_mask(shape: tuple[int, ...], parity: int) -> torch.Tensor:
     """Float mask of ``shape``: 1 on sites whose coordinate sum has the given parity."""
-    coords = torch.meshgrid(*(torch.arange(n) for n in shape), indexing="ij")
-    return ((sum(coords) % 2) == parity).to(torch.get_default_dtype())
+    odd = checkerboard(shape).view(shape)
+    return (odd if parity else ~odd).to(torch.get_default_dtype())
 
 
 class AffineCoupling(Bijector):

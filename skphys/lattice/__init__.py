@@ -21,7 +21,7 @@ from ._scalar import FreeScalar, Phi4
 from ._spin import XY, Ising
 from ._theory import LatticeTheory
 
-from . import exact, mcmc, observables, stats  # noqa: E402  (public submodules)
+from . import exact, mcmc, observables, stats  # public submodules
 
 THEORIES = {cls.__name__: cls for cls in (Phi4, FreeScalar, ComplexPhi4, XY, Ising, IsingDual)}
 """Registry of the theories by class name (used to rebuild saved estimators safely)."""

@@ -34,9 +34,9 @@ def _integrate(
 
     Costs ``n_steps`` gradient evaluations.
     """
-    p = p - 0.5 * step_size * grad
+    p = torch.add(p, grad, alpha=-0.5 * step_size)
     for step in range(n_steps):
-        x = x + step_size * p
+        x = torch.add(x, p, alpha=step_size)
         grad = grad_action(x)
         p.sub_(grad, alpha=step_size if step < n_steps - 1 else 0.5 * step_size)
     return x, p, grad
@@ -45,10 +45,10 @@ def _integrate(
 def leapfrog(
     theory: LatticeTheory, x: torch.Tensor, p: torch.Tensor, *, step_size: float, n_steps: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Integrate Hamilton's equations for ``H = S(x) + p^2 / 2`` with the leapfrog scheme.
+    r"""Integrate Hamilton's equations for ``H = S(x) + p^2 / 2`` with the leapfrog scheme.
 
     The map is symplectic and time-reversible: integrating back from ``(x', -p')`` returns
-    ``(x, -p)`` up to rounding, and ``H`` is conserved up to :math:`O(\\epsilon^2)`.
+    ``(x, -p)`` up to rounding, and ``H`` is conserved up to :math:`O(\epsilon^2)`.
 
     Parameters
     ----------
@@ -57,7 +57,7 @@ def leapfrog(
     x, p : torch.Tensor
         Positions and momenta, both ``(batch, n_features)``.
     step_size : float
-        Leapfrog step :math:`\\epsilon > 0`.
+        Leapfrog step :math:`\epsilon > 0`.
     n_steps : int
         Number of steps (gradient evaluations), >= 1.
 
@@ -161,7 +161,7 @@ def hmc(
     dtype: torch.dtype = torch.float64,
     progress: bool = False,
 ) -> MCMCResult:
-    """Hybrid Monte Carlo on many independent chains at once.
+    r"""Hybrid Monte Carlo on many independent chains at once.
 
     Each update draws unit-mass Gaussian momenta, integrates Hamilton's equations for
     ``H = S(x) + p^2 / 2`` with ``n_leapfrog = ceil(trajectory_length / step_size)`` leapfrog
@@ -197,8 +197,8 @@ def hmc(
         Initial states ``(n_chains, n_features)``; default ``theory.initial_state``.
     generator : torch.Generator, optional
         Source of all randomness, on the chains' device. Without one a fresh generator with
-        torch's fixed default seed is used, so every such call gives the same chains: pass a
-        seeded generator for independent runs or for explicit reproducibility.
+        a non-deterministic seed is used (the global RNG is untouched): pass a seeded
+        generator for reproducible chains.
     device : str or torch.device, optional
         Default: the device of ``init``, else of ``generator``, else the CPU.
     dtype : torch.dtype, default=torch.float64
@@ -219,6 +219,19 @@ def hmc(
     ValueError
         For the Ising model (discrete spins: use :func:`wolff` or :func:`metropolis`), for an
         initial state with a non-finite action, and for invalid arguments.
+
+    Notes
+    -----
+    The step size is adapted, the trajectory length is not. Two consequences of that:
+
+    * the acceptance jumps where ``ceil(trajectory_length / step_size)`` changes, so with a
+      few leapfrog steps per trajectory the achieved acceptance can miss the target by a few
+      percent;
+    * a mode of frequency :math:`\omega` with :math:`\omega\,T` (``T = trajectory_length``)
+      close to a multiple of :math:`\pi` is carried back to (minus) itself by every trajectory
+      -- exactly so in a Gaussian theory, whose modes are harmonic -- and decorrelates slowly.
+      A long :math:`\tau_\text{int}` of the action of a free field is the usual symptom;
+      shorten the trajectory below :math:`\pi / \omega_\text{max}`.
 
     See Also
     --------

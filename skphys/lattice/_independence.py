@@ -47,7 +47,8 @@ def independence_metropolis(log_w, *, generator: torch.Generator | None = None,
         Log importance weights of the proposals, in proposal order. ``-inf`` (zero weight) is
         never accepted; NaN and ``+inf`` are rejected with a ValueError.
     generator : torch.Generator, optional
-        Source of the accept/reject uniforms (on the CPU).
+        Source of the accept/reject uniforms (on the CPU); default a fresh, randomly seeded
+        one.
     current_log_w : float, optional
         Log-weight of the state the chain continues from. Without it the chain starts on the
         first proposal (step 0 counts as accepted); with it, proposal 0 is tested too and a
@@ -73,6 +74,9 @@ def independence_metropolis(log_w, *, generator: torch.Generator | None = None,
     if np.isnan(log_w).any() or np.isposinf(log_w).any():
         raise ValueError("log_w must not contain NaN or +inf")
     n = log_w.size
+    if generator is None:
+        generator = torch.Generator()
+        generator.seed()  # non-deterministic; the global RNG is untouched
     uniforms = torch.rand(n, generator=generator, dtype=torch.float64).numpy()
     log_u = np.log(uniforms)
     index = np.empty(n, dtype=np.int64)

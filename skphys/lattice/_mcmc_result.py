@@ -114,8 +114,8 @@ def start_chains(
     """Validate the chain set-up and return the initial states and the generator to use.
 
     The device is ``device`` if given, else that of ``init``, else that of ``generator``, else
-    the CPU. Without a ``generator`` a fresh ``torch.Generator`` with torch's fixed default
-    seed is created (the global RNG is never touched).
+    the CPU. Without a ``generator`` a fresh ``torch.Generator`` with a non-deterministic seed
+    is created (the global RNG is never touched).
     """
     if not isinstance(theory, LatticeTheory):
         raise TypeError(f"theory must be a LatticeTheory, got {type(theory).__name__}")
@@ -135,6 +135,7 @@ def start_chains(
         device = torch.device("cpu")
     if generator is None:
         generator = torch.Generator(device=device)
+        generator.seed()  # non-deterministic, like numpy's default_rng(None)
     elif generator.device.type != device.type:
         raise ValueError(
             f"generator lives on {generator.device} but the chains run on {device}; "

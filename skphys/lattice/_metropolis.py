@@ -14,15 +14,9 @@ from ._mcmc_result import (
     run_chains,
     start_chains,
 )
-from ._theory import LatticeTheory, check_real
+from ._theory import LatticeTheory, check_real, checkerboard
 
 __all__ = ["metropolis"]
-
-
-def checkerboard(shape: tuple[int, ...], device=None) -> torch.Tensor:
-    """Boolean mask ``(n_sites,)`` of the sites whose coordinates have an odd sum."""
-    coords = torch.meshgrid(*(torch.arange(n, device=device) for n in shape), indexing="ij")
-    return (sum(coords) % 2 == 1).flatten()
 
 
 class _MetropolisKernel:
@@ -64,6 +58,7 @@ class _MetropolisKernel:
 
     def __call__(self, x: torch.Tensor, adapt: bool) -> torch.Tensor:
         batch, n_comp, n_sites = x.shape[0], self.theory.n_components, self.theory.n_sites
+        spins = self.theory.field_type == "spin"
         field = x.view(batch, n_comp, n_sites)
         prob_sum = 0.0
         for colour in self.colours:
@@ -71,18 +66,18 @@ class _MetropolisKernel:
             delta = self.theory.local_action(proposal.view(batch, -1))
             delta = delta - self.theory.local_action(field.reshape(batch, -1))
             # Sites of one colour do not neighbour each other: independent decisions.
-            prob = torch.exp(-delta.clamp(min=0.0))
+            prob = torch.sigmoid(-delta) if spins else torch.exp(-delta.clamp(min=0.0))
             u = torch.rand(prob.shape, generator=self.generator, device=x.device, dtype=x.dtype)
             accept = (u < prob) & colour
             field = torch.where(accept[:, None, :], proposal, field)
-            if adapt:
-                prob_sum = prob_sum + prob[:, colour].sum()
-            else:
+            if not adapt:
                 self.accepted += accept.sum()
-        if adapt and self.adapter is not None:
-            self.scale = self.adapter.update(prob_sum.item() / (batch * n_sites))
+            elif self.adapter is not None:
+                prob_sum = prob_sum + prob[:, colour].sum()
         if not adapt:
             self.n_sweeps += 1
+        elif self.adapter is not None:
+            self.scale = self.adapter.update(prob_sum.item() / (batch * n_sites))
         return field.reshape(batch, -1)
 
 
@@ -108,11 +103,12 @@ def metropolis(
     of the other. On a bipartite lattice (every extent even) sites of one colour do not
     interact, so the action changes by the sum of the per-site changes of
     ``theory.local_action`` and every site is accepted or rejected independently with
-    probability ``min(1, exp(-dS_x))``. Proposals: a flip for spins; ``theta + scale * U(-pi,
-    pi)`` wrapped into ``[0, 2 pi)`` for angles; ``phi + scale * N(0, 1)`` per component for
-    real and complex fields (both components of a complex site move together). Except for spins,
-    the proposal scale is tuned during burn-in by dual averaging so that the mean per-site
-    acceptance probability approaches ``target_acceptance``, then frozen.
+    probability ``min(1, exp(-dS_x))``. Proposals: ``theta + scale * U(-pi, pi)`` wrapped into
+    ``[0, 2 pi)`` for angles; ``phi + scale * N(0, 1)`` per component for real and complex
+    fields (both components of a complex site move together); a flip for spins, accepted with
+    the heat-bath (Glauber) probability ``1 / (1 + exp(dS_x))`` instead. The proposal scale is
+    tuned during burn-in by dual averaging so that the mean per-site acceptance probability
+    approaches ``target_acceptance``, then frozen.
 
     Parameters
     ----------
@@ -137,8 +133,8 @@ def metropolis(
         Initial states ``(n_chains, n_features)``; default ``theory.initial_state``.
     generator : torch.Generator, optional
         Source of all randomness, on the chains' device. Without one a fresh generator with
-        torch's fixed default seed is used, so every such call gives the same chains: pass a
-        seeded generator for independent runs or for explicit reproducibility.
+        a non-deterministic seed is used (the global RNG is untouched): pass a seeded
+        generator for reproducible chains.
     device : str or torch.device, optional
         Default: the device of ``init``, else of ``generator``, else the CPU.
     dtype : torch.dtype, default=torch.float64
@@ -149,15 +145,25 @@ def metropolis(
     Returns
     -------
     MCMCResult
-        ``acceptance`` is the fraction of accepted single-site proposals after burn-in,
-        ``step_size`` the frozen proposal scale (``None`` for spins), ``n_evaluations`` the
-        single-site updates per chain after burn-in (``n_sweeps * n_sites``).
+        ``acceptance`` is the fraction of accepted single-site proposals after burn-in (the
+        flip rate for spins), ``step_size`` the frozen proposal scale (``None`` for spins),
+        ``n_evaluations`` the single-site updates per chain after burn-in
+        (``n_sweeps * n_sites``).
 
     Raises
     ------
     ValueError
         For a lattice with an odd extent, a theory without a local action, and invalid
         arguments.
+
+    Notes
+    -----
+    Why heat-bath for spins: in a fixed sweep order the Metropolis rule flips every spin with
+    zero local field for sure, so configurations in which all spins have zero field (e.g.
+    alternating stripes) flip back and forth forever. The chain keeps the Boltzmann
+    distribution invariant but is not ergodic, and chains that fall into such cycles bias the
+    averages, visibly on small lattices. Heat-bath probabilities lie strictly between 0 and 1,
+    so any set of sites of one colour can flip in one step and the chain is ergodic.
 
     Examples
     --------
@@ -188,8 +194,8 @@ def metropolis(
     x, generator = start_chains(
         theory, n_chains, init=init, generator=generator, device=device, dtype=dtype
     )
-    spins = theory.field_type == "spin"
-    if spins:
+    adapter = None
+    if theory.field_type == "spin":
         if proposal_scale is not None:
             raise ValueError("proposal_scale must be None for spin theories (spins are flipped)")
     else:
@@ -201,9 +207,8 @@ def metropolis(
             low_inclusive=False,
             high=upper,
         )
-    adapter = None
-    if adapt_proposal_scale and not spins:
-        adapter = DualAveraging(proposal_scale, target_acceptance, upper=upper)
+        if adapt_proposal_scale:
+            adapter = DualAveraging(proposal_scale, target_acceptance, upper=upper)
     kernel = _MetropolisKernel(theory, generator, x.device, adapter, proposal_scale)
     samples, wall_time = run_chains(
         kernel,

@@ -61,6 +61,12 @@ def all_neighbor_sum(phi: torch.Tensor, ndim: int) -> torch.Tensor:
     return sum(torch.roll(phi, -1, d) + torch.roll(phi, 1, d) for d in dims)
 
 
+def checkerboard(shape: tuple[int, ...], device=None) -> torch.Tensor:
+    """Boolean mask ``(n_sites,)`` of the sites whose coordinates have an odd sum."""
+    coords = torch.meshgrid(*(torch.arange(n, device=device) for n in shape), indexing="ij")
+    return (sum(coords) % 2 == 1).flatten()
+
+
 def momenta_cos_sum(shape: tuple[int, ...], *, half: bool = False) -> torch.Tensor:
     """``sum_mu 2 cos(k_mu)`` on the momentum grid of ``shape`` (float64).
 

@@ -13,8 +13,51 @@ from ._theory import LatticeTheory
 __all__ = ["wolff"]
 
 
+def bond_clusters(open_bonds: list[torch.Tensor]) -> torch.Tensor:
+    """Label the connected components of a bond configuration on a periodic lattice.
+
+    Parameters
+    ----------
+    open_bonds : list of torch.Tensor
+        One bool tensor ``(batch, *shape)`` per lattice dimension ``k``: whether the bond
+        between ``x`` and ``x + e_k`` (periodic) is open.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(batch, n_sites)`` int64: for every site, the smallest row-major index of a site of
+        its cluster.
+
+    Notes
+    -----
+    Min-label hooking with pointer jumping (Shiloach-Vishkin style): each round hooks every
+    label root onto the smallest label among the open-bond neighbours of its sites, then jumps
+    pointers twice. Labels only decrease and always name a site of the same cluster, and the
+    rounds stop when nothing changes; their number grows roughly like the log of the cluster
+    diameter, where growing a cluster front by front takes a diameter's worth of rounds.
+    """
+    batch, *shape = open_bonds[0].shape
+    n_sites = math.prod(shape)
+    dims = range(1, len(shape) + 1)
+    # Adding n_sites to the label across a closed bond takes it out of every minimum.
+    penalty = [n_sites * ~bond for bond in open_bonds]
+    label = torch.arange(n_sites, device=open_bonds[0].device).expand(batch, n_sites)
+    while True:
+        grid = label.view(batch, *shape)
+        smallest = grid
+        for d, pen in zip(dims, penalty):
+            smallest = torch.minimum(smallest, torch.roll(grid, -1, d) + pen)
+            smallest = torch.minimum(smallest, torch.roll(grid + pen, 1, d))
+        new = label.scatter_reduce(1, label, smallest.view(batch, n_sites), reduce="amin")
+        new = new.gather(1, new)
+        new = new.gather(1, new)
+        if torch.equal(new, label):
+            return label
+        label = new
+
+
 class _WolffKernel:
-    """One Wolff cluster flip per chain; every chain's cluster grows in the same loop."""
+    """One Wolff cluster flip per chain, for all chains at once."""
 
     def __init__(self, theory: Ising | XY, generator: torch.Generator, device: torch.device):
         self.theory = theory
@@ -23,40 +66,28 @@ class _WolffKernel:
         self.flipped = torch.zeros((), dtype=torch.int64, device=device)
         self.n_updates = 0
 
-    def _rand(self, *size: int, like: torch.Tensor) -> torch.Tensor:
-        return torch.rand(size, generator=self.generator, device=like.device, dtype=like.dtype)
-
     def __call__(self, x: torch.Tensor, adapt: bool) -> torch.Tensor:
         batch, shape = x.shape[0], self.theory.shape
-        dims = range(1, len(shape) + 1)
         field = x.view(batch, *shape)
         if isinstance(self.theory, XY):
             # Project on a random unit vector r = (cos a, sin a) per chain.
-            axis = 2 * math.pi * self._rand(batch, like=x).view(batch, *(1,) * len(shape))
+            axis = torch.rand(batch, generator=self.generator, device=x.device, dtype=x.dtype)
+            axis = 2 * math.pi * axis.view(batch, *(1,) * len(shape))
             sigma = torch.cos(field - axis)
         else:
             sigma = field
-        # Each bond (x, x + mu) is tested at most once per update, so one uniform per bond can be
-        # drawn up front: bond[k] says whether the bond from x forward along dim k is open.
-        bonds = [
-            self._rand(batch, *shape, like=x)
-            < -torch.expm1((-2 * self.beta * sigma * torch.roll(sigma, -1, d)).clamp(max=0.0))
-            for d in dims
-        ]
+        # Wolff tests each bond at most once, with its own uniform: drawing them all up front
+        # fixes a bond configuration whose cluster through the seed is the Wolff cluster.
+        open_bonds = []
+        for d in range(1, len(shape) + 1):
+            prob = -torch.expm1((-2 * self.beta * sigma * torch.roll(sigma, -1, d)).clamp(max=0))
+            u = torch.rand(field.shape, generator=self.generator, device=x.device, dtype=x.dtype)
+            open_bonds.append(u < prob)
         seed = torch.randint(
-            self.theory.n_sites, (batch,), generator=self.generator, device=x.device
+            self.theory.n_sites, (batch, 1), generator=self.generator, device=x.device
         )
-        cluster = torch.zeros(batch, self.theory.n_sites, dtype=torch.bool, device=x.device)
-        cluster[torch.arange(batch, device=x.device), seed] = True
-        cluster = cluster.view(batch, *shape)
-        frontier = cluster
-        while frontier.any():
-            reached = torch.zeros_like(cluster)
-            for d, bond in zip(dims, bonds):
-                reached |= torch.roll(frontier & bond, 1, d)
-                reached |= torch.roll(frontier, -1, d) & bond
-            frontier = reached & ~cluster
-            cluster = cluster | frontier
+        label = bond_clusters(open_bonds)
+        cluster = (label == label.gather(1, seed)).view(field.shape)
         if isinstance(self.theory, XY):
             flipped = torch.remainder(math.pi + 2 * axis - field, 2 * math.pi)
         else:
@@ -107,8 +138,8 @@ def wolff(
         Initial states ``(n_chains, n_features)``; default ``theory.initial_state``.
     generator : torch.Generator, optional
         Source of all randomness, on the chains' device. Without one a fresh generator with
-        torch's fixed default seed is used, so every such call gives the same chains: pass a
-        seeded generator for independent runs or for explicit reproducibility.
+        a non-deterministic seed is used (the global RNG is untouched): pass a seeded
+        generator for reproducible chains.
     device : str or torch.device, optional
         Default: the device of ``init``, else of ``generator``, else the CPU.
     dtype : torch.dtype, default=torch.float64

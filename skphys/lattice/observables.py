@@ -470,7 +470,7 @@ def plaquette_winding(theta: Array, shape) -> Array:
 
     Returns
     -------
-    torch.Tensor or numpy.ndarray of int64, shape (n_samples, *shape)
+    torch.Tensor or numpy.ndarray of int64, shape ``(n_samples, *shape)``
 
     Examples
     --------
