@@ -387,7 +387,6 @@ class FlowSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixi
             return to_numpy(x), to_numpy(log_w).astype(np.float64)
         x, log_w = self._proposals(n + burn_in)
         chain = independence_metropolis(log_w, generator=self._cpu_generator)
-        self.last_acceptance_ = chain.acceptance
         return to_numpy(x[torch.as_tensor(chain.index[burn_in:], device=x.device)])
 
     def score_samples(self, X):

@@ -69,3 +69,27 @@ def test_bad_arguments_exit_2_with_message(argv, match, capsys, tmp_path, monkey
     assert exc.value.code == 2
     assert match in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
+
+
+def test_sample_trains_saves_samples_and_loadable_model(tmp_path, capsys):
+    import skphys
+
+    path = tmp_path / "free.npz"
+    rc = main(["sample", "free", "--shape", "4", "4", "--m2", "1.0", "-n", "500",
+               "--max-iter", "30", "--batch-size", "64", "--quiet", "--device", "cpu",
+               "-o", str(path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "ESS/N" in out and "MH acceptance" in out and "chi2" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["free.npz", "free.pt"]
+    model = skphys.load(tmp_path / "free.pt")
+    with np.load(path) as data:
+        X = data["X"]
+    assert X.shape == (500, 16)
+    assert np.all(np.isfinite(model.score_samples(X)))
+
+
+def test_sample_rejects_discrete_theories(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", "ising", "--shape", "4", "4", "-T", "2", "-n", "10", "--quiet"])
+    assert exc.value.code == 2 and "ising-dual" in capsys.readouterr().err

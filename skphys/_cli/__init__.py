@@ -10,9 +10,9 @@ import argparse
 import sys
 
 from .._version import __version__
-from . import mcmc
+from . import mcmc, sample
 
-SUBCOMMANDS = (mcmc,)
+SUBCOMMANDS = (mcmc, sample)
 
 
 def build_parser() -> argparse.ArgumentParser:

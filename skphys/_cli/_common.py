@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+import torch
 
 from .._io import atomic_write
 from ..lattice import XY, ComplexPhi4, FreeScalar, Ising, IsingDual, LatticeTheory, Phi4
+from ..lattice import observables as obs
+from ..lattice.stats import mean_error
 
 #: command-line name -> (theory class, the parameters it takes from the command line)
 THEORY_CHOICES = {
@@ -61,3 +64,38 @@ def save_npz(path, **arrays) -> None:
     """Write ``arrays`` to the ``.npz`` file ``path`` atomically."""
     with atomic_write(path) as f:
         np.savez(f, **arrays)
+
+
+def observables_for(theory: LatticeTheory) -> dict:
+    """Per-configuration observables printed for ``theory``: name -> function of rows."""
+    table = {"energy_per_site": lambda x: obs.energy_per_site(theory, x)}
+    if isinstance(theory, XY):
+        table["vortex_density"] = lambda x: obs.vortex_density(x, theory.shape)
+    elif isinstance(theory, IsingDual):
+        table["ising_energy_per_site"] = lambda x: theory.ising_energy(x) / theory.n_sites
+        table["ising_m2"] = theory.ising_magnetization_sq
+    elif isinstance(theory, ComplexPhi4):
+        table["abs_m"] = obs.complex_magnetization
+    else:
+        table["abs_m"] = obs.abs_magnetization
+        table["m2"] = lambda x: obs.magnetization(x) ** 2
+        if theory.field_type == "real":
+            table["chi2"] = obs.two_point_susceptibility
+    return table
+
+
+def observable_rows(theory: LatticeTheory, chains: torch.Tensor):
+    """Table rows ``(name, "mean +- error", tau_int)`` and the per-configuration series.
+
+    ``chains`` has shape ``(n_chains, n_samples, n_features)``; errors are tau_int-corrected
+    (Gamma method over the chains).
+    """
+    n_chains, n_samples = chains.shape[:2]
+    rows, values = [], {}
+    for label, fn in observables_for(theory).items():
+        series = fn(chains.reshape(n_chains * n_samples, -1)).reshape(n_chains, n_samples)
+        series = series.detach().cpu().numpy()
+        values[label] = series
+        mean, err, tau = mean_error(series)
+        rows.append((label, f"{mean:.6g} +- {err:.2g}", f"{tau:.2f}"))
+    return rows, values

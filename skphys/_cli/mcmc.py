@@ -10,11 +10,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..lattice import XY, ComplexPhi4, Ising, IsingDual, LatticeTheory
-from ..lattice import observables as obs
+from ..lattice import XY, Ising, LatticeTheory
 from ..lattice.mcmc import hmc, metropolis, wolff
-from ..lattice.stats import mean_error
-from ._common import add_theory_arguments, format_table, save_npz, theory_from_args
+from ._common import (
+    add_theory_arguments,
+    format_table,
+    observable_rows,
+    save_npz,
+    theory_from_args,
+)
 
 SAMPLERS = {"hmc": hmc, "metropolis": metropolis, "wolff": wolff}
 
@@ -48,24 +52,6 @@ def _default_sampler(theory: LatticeTheory) -> str:
     return "wolff" if isinstance(theory, (Ising, XY)) else "hmc"
 
 
-def observables_for(theory: LatticeTheory) -> dict:
-    """Per-configuration observables printed for ``theory``: name -> function of rows."""
-    table = {"energy_per_site": lambda x: obs.energy_per_site(theory, x)}
-    if isinstance(theory, XY):
-        table["vortex_density"] = lambda x: obs.vortex_density(x, theory.shape)
-    elif isinstance(theory, IsingDual):
-        table["ising_energy_per_site"] = lambda x: theory.ising_energy(x) / theory.n_sites
-        table["ising_m2"] = theory.ising_magnetization_sq
-    elif isinstance(theory, ComplexPhi4):
-        table["abs_m"] = obs.complex_magnetization
-    else:
-        table["abs_m"] = obs.abs_magnetization
-        table["m2"] = lambda x: obs.magnetization(x) ** 2
-        if theory.field_type == "real":
-            table["chi2"] = obs.two_point_susceptibility
-    return table
-
-
 def run(args: argparse.Namespace) -> int:
     theory = theory_from_args(args)
     name = _default_sampler(theory) if args.sampler == "auto" else args.sampler
@@ -88,14 +74,7 @@ def run(args: argparse.Namespace) -> int:
     result = SAMPLERS[name](theory, n_per_chain, **kwargs)
     total = time.perf_counter() - start
 
-    rows = []
-    values = {}
-    for label, fn in observables_for(theory).items():
-        per_config = fn(result.flat()).reshape(result.n_chains, result.n_samples)
-        series = per_config.detach().cpu().numpy()
-        values[label] = series
-        mean, err, tau = mean_error(series)
-        rows.append((label, f"{mean:.6g} +- {err:.2g}", f"{tau:.2f}"))
+    rows, values = observable_rows(theory, result.samples)
     print(format_table(rows, ("observable", "mean +- error", "tau_int")))
     step = f", step size {result.step_size:.4g}" if result.step_size is not None else ""
     print(f"acceptance {result.acceptance:.3f}{step}; production {result.wall_time:.2f} s "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-
 from ._theory import LatticeTheory, all_neighbor_sum, check_real, forward_neighbor_sum
 
 __all__ = ["ComplexPhi4"]

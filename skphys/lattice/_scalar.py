@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 from ._theory import LatticeTheory, all_neighbor_sum, check_real, forward_neighbor_sum
 
 __all__ = ["Phi4", "FreeScalar"]
