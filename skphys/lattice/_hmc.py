@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import torch
 
+from ._adaptation import DualAveraging
 from ._mcmc_result import (
-    DualAveraging,
     MCMCResult,
     check_count,
     check_fraction,

@@ -8,7 +8,6 @@ common part and the :class:`MCMCResult` they return.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -198,51 +197,3 @@ def _synchronize(device: torch.device) -> None:
     """Wait for queued CUDA work, so that wall times measure the computation."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-class DualAveraging:
-    """Dual-averaging adaptation of a positive tuning parameter (Hoffman & Gelman 2014, §3.2).
-
-    Drives a statistic that decreases with the parameter (an acceptance rate) toward
-    ``target``: each :meth:`update` takes the statistic measured with the current value and
-    returns the next value; :attr:`final` is the iterate average to freeze after burn-in.
-
-    Parameters
-    ----------
-    initial : float
-        Starting value; the shrinkage point is ``10 * initial``.
-    target : float
-        Target of the statistic.
-    upper : float, optional
-        Largest allowed value (e.g. 1 for a proposal scale that spans the whole circle).
-    """
-
-    gamma = 0.05
-    t0 = 10.0
-    kappa = 0.75
-
-    def __init__(self, initial: float, target: float, *, upper: float = math.inf):
-        self.value = min(initial, upper)
-        self.target = target
-        self._log_upper = math.log(upper)
-        self._mu = math.log(10 * initial)
-        self._h_bar = 0.0
-        self._log_bar = math.log(self.value)
-        self._m = 0
-
-    def update(self, statistic: float) -> float:
-        """Record the statistic measured at the current value; return the next value."""
-        self._m += 1
-        w = 1.0 / (self._m + self.t0)
-        self._h_bar = (1 - w) * self._h_bar + w * (self.target - statistic)
-        log_value = self._mu - math.sqrt(self._m) / self.gamma * self._h_bar
-        log_value = min(log_value, self._log_upper)
-        eta = self._m ** (-self.kappa)
-        self._log_bar = eta * log_value + (1 - eta) * self._log_bar
-        self.value = math.exp(log_value)
-        return self.value
-
-    @property
-    def final(self) -> float:
-        """The averaged value to keep once adaptation stops."""
-        return math.exp(self._log_bar)

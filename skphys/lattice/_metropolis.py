@@ -6,8 +6,8 @@ import math
 
 import torch
 
+from ._adaptation import DualAveraging
 from ._mcmc_result import (
-    DualAveraging,
     MCMCResult,
     check_count,
     check_fraction,
