@@ -87,8 +87,10 @@ def test_leapfrog_is_reversible(theory, seed, step_size, n_steps):
     x1, p1 = leapfrog(theory, x, p, step_size=step_size, n_steps=n_steps)
     x0, p0 = leapfrog(theory, x1, -p1, step_size=step_size, n_steps=n_steps)
     assert not torch.equal(x1, x)
-    torch.testing.assert_close(x0, x, rtol=0, atol=1e-12)
-    torch.testing.assert_close(-p0, p, rtol=0, atol=1e-12)
+    # exact up to float64 round-off, which the (chaotic) phi^4 dynamics near the stability limit
+    # of the step size amplifies to ~1e-10 after 20 steps; a non-reversible scheme errs at O(eps)
+    torch.testing.assert_close(x0, x, rtol=0, atol=1e-8)
+    torch.testing.assert_close(-p0, p, rtol=0, atol=1e-8)
 
 
 def test_leapfrog_energy_error_is_second_order():
