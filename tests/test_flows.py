@@ -17,6 +17,7 @@ from skphys.flows import (
     checkerboard_mask,
     momentum_orbits,
 )
+from skphys.flows._model import coupling_flow
 
 L = 4
 
@@ -30,9 +31,12 @@ def _random_(module, seed, std):
 
 
 def _coupling(seed, channels=1, z2=True):
-    net = CircularConvNet(2, channels, 2 * channels, [8, 8], 3, torch.nn.Tanh, final_tanh=True)
+    def net():  # odd (no biases, tanh) with channel groups (a, b, t) when z2
+        return CircularConvNet(2, channels, (3 if z2 else 2) * channels, [8, 8], 3,
+                               torch.nn.Tanh, final_tanh=True, bias=not z2)
+
     layers = [FourierGaussian((L, L))]
-    layers += [AffineCoupling(checkerboard_mask((L, L), i % 2), net, z2) for i in range(2)]
+    layers += [AffineCoupling(checkerboard_mask((L, L), i % 2), net(), z2) for i in range(2)]
     return _random_(Composed(layers).double(), seed, 0.3)
 
 
@@ -94,6 +98,44 @@ def test_coupling_without_z2_is_not_equivariant():
     flow = _coupling(2, z2=False)
     z = torch.randn(2, 1, L, L, dtype=torch.float64)
     assert (flow(-z)[0] + flow(z)[0]).abs().max() > 1e-3
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 2**16), channels=st.sampled_from([1, 2]))
+def test_z2_coupling_flow_density_is_even(seed, channels):
+    """One network pass per layer, yet f(-z) = -f(z) and q(-x) = q(x) exactly."""
+    flow = coupling_flow((L, L), channels, n_layers=3, hidden_channels=(4,), kernel_size=3,
+                         activation="tanh", final_tanh=False, z2_equivariant=True,
+                         fourier_layer=True).double()
+    _random_(flow, seed, 0.5)
+    z = torch.randn(4, channels * L * L, generator=torch.Generator().manual_seed(seed),
+                    dtype=torch.float64)
+    x = flow.from_latent(z)
+    torch.testing.assert_close(flow.from_latent(-z), -x)
+    torch.testing.assert_close(flow.log_prob(-x), flow.log_prob(x))
+    assert (flow.log_prob(x).std() > 0.1)  # the test flow is far from the identity
+
+
+def test_z2_coupling_flow_needs_an_odd_activation():
+    with pytest.raises(ValueError, match="z2_equivariant=True needs an odd activation"):
+        coupling_flow((L, L), 1, n_layers=2, hidden_channels=(4,), kernel_size=3,
+                      activation="leaky_relu", final_tanh=True, z2_equivariant=True,
+                      fourier_layer=False)
+
+
+def test_tutorial_recipe_architecture():
+    """16 couplings, conv nets 1->8->8->2 with biases, LeakyReLU, tanh output, nothing else."""
+    flow = coupling_flow((8, 8), 1, n_layers=16, hidden_channels=(8, 8), kernel_size=3,
+                         activation="leaky_relu", final_tanh=True, z2_equivariant=False,
+                         fourier_layer=False)
+    layers = list(flow.bijector.bijectors)
+    assert len(layers) == 16 and all(isinstance(b, AffineCoupling) for b in layers)
+    assert [int(b.mask[0, 0]) for b in layers[:2]] == [0, 1]  # alternating parities
+    net = layers[0].net
+    assert [type(m).__name__ for m in net] == ["Conv2d", "LeakyReLU", "Conv2d", "LeakyReLU",
+                                               "Conv2d", "Tanh"]
+    assert [(m.in_channels, m.out_channels) for m in net[::2]] == [(1, 8), (8, 8), (8, 2)]
+    assert all(m.bias is not None and m.padding_mode == "circular" for m in net[::2])
 
 
 def test_fourier_layer_produces_the_free_field():
