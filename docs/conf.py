@@ -65,9 +65,12 @@ SKLEARN_MEMBERS_SHOWN = {"get_params", "set_params", "fit_transform", "fit_predi
 
 
 def skip_sklearn_machinery(app, what, name, obj, skip, options):
-    """Hide members defined by scikit-learn unless listed in ``SKLEARN_MEMBERS_SHOWN``."""
+    """Hide members defined by scikit-learn unless listed in ``SKLEARN_MEMBERS_SHOWN``, and
+    the ``torch.nn.Module`` machinery the flow layers inherit."""
     module = getattr(obj, "__module__", None) or ""
     if module.split(".")[0] == "sklearn" and name not in SKLEARN_MEMBERS_SHOWN:
+        return True
+    if module.split(".")[0] == "torch":
         return True
     return None  # let autodoc decide
 

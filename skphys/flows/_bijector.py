@@ -23,7 +23,7 @@ class Bijector(nn.Module):
 
 
 class Composed(Bijector):
-    """Composition ``f = f_n o ... o f_1`` of bijectors (``f_1`` acts first on ``z``)."""
+    """Composition of bijectors; the first one in the list acts first on ``z``."""
 
     def __init__(self, bijectors):
         super().__init__()

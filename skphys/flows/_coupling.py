@@ -12,7 +12,10 @@ __all__ = ["checkerboard_mask", "AffineCoupling"]
 
 
 def checkerboard_mask(shape: tuple[int, ...], parity: int) -> torch.Tensor:
-    """Float mask of ``shape``: 1 on sites whose coordinate sum has the given parity."""
+    """Checkerboard mask of a lattice, 1.0 on the sites whose coordinate sum has ``parity``.
+
+    Returns a float tensor of the lattice ``shape``.
+    """
     odd = checkerboard(shape).view(shape)
     return (odd if parity else ~odd).to(torch.get_default_dtype())
 
@@ -25,18 +28,33 @@ class AffineCoupling(Bijector):
         x_a = e^{s(z_f)} \odot z_a + t(z_f), \qquad x_f = z_f,
 
     where ``f`` are the frozen sites (``mask == 1``) and ``s, t`` come from a network applied
-    to the frozen field. With ``z2_equivariant=True`` the network output is symmetrized so
-    that ``s`` is even and ``t`` odd in the field, making the layer commute with
-    :math:`\phi \to -\phi`.
+    to the frozen field.
+
+    With ``z2_equivariant=True`` the network must be odd, :math:`N(-z) = -N(z)` (e.g. a
+    :class:`CircularConvNet` without biases and with an odd activation such as ``tanh``), and
+    output three channel groups :math:`(a, b, t)`: then :math:`t` is odd and
+    :math:`s = a \odot b` even in the field, so the layer commutes exactly with
+    :math:`\phi \to -\phi` at the cost of a single network evaluation.
 
     Parameters
     ----------
     mask : Tensor of shape ``shape``
         1 on frozen sites, 0 on active ones.
     net : nn.Module
-        Maps ``(batch, C, *shape)`` to ``(batch, 2 C, *shape)``: ``s`` then ``t`` channels.
+        Maps ``(batch, C, *shape)`` to ``(batch, 2 C, *shape)`` (``s`` then ``t`` channels),
+        or, with ``z2_equivariant``, to ``(batch, 3 C, *shape)`` (``a``, ``b``, ``t``).
     z2_equivariant : bool
-        Symmetrize ``s`` (even) and ``t`` (odd).
+        Use an odd ``net`` to make ``s`` even and ``t`` odd.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skphys.flows import AffineCoupling, CircularConvNet, checkerboard_mask
+    >>> net = CircularConvNet(2, 1, 3, [4], activation=torch.nn.Tanh, bias=False)
+    >>> layer = AffineCoupling(checkerboard_mask((4, 4), 0), net, z2_equivariant=True)
+    >>> z = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    >>> torch.allclose(layer(-z)[0], -layer(z)[0])
+    True
     """
 
     def __init__(self, mask: torch.Tensor, net: nn.Module, z2_equivariant: bool = False):
@@ -46,15 +64,12 @@ class AffineCoupling(Bijector):
         self.z2_equivariant = z2_equivariant
 
     def _scale_shift(self, frozen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        channels = frozen.shape[1]
+        out = self.net(frozen)
         if self.z2_equivariant:
-            both = self.net(torch.cat([frozen, -frozen]))
-            plus, minus = both.chunk(2)
-            s = 0.5 * (plus[:, :channels] + minus[:, :channels])
-            t = 0.5 * (plus[:, channels:] - minus[:, channels:])
+            a, b, t = out.chunk(3, dim=1)
+            s = a * b
         else:
-            out = self.net(frozen)
-            s, t = out[:, :channels], out[:, channels:]
+            s, t = out.chunk(2, dim=1)
         active = 1 - self.mask
         return s * active, t * active
 
