@@ -222,8 +222,9 @@ class TorchEstimator(BaseEstimator):
     def _restore_module(self, module_state: dict) -> None:
         with torch.random.fork_rng(devices=[]):
             module = self._build_module()
+        module = module.to(dtype=self._dtype)  # before loading: no float32 round trip
         module.load_state_dict(module_state)
-        self.module_ = module.to(device=self._device, dtype=self._dtype)
+        self.module_ = module.to(device=self._device)
         self._optimizer = None
 
     def _to_payload(self) -> dict:

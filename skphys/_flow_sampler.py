@@ -46,16 +46,19 @@ class FlowSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixi
         when fitting data without a theory.
     n_layers : int, default=8
         Coupling layers (``flow="coupling"``).
-    hidden_channels : tuple of int, default=(16, 16)
+    hidden_channels : tuple of int, default=(8, 8)
         Hidden channels of each coupling network.
     kernel_size : int, default=3
         Convolution kernel size (odd).
     activation : {"leaky_relu", "tanh", "silu"}, default="tanh"
-        Activation between convolutions.
+        Activation between convolutions (``z2_equivariant`` needs the odd ``"tanh"``).
     final_tanh : bool, default=True
         Bound the coupling networks' outputs with ``tanh``.
     z2_equivariant : bool, default=True
-        Make every coupling layer commute with ``phi -> -phi``.
+        Make every coupling layer commute with ``phi -> -phi``, exactly and at no extra cost:
+        the networks are odd (no biases, ``tanh``), giving an odd shift and an even log-scale
+        (the product of two odd output channels plus a constant); each layer starts as the
+        identity.
     fourier_layer : bool, default=True
         Start with a learnable Gaussian layer diagonal in momentum space.
     n_frequencies : int, default=8
@@ -65,14 +68,16 @@ class FlowSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixi
     ode_method : str, default="rk4"
         torchdiffeq solver of the continuous flow.
     ode_steps : int, default=10
-        Steps of a fixed-step solver.
+        Minimum number of steps of a fixed-step solver; stiffer velocities get more, so that
+        the integrated divergence stays the log-determinant of the discrete map (see
+        :class:`skphys.flows.ContinuousFlow`).
     adjoint : bool, default=False
         Adjoint backpropagation through the ODE.
     loss : {"auto", "reverse_kl", "forward_kl", "both"}, default="auto"
         ``auto``: reverse KL for ``fit()``, forward KL (maximum likelihood) for ``fit(X)``.
     max_iter : int, default=1000
         Optimizer steps per ``fit``.
-    batch_size : int, default=256
+    batch_size : int, default=64
         Samples (or data rows) per step.
     learning_rate : float, default=3e-3
         Adam learning rate.
@@ -112,7 +117,8 @@ class FlowSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixi
     --------
     >>> from skphys import FlowSampler
     >>> from skphys.lattice import FreeScalar
-    >>> fs = FlowSampler(FreeScalar((4, 4), m2=1.0), max_iter=200, random_state=0).fit()
+    >>> fs = FlowSampler(FreeScalar((4, 4), m2=1.0), max_iter=200, learning_rate=1e-2,
+    ...                  random_state=0).fit()
     >>> fs.sample(3).shape
     (3, 16)
     >>> fs.ess_ > 0.9
@@ -128,7 +134,7 @@ class FlowSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixi
         lattice_shape=None,
         *,
         n_layers: int = 8,
-        hidden_channels: Sequence[int] = (16, 16),
+        hidden_channels: Sequence[int] = (8, 8),
         kernel_size: int = 3,
         activation: str = "tanh",
         final_tanh: bool = True,
@@ -141,7 +147,7 @@ class FlowSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixi
         adjoint: bool = False,
         loss: str = "auto",
         max_iter: int = 1000,
-        batch_size: int = 256,
+        batch_size: int = 64,
         learning_rate: float = 3e-3,
         lr_schedule: str | None = "cosine",
         clip_grad_norm: float | None = 100.0,

@@ -282,3 +282,12 @@ def test_load_rejects_foreign_files(tmp_path):
     torch.save({"format": "skphys-estimator", "class": "Nope"}, path)
     with pytest.raises(ValueError, match="unknown estimator class"):
         skphys.load(path)
+
+
+def test_float64_survives_pickle_and_save_exactly(data, tmp_path):
+    X, _ = data
+    est = GaussianDensity(max_iter=10, random_state=0, device="cpu", dtype="float64").fit(X)
+    est.save(tmp_path / "m.pt")
+    for other in (pickle.loads(pickle.dumps(est)), skphys.load(tmp_path / "m.pt")):
+        assert all(p.dtype == torch.float64 for p in other.module_.parameters())
+        np.testing.assert_array_equal(other.score_samples(X[:20]), est.score_samples(X[:20]))

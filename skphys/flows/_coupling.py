@@ -33,7 +33,8 @@ class AffineCoupling(Bijector):
     With ``z2_equivariant=True`` the network must be odd, :math:`N(-z) = -N(z)` (e.g. a
     :class:`CircularConvNet` without biases and with an odd activation such as ``tanh``), and
     output three channel groups :math:`(a, b, t)`: then :math:`t` is odd and
-    :math:`s = a \odot b` even in the field, so the layer commutes exactly with
+    :math:`s = a \odot b + c` even in the field (:math:`c` a learnable constant, which an even
+    function of odd features cannot provide), so the layer commutes exactly with
     :math:`\phi \to -\phi` at the cost of a single network evaluation.
 
     Parameters
@@ -62,12 +63,30 @@ class AffineCoupling(Bijector):
         self.register_buffer("mask", mask)
         self.net = net
         self.z2_equivariant = z2_equivariant
+        self.log_scale = nn.Parameter(torch.zeros(())) if z2_equivariant else None
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """With ``z2_equivariant``, zero the ``b`` and ``t`` outputs of the network's last layer.
+
+        The layer then starts as the identity (``s = a b + c = 0``, ``t = 0``) without being
+        stuck at a saddle point: ``b`` gets a gradient (``ds/db = a`` is not zero) and, once
+        it moves, so does ``a``. Without symmetry the network keeps its own initialization.
+        """
+        if not self.z2_equivariant:
+            return
+        nn.init.zeros_(self.log_scale)
+        linear = (nn.Linear, nn.modules.conv._ConvNd)
+        last = [m for m in self.net.modules() if isinstance(m, linear)][-1]
+        with torch.no_grad():
+            for p in (last.weight, last.bias):
+                if p is not None:
+                    p[p.shape[0] // 3:].zero_()
 
     def _scale_shift(self, frozen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.net(frozen)
         if self.z2_equivariant:
             a, b, t = out.chunk(3, dim=1)
-            s = a * b
+            s = a * b + self.log_scale
         else:
             s, t = out.chunk(2, dim=1)
         active = 1 - self.mask

@@ -16,6 +16,7 @@ from ._fourier import FourierGaussian
 __all__ = ["LatticeFlow", "coupling_flow", "continuous_flow"]
 
 _ACTIVATIONS = {"leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
+_ODD_ACTIVATIONS = ("tanh",)
 
 
 class LatticeFlow(nn.Module):
@@ -75,14 +76,23 @@ def coupling_flow(shape, channels: int, *, n_layers: int, hidden_channels, kerne
 
     ``n_layers`` coupling layers alternate the parity of the frozen sublattice; each has its
     own periodic convolutional network mapping the frozen field to ``s`` and ``t``. With
-    ``fourier_layer`` a :class:`FourierGaussian` acts first on the prior sample.
+    ``z2_equivariant`` the networks are odd (no biases, an odd ``activation``) and every layer
+    commutes with ``phi -> -phi`` (see :class:`AffineCoupling`). With ``fourier_layer`` a
+    :class:`FourierGaussian` acts first on the prior sample.
     """
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+    if z2_equivariant and activation not in _ODD_ACTIVATIONS:
+        raise ValueError(
+            f"z2_equivariant=True needs an odd activation, one of {_ODD_ACTIVATIONS}, "
+            f"got {activation!r}"
+        )
+    out_channels = (3 if z2_equivariant else 2) * channels
     layers: list[Bijector] = [FourierGaussian(shape)] if fourier_layer else []
     for i in range(n_layers):
-        net = CircularConvNet(len(shape), channels, 2 * channels, hidden_channels, kernel_size,
-                              _ACTIVATIONS[activation], final_tanh=final_tanh)
+        net = CircularConvNet(len(shape), channels, out_channels, hidden_channels, kernel_size,
+                              _ACTIVATIONS[activation], final_tanh=final_tanh,
+                              bias=not z2_equivariant)
         layers.append(AffineCoupling(checkerboard_mask(shape, i % 2), net, z2_equivariant))
     return LatticeFlow(shape, channels, Composed(layers))
 

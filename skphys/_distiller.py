@@ -1,0 +1,382 @@
+"""BottleneckDistiller: the local law behind a translator's hidden states, through a bottleneck."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import linregress
+from sklearn.base import TransformerMixin, clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import validation_curve
+from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import TorchEstimator, _check_int
+from ._torch_utils import to_numpy
+from ._translator import PhysicsTranslator
+from .nn import LatentRecurrence
+
+__all__ = ["BottleneckDistiller", "scan_latent_dim"]
+
+
+class BottleneckDistiller(TransformerMixin, TorchEstimator):
+    r"""Distil the local law followed by a translator's hidden states (arXiv:1901.11103).
+
+    The hidden states :math:`h_i` of a fitted :class:`PhysicsTranslator` are squeezed
+    through a :math:`d`-dimensional latent space: a window of ``horizon`` sites starting at
+    :math:`s` is encoded from its first state only, :math:`g_s = E(h_s)`, carried along by a
+    recurrence linear in :math:`g`,
+
+    .. math:: g_{i+1} = M(V_{i+1})\, g_i, \qquad M(V) = 1 + N(V),
+
+    with :math:`N` a small network of the potential alone, and decoded back,
+    :math:`\hat h_i = D(g_i)`, where :math:`D` represents every quadratic map of :math:`g`
+    exactly (see :class:`skphys.nn.LatentRecurrence`). The loss is the mean squared error of
+    :math:`\hat h_i` over the whole window, in units of the per-feature standard deviation of
+    the hidden states (1 is the error of predicting their mean). The latent step enters at
+    :math:`V_{i+1}` because the translator's state :math:`h_{i+1}` is the first to have read
+    :math:`V_{i+1}`.
+
+    When :math:`d` is large enough for the physics (2 for :math:`(\psi, \psi')`), the loss
+    drops by orders of magnitude; scan ``latent_dim`` with :func:`scan_latent_dim` (or
+    :func:`sklearn.model_selection.validation_curve`) to find the jump, then compare the
+    learned step with the discrete Schrödinger recursion with :meth:`law_report`.
+
+    The distiller is fitted for one sequence length (``transform`` returns a fixed number of
+    features); the translator itself reads sequences of any length.
+
+    **Cloning.** :func:`sklearn.base.clone` would return an unfitted copy of an
+    estimator-valued parameter. This estimator keeps its translator instead: its
+    ``__sklearn_clone__`` clones every other parameter and shares the (read-only) fitted
+    translator, so ``validation_curve(BottleneckDistiller(translator=tr), ...)`` works. The
+    translator may also be given wrapped in :class:`sklearn.frozen.FrozenEstimator`.
+
+    Parameters
+    ----------
+    translator : PhysicsTranslator or FrozenEstimator of one
+        A fitted translator.
+    latent_dim : int, default=2
+        Dimension :math:`d` of the bottleneck.
+    horizon : int, default=50
+        Sites per reconstructed window (clipped to the sequence length).
+    width : int, default=32
+        Width of the encoder, step and decoder networks.
+    max_iter : int, default=1500
+        Optimizer steps.
+    batch_size : int, default=64
+        Windows per step.
+    learning_rate : float, default=3e-3
+    lr_schedule : {None, "constant", "cosine"}, default="cosine"
+    clip_grad_norm : float or None, default=1.0
+    tol : float or None, default=None
+    n_iter_no_change : int, default=50
+    warm_start : bool, default=False
+    device : str, default="auto"
+    dtype : {"float32", "float64"}, default="float32"
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    module_ : LatentRecurrence
+    n_features_in_ : int
+        Sites of the training sequences.
+    hidden_mean_, hidden_scale_ : ndarray of shape (hidden_size,)
+        Standardization of the hidden states.
+    v_scale_ : float
+        Standard deviation of the training potentials (the step network reads
+        :math:`V / v_\mathrm{scale}`).
+    v_range_ : tuple of float
+        1st and 99th percentiles of the training potentials (the range of :meth:`law_report`).
+    history_ : pandas.DataFrame
+        ``step``, ``loss``, ``wall_time``.
+    n_iter_ : int
+
+    Examples
+    --------
+    >>> from skphys import BottleneckDistiller, PhysicsTranslator
+    >>> from skphys.datasets import make_schrodinger_1d
+    >>> V, rho = make_schrodinger_1d(n_samples=32, n_sites=30, random_state=0)
+    >>> tr = PhysicsTranslator(hidden_size=4, window=10, max_iter=5, device="cpu",
+    ...                        random_state=0).fit(V, rho)
+    >>> ds = BottleneckDistiller(tr, latent_dim=2, horizon=10, max_iter=5, device="cpu",
+    ...                          random_state=0).fit(V)
+    >>> ds.transform(V).shape, ds.update_matrices([0.0, 1.0]).shape
+    ((32, 60), (2, 2, 2))
+    >>> list(ds.law_report(spacing=0.1).columns)
+    ['latent_dim', 'slope', 'intercept', 'r2', 'expected_slope', 'slope_rel_error']
+    """
+
+    def __init__(
+        self,
+        translator=None,
+        latent_dim: int = 2,
+        horizon: int = 50,
+        *,
+        width: int = 32,
+        max_iter: int = 1500,
+        batch_size: int = 64,
+        learning_rate: float = 3e-3,
+        lr_schedule: str | None = "cosine",
+        clip_grad_norm: float | None = 1.0,
+        tol: float | None = None,
+        n_iter_no_change: int = 50,
+        warm_start: bool = False,
+        device: str = "auto",
+        dtype: str = "float32",
+        random_state=None,
+        verbose: int = 0,
+    ):
+        self.translator = translator
+        self.latent_dim = latent_dim
+        self.horizon = horizon
+        self.width = width
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.clip_grad_norm = clip_grad_norm
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_clone__(self):
+        params = self.get_params(deep=False)
+        translator = params.pop("translator")
+        return type(self)(translator=translator,
+                          **{k: clone(v, safe=False) for k, v in params.items()})
+
+    # -- set-up -------------------------------------------------------------------------------
+    def _translator(self) -> PhysicsTranslator:
+        translator = self.translator
+        if isinstance(translator, FrozenEstimator):
+            translator = translator.estimator
+        if not isinstance(translator, PhysicsTranslator):
+            raise TypeError(
+                f"translator must be a fitted PhysicsTranslator (or a FrozenEstimator of one), "
+                f"got {type(translator).__name__}"
+            )
+        check_is_fitted(translator, "module_",
+                        msg="translator must be fitted: call translator.fit(V, rho) first")
+        return translator
+
+    def _validate_params(self) -> None:
+        for name, low in (("latent_dim", 1), ("horizon", 1), ("width", 1)):
+            _check_int(name, getattr(self, name), low)
+
+    def _build_module(self) -> LatentRecurrence:
+        return LatentRecurrence(self.hidden_mean_.shape[0], self.latent_dim, self.width)
+
+    def _hidden(self, V: np.ndarray) -> torch.Tensor:
+        """Standardized hidden states of the translator, (n_samples, n_sites, hidden)."""
+        H = (self._translator().hidden_states(V) - self.hidden_mean_) / self.hidden_scale_
+        return self._to_tensor(H)
+
+    def _check_V(self, V) -> np.ndarray:
+        self._check_fitted()
+        return self._validate_X(V, reset=False)
+
+    # -- training -----------------------------------------------------------------------------
+    def _windows(self, V: np.ndarray, starts) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden and (scaled) potential windows, (n, n_starts, T, hidden) and (n, n_starts, T)."""
+        T = min(self.horizon, V.shape[1])
+        H = self._hidden(V)
+        v = self._to_tensor(V / self.v_scale_)
+        offsets = torch.as_tensor(starts, device=v.device)[:, None] + torch.arange(T,
+                                                                                   device=v.device)
+        return H[:, offsets], v[:, offsets]
+
+    def _loss(self, V: np.ndarray):
+        T = min(self.horizon, V.shape[1])
+        H, v = self._windows(V, np.arange(V.shape[1] - T + 1))
+        H, v = H.flatten(0, 1), v.flatten(0, 1)
+
+        def loss_fn(step):
+            idx = torch.randint(len(H), (self.batch_size,), generator=self._generator,
+                                device=H.device)
+            target = H[idx]
+            loss = (self.module_(target[:, 0], v[idx]) - target).square().mean()
+            return loss, {}
+
+        return loss_fn
+
+    def fit(self, V, y=None):
+        """Train the bottleneck on the translator's hidden states for potentials ``V``.
+
+        Parameters
+        ----------
+        V : array-like of shape (n_samples, n_sites)
+            Potentials, as given to the translator.
+        y : Ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        warm = self.warm_start and hasattr(self, "module_")
+        V = self._validate_X(V, reset=not warm)
+        translator = self._translator()
+        self._setup(reset=not warm)
+        if not warm:
+            H = translator.hidden_states(V).reshape(-1, translator.hidden_size)
+            self.hidden_mean_ = H.mean(0).astype(np.float64)
+            scale = H.std(0).astype(np.float64)
+            self.hidden_scale_ = np.where(scale > 1e-8, scale, 1.0)
+            v_scale = float(V.std())
+            self.v_scale_ = v_scale if v_scale > 0 else 1.0
+            self.v_range_ = tuple(float(q) for q in np.percentile(V, [1, 99]))
+            self._init_module()
+        self.module_.train()
+        self._train(self._loss(V))
+        self.module_.eval()
+        return self
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def reconstruction_loss(self, V) -> np.ndarray:
+        """Mean squared reconstruction error of each row, over tiling windows.
+
+        The windows start at ``0, horizon, 2 horizon, ...``, the last one ending at the last
+        site, so that every site is reconstructed.
+
+        Returns
+        -------
+        loss : ndarray of shape (n_samples,)
+        """
+        V = self._check_V(V)
+        T = min(self.horizon, V.shape[1])
+        starts = np.unique(np.r_[np.arange(0, V.shape[1] - T + 1, T), V.shape[1] - T])
+        H, v = self._windows(V, starts)
+        with torch.no_grad():
+            recon = self.module_(H[:, :, 0].flatten(0, 1), v.flatten(0, 1))
+        error = (recon.reshape(H.shape) - H).square().mean((1, 2, 3))
+        return to_numpy(error).astype(np.float64)
+
+    def score(self, V, y=None) -> float:
+        """Minus the mean reconstruction loss (higher is better)."""
+        return -float(np.mean(self.reconstruction_loss(V)))
+
+    def transform(self, V) -> np.ndarray:
+        """Latent state :math:`g_i = E(h_i)` of every site, flattened site by site.
+
+        Parameters
+        ----------
+        V : array-like of shape (n_samples, n_sites)
+
+        Returns
+        -------
+        G : ndarray of shape (n_samples, n_sites * latent_dim)
+            ``G.reshape(n_samples, n_sites, latent_dim)`` gives the trajectories.
+        """
+        V = self._check_V(V)
+        with torch.no_grad():
+            G = self.module_.encode(self._hidden(V))
+        return to_numpy(G.flatten(1)).astype(np.float64)
+
+    def update_matrices(self, v) -> np.ndarray:
+        """Latent step matrices :math:`M(v)` for potential values ``v``.
+
+        Parameters
+        ----------
+        v : array-like of shape (n_values,)
+
+        Returns
+        -------
+        M : ndarray of shape (n_values, latent_dim, latent_dim)
+        """
+        self._check_fitted()
+        v = check_array(np.atleast_1d(v), ensure_2d=False, input_name="v")
+        if v.ndim != 1:
+            raise ValueError(f"v must be a 1-D array of potential values, got shape {v.shape}")
+        with torch.no_grad():
+            M = self.module_.step_matrices(self._to_tensor(v / self.v_scale_))
+        return to_numpy(M).astype(np.float64)
+
+    def law_report(self, v=None, *, spacing: float | None = None) -> pd.DataFrame:
+        r"""Linear fit of :math:`\det(M(V) - 1)` against :math:`V` (basis-free, conventions §7).
+
+        For the discrete Schrödinger recursion in any basis (exact transfer matrix, forward or
+        symplectic Euler), :math:`\det(M - 1) = -a^2 V`: a line of slope :math:`-a^2` through
+        the origin. A similarity transform of the latent space leaves the determinant alone.
+
+        Parameters
+        ----------
+        v : array-like of shape (n_values,), optional
+            Potential values; default 101 points spanning ``v_range_``.
+        spacing : float, optional
+            Grid spacing :math:`a`; adds ``expected_slope`` :math:`= -a^2` and
+            ``slope_rel_error``.
+
+        Returns
+        -------
+        report : pandas.DataFrame
+            One row: ``latent_dim``, ``slope``, ``intercept``, ``r2``, and with ``spacing``
+            ``expected_slope``, ``slope_rel_error``.
+        """
+        v = np.linspace(*self.v_range_, 101) if v is None else np.asarray(v, dtype=np.float64)
+        M = self.update_matrices(v)
+        det = np.linalg.det(M - np.eye(self.latent_dim))
+        fit = linregress(v, det)
+        row = {"latent_dim": self.latent_dim, "slope": fit.slope, "intercept": fit.intercept,
+               "r2": fit.rvalue**2}
+        if spacing is not None:
+            row["expected_slope"] = -spacing**2
+            row["slope_rel_error"] = abs(fit.slope + spacing**2) / spacing**2
+        return pd.DataFrame([row])
+
+
+def scan_latent_dim(distiller: BottleneckDistiller, V, latent_dims: Sequence[int] = (1, 2, 3, 4),
+                    *, random_states: Sequence[int] = (0,), cv=3, n_jobs=None) -> pd.DataFrame:
+    """Reconstruction loss against the bottleneck size, by cross-validation.
+
+    Runs :func:`sklearn.model_selection.validation_curve` on ``latent_dim`` once per seed in
+    ``random_states`` and averages the losses (minus the scores) over folds and seeds. The
+    jump of the test loss between two consecutive dimensions marks the number of latent
+    variables the law needs.
+
+    Parameters
+    ----------
+    distiller : BottleneckDistiller
+        Template (its ``latent_dim`` and ``random_state`` are overridden).
+    V : array-like of shape (n_samples, n_sites)
+    latent_dims : sequence of int, default=(1, 2, 3, 4)
+    random_states : sequence of int, default=(0,)
+    cv : int or cross-validation generator, default=3
+    n_jobs : int, optional
+
+    Returns
+    -------
+    scan : pandas.DataFrame
+        Indexed by ``latent_dim``: ``train_loss``, ``test_loss`` (means), ``test_loss_std``
+        (over folds and seeds).
+
+    Examples
+    --------
+    >>> from skphys import BottleneckDistiller, PhysicsTranslator, scan_latent_dim
+    >>> from skphys.datasets import make_schrodinger_1d
+    >>> V, rho = make_schrodinger_1d(n_samples=30, n_sites=20, random_state=0)
+    >>> tr = PhysicsTranslator(hidden_size=4, window=10, max_iter=5, device="cpu",
+    ...                        random_state=0).fit(V, rho)
+    >>> ds = BottleneckDistiller(tr, horizon=10, max_iter=5, device="cpu")
+    >>> scan_latent_dim(ds, V, latent_dims=[1, 2]).shape
+    (2, 3)
+    """
+    train, test = [], []
+    for seed in random_states:
+        estimator = clone(distiller).set_params(random_state=seed)
+        tr_scores, te_scores = validation_curve(estimator, V, None, param_name="latent_dim",
+                                                param_range=list(latent_dims), cv=cv,
+                                                n_jobs=n_jobs)
+        train.append(-tr_scores)
+        test.append(-te_scores)
+    train, test = np.concatenate(train, 1), np.concatenate(test, 1)
+    return pd.DataFrame({"train_loss": train.mean(1), "test_loss": test.mean(1),
+                         "test_loss_std": test.std(1)},
+                        index=pd.Index(list(latent_dims), name="latent_dim"))

@@ -1,0 +1,122 @@
+"""BottleneckDistiller: shapes, cloning with a fitted translator, validation_curve, the law."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import validation_curve
+
+from skphys import BottleneckDistiller, PhysicsTranslator, scan_latent_dim
+from skphys.datasets import make_schrodinger_1d
+
+A = 0.1  # grid spacing of the data
+SMALL = dict(horizon=10, width=8, max_iter=20, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_schrodinger_1d(n_samples=60, n_sites=30, spacing=A, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def translator(data):
+    V, rho = data
+    return PhysicsTranslator(hidden_size=4, window=15, cell="multiplicative", max_iter=30,
+                             learning_rate=3e-2, device="cpu", random_state=0).fit(V, rho)
+
+
+def test_shapes_and_score(data, translator):
+    V, _ = data
+    ds = BottleneckDistiller(translator, latent_dim=3, random_state=0, **SMALL).fit(V)
+    assert ds.transform(V).shape == (60, 30 * 3)
+    assert ds.update_matrices(np.linspace(-1, 1, 7)).shape == (7, 3, 3)
+    losses = ds.reconstruction_loss(V)
+    assert losses.shape == (60,) and np.all(losses >= 0)
+    assert ds.score(V) == pytest.approx(-losses.mean())
+    report = ds.law_report()
+    assert list(report.columns) == ["latent_dim", "slope", "intercept", "r2"]
+    assert len(report) == 1 and report["latent_dim"].item() == 3
+    with pytest.raises(ValueError, match="features"):
+        ds.transform(V[:, :20])
+
+
+def test_training_reduces_the_loss_and_leaves_the_translator_alone(data, translator):
+    V, _ = data
+    weights = {k: v.clone() for k, v in translator.module_.state_dict().items()}
+    ds = BottleneckDistiller(translator, latent_dim=2, random_state=0,
+                             **{**SMALL, "max_iter": 150}).fit(V)
+    loss = ds.history_["loss"]
+    assert loss.iloc[-10:].mean() < 0.5 * loss.iloc[:10].mean()
+    for key, value in translator.module_.state_dict().items():
+        assert torch.equal(value, weights[key])
+
+
+def test_clone_keeps_the_fitted_translator(data, translator):
+    V, _ = data
+    ds = BottleneckDistiller(translator, latent_dim=2, random_state=0, **SMALL)
+    copy = clone(ds)
+    assert copy.translator is translator and copy.get_params()["latent_dim"] == 2
+    frozen = clone(BottleneckDistiller(FrozenEstimator(translator), random_state=0, **SMALL))
+    np.testing.assert_array_equal(frozen.fit(V).transform(V), clone(ds).fit(V).transform(V))
+
+
+def test_validation_curve_end_to_end(data, translator):
+    V, _ = data
+    ds = BottleneckDistiller(translator, random_state=0, **SMALL)
+    train, test = validation_curve(ds, V, None, param_name="latent_dim", param_range=[1, 2],
+                                   cv=2)
+    assert train.shape == test.shape == (2, 2)
+    assert np.all(np.isfinite(test)) and np.all(test < 0)
+    scan = scan_latent_dim(ds, V, [1, 2], random_states=[0, 1], cv=2)
+    assert list(scan.index) == [1, 2]
+    assert list(scan.columns) == ["train_loss", "test_loss", "test_loss_std"]
+    # with one seed, the scan is exactly the validation curve above
+    np.testing.assert_allclose(
+        -test.mean(1),
+        scan_latent_dim(ds, V, [1, 2], random_states=[0], cv=2)["test_loss"].to_numpy(),
+    )
+
+
+def test_law_report_recovers_the_exact_step(data, translator):
+    # Make the step network linear in V (tanh(eps u) ~ eps u) with M(V) - 1 =
+    # [[1 + a^2 V, -1], [1, -1]], i.e. M the exact transfer matrix [[2 + a^2 V, -1], [1, 0]]:
+    # det(M - 1) = -a^2 V exactly, up to the O(eps^2) curvature of tanh.
+    V, _ = data
+    ds = BottleneckDistiller(translator, latent_dim=2, random_state=0,
+                             **{**SMALL, "max_iter": 1}).fit(V)
+    eps = 1e-4
+    first, last = ds.module_.step[0], ds.module_.step[-1]
+    with torch.no_grad():
+        first.weight.zero_()
+        first.bias.zero_()
+        first.weight[0, 0] = eps
+        last.weight.zero_()
+        last.weight[0, 0] = A**2 * ds.v_scale_ / eps
+        last.bias.copy_(torch.tensor([1.0, -1.0, 1.0, -1.0]))
+    report = ds.law_report(spacing=A)
+    assert report["r2"].item() > 0.9999
+    assert report["slope_rel_error"].item() < 1e-3
+    assert abs(report["intercept"].item()) < 1e-5
+    M = ds.update_matrices([0.5])[0]
+    np.testing.assert_allclose(M, [[2 + A**2 * 0.5, -1], [1, 0]], atol=1e-5)
+
+
+def test_input_errors(data, translator):
+    V, _ = data
+    with pytest.raises(NotFittedError, match="translator must be fitted"):
+        BottleneckDistiller(PhysicsTranslator(), **SMALL).fit(V)
+    with pytest.raises(TypeError, match="translator must be a fitted PhysicsTranslator"):
+        BottleneckDistiller(None, **SMALL).fit(V)
+    with pytest.raises(ValueError, match="latent_dim must be an int >= 1"):
+        BottleneckDistiller(translator, latent_dim=0, **SMALL).fit(V)
+    bad = V.copy()
+    bad[2, 2] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        BottleneckDistiller(translator, **SMALL).fit(bad)
+    ds = BottleneckDistiller(translator, **{**SMALL, "max_iter": 1}).fit(V)
+    with pytest.raises(ValueError, match="1-D"):
+        ds.update_matrices(np.zeros((2, 2)))

@@ -1,0 +1,130 @@
+"""PhysicsTranslator: shapes, input errors, causality, the exact law it can represent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import skphys
+from skphys import PhysicsTranslator
+from skphys.datasets import make_schrodinger_1d
+
+A = 0.1  # grid spacing of the data
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_schrodinger_1d(n_samples=200, n_sites=40, spacing=A, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    V, rho = data
+    return PhysicsTranslator(hidden_size=6, window=20, max_iter=30, device="cpu",
+                             random_state=0).fit(V, rho)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm", "multiplicative"])
+def test_shapes_any_length_and_normalization(data, cell):
+    V, rho = data
+    tr = PhysicsTranslator(hidden_size=5, window=15, cell=cell, max_iter=3, device="cpu",
+                           random_state=0).fit(V[:20], rho[:20])
+    assert tr.row_sum_ == pytest.approx(1 / A)
+    longer, _ = make_schrodinger_1d(n_samples=3, n_sites=90, spacing=A, random_state=1)
+    pred = tr.predict(longer)
+    assert pred.shape == (3, 90) and np.all(pred >= 0)
+    np.testing.assert_allclose(pred.sum(1), tr.row_sum_, rtol=1e-6)
+    assert tr.hidden_states(longer).shape == (3, 90, 5)
+    assert tr.relative_error(V[:4], rho[:4]).shape == (4,)
+
+
+def test_window_longer_than_sequences_is_clipped(data):
+    V, rho = data
+    tr = PhysicsTranslator(hidden_size=3, window=500, max_iter=2, device="cpu").fit(V, rho)
+    assert tr.predict(V[:2]).shape == (2, 40)
+
+
+def test_input_errors(data, fitted):
+    V, rho = data
+    tr = PhysicsTranslator(max_iter=1, device="cpu")
+    with pytest.raises(ValueError, match="rho must have the shape of V"):
+        tr.fit(V, rho[:, :-1])
+    with pytest.raises(ValueError, match="rho must have the shape of V"):
+        tr.fit(V, rho[:-1])
+    bad = V.copy()
+    bad[0, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        tr.fit(bad, rho)
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.predict(bad)
+    bad = rho.copy()
+    bad[1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        tr.fit(V, bad)
+    with pytest.raises(ValueError, match="non-negative"):
+        tr.fit(V, -rho)
+    with pytest.raises(ValueError, match="target y is None"):
+        tr.fit(V, None)
+    with pytest.raises(ValueError, match="cell must be one of"):
+        PhysicsTranslator(cell="transformer").fit(V, rho)
+    with pytest.raises(ValueError, match="window must be an int >= 2"):
+        PhysicsTranslator(window=1).fit(V, rho)
+
+
+@settings(max_examples=20, deadline=None)
+@given(site=st.integers(0, 38), shift=st.floats(-5, 5).filter(lambda x: abs(x) > 1e-3))
+def test_hidden_states_are_causal(fitted, data, site, shift):
+    V = data[0][:5].copy()
+    before = fitted.hidden_states(V)
+    V[:, site + 1:] += shift
+    after = fitted.hidden_states(V)
+    np.testing.assert_array_equal(after[:, : site + 1], before[:, : site + 1])
+    assert not np.allclose(after[:, site + 1], before[:, site + 1])
+
+
+def test_multiplicative_cell_represents_the_exact_law(data):
+    # h_i = (psi_{i+1}, psi_i) = T(V_i) h_{i-1} with T = [[2 + a^2 V, -1], [1, 0]], h_{-1} =
+    # (1, 0) (psi vanishes at the wall), readout psi_i^2: the translator is then exact, on
+    # the trained length and on a system twice as long.
+    V, rho = data
+    tr = PhysicsTranslator(hidden_size=2, n_readout=1, cell="multiplicative", max_iter=1,
+                           device="cpu", dtype="float64").fit(V, rho)
+    net = tr.module_
+    with torch.no_grad():
+        net.core.weight.copy_(torch.tensor([[2.0, -1.0], [1.0, 0.0]]))
+        net.core.weight_v.copy_(torch.tensor([[A**2 * tr.v_scale_, 0.0], [0.0, 0.0]]))
+        net.initial.copy_(torch.tensor([[1.0, 0.0]]))
+        net.readout.weight.copy_(torch.tensor([[0.0, 1.0]]))
+        net.readout.bias.zero_()
+    # (the forward recursion amplifies the 1e-13 rounding of E0 exponentially, hence 1e-6)
+    assert tr.relative_error(V, rho).max() < 1e-6
+    np.testing.assert_allclose(tr.predict(V), rho, rtol=0, atol=1e-6)
+    V2, rho2 = make_schrodinger_1d(n_samples=20, n_sites=80, spacing=A, random_state=3)
+    assert tr.relative_error(V2, rho2).max() < 1e-5
+
+
+def test_training_learns_the_density(data):
+    V, rho = data
+    params = dict(hidden_size=4, window=20, cell="multiplicative", learning_rate=3e-2,
+                  device="cpu", random_state=0)
+    untrained = PhysicsTranslator(max_iter=1, **params).fit(V, rho)
+    trained = PhysicsTranslator(max_iter=200, **params).fit(V, rho)
+    V_test, rho_test = make_schrodinger_1d(n_samples=100, n_sites=40, spacing=A, random_state=9)
+    start = np.median(untrained.relative_error(V_test, rho_test))
+    end = np.median(trained.relative_error(V_test, rho_test))
+    assert end < 0.3 * start  # about 0.5 -> 0.14
+    assert trained.history_["loss"].iloc[-20:].mean() < trained.history_["loss"].iloc[:20].mean()
+
+
+def test_reproducible_and_persistent(data, fitted, tmp_path):
+    V, rho = data
+    again = PhysicsTranslator(hidden_size=6, window=20, max_iter=30, device="cpu",
+                              random_state=0).fit(V, rho)
+    np.testing.assert_array_equal(again.predict(V), fitted.predict(V))
+    fitted.save(tmp_path / "tr.pt")
+    loaded = skphys.load(tmp_path / "tr.pt")
+    np.testing.assert_array_equal(loaded.predict(V), fitted.predict(V))
+    assert loaded.row_sum_ == fitted.row_sum_ and loaded.v_scale_ == fitted.v_scale_
