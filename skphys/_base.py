@@ -29,10 +29,12 @@ _LR_SCHEDULES = (None, "constant", "cosine")
 
 
 def _check_int(name, value, low, allow_none=False):
+    """Return ``value`` as an int >= ``low`` (or None if allowed); ValueError naming ``name``."""
     if allow_none and value is None:
-        return
+        return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return int(value)
 
 
 def _check_positive(name, value, allow_none=False, allow_zero=False):

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin
 
-from ._base import TorchEstimator
+from ._base import TorchEstimator, _check_int
 from ._torch_utils import to_numpy
 from .flows._model import continuous_flow, coupling_flow
 from .lattice import LatticeTheory
@@ -232,12 +232,8 @@ class FlowSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixi
         if self.loss not in _LOSSES:
             raise ValueError(f"loss must be one of {_LOSSES}, got {self.loss!r}")
         for name in ("n_layers", "ode_steps", "n_frequencies", "n_time_kernels", "monitor_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if isinstance(self.monitor_every, bool) or not isinstance(self.monitor_every, int) \
-                or self.monitor_every < 0:
-            raise ValueError(f"monitor_every must be an int >= 0, got {self.monitor_every!r}")
+            _check_int(name, getattr(self, name), 1)
+        _check_int("monitor_every", self.monitor_every, 0)
 
     def _build_module(self):
         shape = tuple(self.lattice_shape_)
@@ -334,11 +330,6 @@ class FlowSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixi
         return self
 
     # -- sampling -----------------------------------------------------------------------------
-    def _check_n(self, n) -> int:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n_samples must be a positive int, got {n!r}")
-        return int(n)
-
     def _proposals(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` fresh flow samples and their log-weights, drawn in bounded-memory batches."""
         xs, log_ws = [], []
@@ -376,7 +367,7 @@ class FlowSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixi
             Only for ``method="importance"``: ``-S(x) - log q(x)``.
         """
         self._check_fitted()
-        n = self._check_n(n_samples)
+        n = _check_int("n_samples", n_samples, 1)
         if method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
         if method == "flow":
@@ -438,7 +429,7 @@ class FlowSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixi
         """
         self._check_fitted()
         self._require_theory("diagnose")
-        n = self._check_n(n_samples)
+        n = _check_int("n_samples", n_samples, 1)
         x, log_w = self._proposals(n)
         log_w_np = to_numpy(log_w).astype(np.float64)
         seed = int(torch.randint(2**31 - 1, (1,), generator=self._cpu_generator))
@@ -478,7 +469,7 @@ class FlowSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixi
         """
         self._check_fitted()
         self._require_theory("estimate")
-        n = self._check_n(n_samples)
+        n = _check_int("n_samples", n_samples, 1)
         if method not in ("mh", "importance"):
             raise ValueError(f"method must be 'mh' or 'importance', got {method!r}")
         x, log_w = self._proposals(n)

@@ -18,6 +18,7 @@ from .._torch_utils import seed_from
 from .._version import __version__
 from ..lattice import XY, Ising, LatticeTheory, Phi4
 from ..lattice.mcmc import hmc, wolff
+from ..lattice._theory import check_count
 from ..lattice.observables import abs_magnetization, energy_per_site
 from ..lattice.stats import tau_int
 
@@ -26,12 +27,6 @@ __all__ = ["make_ising", "make_xy", "make_phi4"]
 _N_CHAINS = 8
 _BURNIN = 200
 _PILOT = 200
-
-
-def _check_n_samples(n_samples) -> int:
-    if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
-    return int(n_samples)
 
 
 def _check_temperatures(temperatures) -> np.ndarray:
@@ -106,7 +101,7 @@ def _cached(name: str, params: dict, random_state, cache_dir, compute: Callable)
 
 def _make_spin_data(name, theory_cls, shape, temperatures, n_samples, random_state, cache_dir):
     temperatures = _check_temperatures(temperatures)
-    n_samples = _check_n_samples(n_samples)
+    n_samples = check_count("n_samples", n_samples)
     theories = [theory_cls(shape, temperature=float(t)) for t in temperatures]
 
     def compute():
@@ -228,7 +223,7 @@ def make_phi4(shape, m2, lam, n_samples, random_state=None, *, cache_dir=None):
     (6, 16)
     """
     theory = Phi4(shape, m2=m2, lam=lam)
-    n_samples = _check_n_samples(n_samples)
+    n_samples = check_count("n_samples", n_samples)
 
     def compute():
         generator = torch.Generator().manual_seed(seed_from(check_random_state(random_state)))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from scipy.linalg import eigh_tridiagonal
 from scipy.ndimage import gaussian_filter1d
 from sklearn.utils import check_random_state
+
+from ..lattice._theory import check_count
 
 __all__ = ["make_schrodinger_1d", "schrodinger_ground_state"]
 
@@ -125,10 +127,8 @@ def make_schrodinger_1d(n_samples: int = 4000, n_sites: int = 100, kind: str = "
     >>> V.shape, rho.shape, bool(abs(rho.sum(1) * 0.1 - 1).max() < 1e-12)
     ((3, 50), (3, 50), True)
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
-    if isinstance(n_sites, bool) or not isinstance(n_sites, Integral) or n_sites < 3:
-        raise ValueError(f"n_sites must be an int >= 3, got {n_sites!r}")
+    check_count("n_samples", n_samples)
+    check_count("n_sites", n_sites, minimum=3)
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
     spacing = _check_positive("spacing", spacing)

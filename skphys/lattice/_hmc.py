@@ -10,12 +10,11 @@ import torch
 from ._adaptation import DualAveraging
 from ._mcmc_result import (
     MCMCResult,
-    check_count,
     check_fraction,
     run_chains,
     start_chains,
 )
-from ._theory import LatticeTheory, check_real
+from ._theory import LatticeTheory, check_count, check_real
 
 __all__ = ["hmc", "leapfrog"]
 

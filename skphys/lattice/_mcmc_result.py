@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from numbers import Integral, Real
+from numbers import Real
 
 import torch
 from tqdm.auto import tqdm
@@ -83,15 +83,6 @@ class MCMCResult:
 
 
 # -- argument checks shared by the samplers ------------------------------------------------------
-def check_count(name: str, value, *, minimum: int = 1) -> int:
-    """Return ``value`` as an int >= ``minimum``, or raise naming the parameter ``name``."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def check_fraction(name: str, value) -> float:
     """Return ``value`` as a float in the open interval (0, 1), or raise naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, Real):

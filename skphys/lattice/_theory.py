@@ -31,6 +31,15 @@ def check_shape(shape) -> tuple[int, ...]:
     return tuple(int(s) for s in shape)
 
 
+def check_count(name: str, value, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int >= ``minimum``, or raise naming the parameter ``name``."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def check_real(name: str, value, *, low=None, high=None, low_inclusive=True) -> float:
     """Return ``value`` as a finite float, or raise naming the parameter ``name``."""
     if isinstance(value, bool) or not isinstance(value, Real):

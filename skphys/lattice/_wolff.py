@@ -6,9 +6,9 @@ import math
 
 import torch
 
-from ._mcmc_result import MCMCResult, check_count, run_chains, start_chains
+from ._mcmc_result import MCMCResult, run_chains, start_chains
 from ._spin import XY, Ising
-from ._theory import LatticeTheory
+from ._theory import LatticeTheory, check_count
 
 __all__ = ["wolff"]
 
