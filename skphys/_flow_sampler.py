@@ -330,17 +330,22 @@ class FlowSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixi
         return self
 
     # -- sampling -----------------------------------------------------------------------------
-    def _proposals(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` fresh flow samples and their log-weights, drawn in bounded-memory batches."""
-        xs, log_ws = [], []
+    def _draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` fresh flow samples and ``log q``, drawn in bounded-memory batches."""
         chunk = max(self.batch_size, 1024)
         with torch.no_grad():
-            for start in range(0, n, chunk):
-                x, log_q = self.module_.sample(min(chunk, n - start), generator=self._generator,
-                                               device=self._device, dtype=self._dtype)
-                xs.append(x)
-                log_ws.append(self._log_weights(x, log_q))
-        return torch.cat(xs), torch.cat(log_ws)
+            draws = [
+                self.module_.sample(min(chunk, n - start), generator=self._generator,
+                                    device=self._device, dtype=self._dtype)
+                for start in range(0, n, chunk)
+            ]
+        return torch.cat([x for x, _ in draws]), torch.cat([log_q for _, log_q in draws])
+
+    def _proposals(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` fresh flow samples and their log importance weights."""
+        x, log_q = self._draw(n)
+        with torch.no_grad():
+            return x, self._log_weights(x, log_q)
 
     def _require_theory(self, what: str) -> None:
         if self.theory is None:
@@ -371,13 +376,7 @@ class FlowSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixi
         if method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
         if method == "flow":
-            with torch.no_grad():
-                chunks = []
-                for start in range(0, n, max(self.batch_size, 1024)):
-                    m = min(max(self.batch_size, 1024), n - start)
-                    chunks.append(self.module_.sample(m, generator=self._generator,
-                                                      device=self._device, dtype=self._dtype)[0])
-            return to_numpy(torch.cat(chunks))
+            return to_numpy(self._draw(n)[0])
         self._require_theory(f"sample(method={method!r})")
         if method == "importance":
             x, log_w = self._proposals(n)
