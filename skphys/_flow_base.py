@@ -1,0 +1,328 @@
+"""The machinery shared by the flow estimators (FlowSampler, RGFlow).
+
+A flow estimator owns a module with the :class:`skphys.flows.LatticeFlow` interface
+(``sample``, ``log_prob``, ``to_latent``, ``from_latent``) and an optional target theory; this
+base trains it (reverse KL, forward KL or both), draws raw, Metropolis-corrected and reweighted
+samples, and reports the sampler diagnostics. Subclasses add their parameters, validate them in
+:meth:`_validate_params` and build the module in :meth:`_build_module`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin
+
+from ._base import TorchEstimator, _check_int
+from ._torch_utils import to_numpy
+from .lattice import LatticeTheory
+from .lattice.mcmc import independence_metropolis
+from .lattice._theory import check_shape
+from .lattice.stats import ess, log_mean_exp, mean_error, tau_int
+
+__all__ = ["FlowEstimator"]
+
+_LOSSES = ("auto", "reverse_kl", "forward_kl", "both")
+_METHODS = ("flow", "mh", "importance")
+
+
+class FlowEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin,
+                    TorchEstimator):
+    """Base of the flow estimators: training, sampling and diagnostics of a lattice flow.
+
+    Subclasses store (at least) ``theory``, ``lattice_shape``, ``loss``, ``batch_size``,
+    ``monitor_every``, ``monitor_size`` and the training parameters read by
+    :class:`skphys._base.TorchEstimator`.
+    """
+
+    _key_metric = "ess"
+
+    # -- set-up -------------------------------------------------------------------------------
+    def _channels(self) -> int:
+        return self.theory.n_components if self.theory is not None else 1
+
+    def _check_lattice(self, shape: tuple[int, ...]) -> None:
+        """Refuse lattice shapes the flow cannot handle (hook for subclasses)."""
+
+    def _resolve_shape(self, n_features: int | None) -> tuple[int, ...]:
+        """The lattice shape from ``lattice_shape``, ``theory`` or the data, checked."""
+        if self.theory is not None and not isinstance(self.theory, LatticeTheory):
+            raise TypeError(
+                f"theory must be a skphys.lattice theory or None, got {type(self.theory).__name__}"
+            )
+        shape = None if self.lattice_shape is None else check_shape(self.lattice_shape)
+        if self.theory is not None:
+            if shape is not None and shape != self.theory.shape:
+                raise ValueError(
+                    f"lattice_shape={shape} does not match the theory's shape "
+                    f"{self.theory.shape}"
+                )
+            shape = self.theory.shape
+        if shape is None:
+            if n_features is None:
+                raise ValueError("fit() without data needs a theory")
+            if n_features < 2:
+                raise ValueError(
+                    f"a lattice needs at least 2 sites, got n_features = {n_features}"
+                )
+            shape = (n_features // self._channels(),)
+        expected = self._channels() * math.prod(shape)
+        if n_features is not None and n_features != expected:
+            raise ValueError(
+                f"X has {n_features} features per row but lattice {shape} with "
+                f"{self._channels()} component(s) per site needs {expected}"
+            )
+        self._check_lattice(shape)
+        return shape
+
+    def _validate_params(self) -> None:
+        if self.loss not in _LOSSES:
+            raise ValueError(f"loss must be one of {_LOSSES}, got {self.loss!r}")
+        _check_int("monitor_size", self.monitor_size, 1)
+        _check_int("monitor_every", self.monitor_every, 0)
+
+    # -- training -----------------------------------------------------------------------------
+    def _log_weights(self, x: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+        return -self.theory.action(x) - log_q
+
+    def _monitor(self) -> float:
+        with torch.no_grad():
+            x, log_q = self.module_.sample(self.monitor_size, generator=self._generator,
+                                           device=self._device, dtype=self._dtype)
+            return ess(self._log_weights(x, log_q))
+
+    def _loss_fn(self, data: torch.Tensor | None) -> Callable:
+        mode = self.loss
+        if mode == "auto":
+            mode = "reverse_kl" if data is None else "forward_kl"
+        if mode in ("reverse_kl", "both") and self.theory is None:
+            raise ValueError(f"loss={mode!r} needs a theory")
+        if mode in ("forward_kl", "both") and data is None:
+            raise ValueError(f"loss={mode!r} needs data: call fit(X)")
+        monitor = self.theory is not None and self.monitor_every > 0
+
+        def loss_fn(step):
+            loss = 0.0
+            if mode in ("reverse_kl", "both"):
+                x, log_q = self.module_.sample(self.batch_size, generator=self._generator,
+                                               device=self._device, dtype=self._dtype)
+                loss = loss + (log_q + self.theory.action(x)).mean()
+            if mode in ("forward_kl", "both"):
+                idx = torch.randint(len(data), (self.batch_size,), generator=self._generator,
+                                    device=self._device)
+                loss = loss - self.module_.log_prob(data[idx]).mean()
+            metrics = {}
+            if monitor and (step % self.monitor_every == 0 or step == 1):
+                metrics["ess"] = self._monitor()
+            return loss, metrics
+
+        return loss_fn
+
+    def fit(self, X=None, y=None):
+        """Train the flow: by reverse KL from ``theory`` when ``X`` is None, else on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), optional
+            Configurations (rows in row-major site order; complex fields: real parts, then
+            imaginary parts).
+        y : Ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        warm = self.warm_start and hasattr(self, "module_")
+        if X is not None:
+            X = self._validate_X(X, reset=not warm)
+            shape = self._resolve_shape(X.shape[1])
+        else:
+            shape = self._resolve_shape(None)
+            if not warm:
+                self.n_features_in_ = self._channels() * math.prod(shape)
+        if warm and tuple(shape) != tuple(self.lattice_shape_):
+            raise ValueError("warm_start needs the same lattice shape as the previous fit")
+        self._setup(reset=not warm)
+        if not warm:
+            self.lattice_shape_ = tuple(shape)
+            self._init_module()
+        data = None if X is None else self._to_tensor(X)
+        self.module_.train()
+        self._train(self._loss_fn(data))
+        self.module_.eval()
+        if self.theory is not None:
+            with torch.no_grad():
+                x, log_w = self._proposals(4 * self.monitor_size)
+            self.ess_ = ess(log_w)
+            self.acceptance_rate_ = independence_metropolis(
+                log_w, generator=self._cpu_generator
+            ).acceptance
+        return self
+
+    # -- sampling -----------------------------------------------------------------------------
+    def _draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` fresh flow samples and ``log q``, drawn in bounded-memory batches."""
+        chunk = max(self.batch_size, 1024)
+        with torch.no_grad():
+            draws = [
+                self.module_.sample(min(chunk, n - start), generator=self._generator,
+                                    device=self._device, dtype=self._dtype)
+                for start in range(0, n, chunk)
+            ]
+        return torch.cat([x for x, _ in draws]), torch.cat([log_q for _, log_q in draws])
+
+    def _proposals(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` fresh flow samples and their log importance weights."""
+        x, log_q = self._draw(n)
+        with torch.no_grad():
+            return x, self._log_weights(x, log_q)
+
+    def _require_theory(self, what: str) -> None:
+        if self.theory is None:
+            raise ValueError(f"{what} needs a theory (the target action)")
+
+    def sample(self, n_samples: int = 1, method: str = "flow", *, burn_in: int = 100):
+        """Draw configurations.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of configurations.
+        method : {"flow", "mh", "importance"}
+            ``flow``: raw flow samples; ``mh``: an independence Metropolis-Hastings chain of
+            ``n_samples`` states after ``burn_in`` proposals, exact for the theory;
+            ``importance``: flow samples with their log importance weights.
+        burn_in : int, default=100
+            Proposals discarded at the start of the Metropolis-Hastings chain.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        log_w : ndarray of shape (n_samples,)
+            Only for ``method="importance"``: ``-S(x) - log q(x)``.
+        """
+        self._check_fitted()
+        n = _check_int("n_samples", n_samples, 1)
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        if method == "flow":
+            return to_numpy(self._draw(n)[0])
+        self._require_theory(f"sample(method={method!r})")
+        if method == "importance":
+            x, log_w = self._proposals(n)
+            return to_numpy(x), to_numpy(log_w).astype(np.float64)
+        x, log_w = self._proposals(n + burn_in)
+        chain = independence_metropolis(log_w, generator=self._cpu_generator)
+        return to_numpy(x[torch.as_tensor(chain.index[burn_in:], device=x.device)])
+
+    def score_samples(self, X):
+        """Log density ``log q(x)`` of the flow for each row of ``X``."""
+        self._check_fitted()
+        X = self._validate_X(X, reset=False)
+        with torch.no_grad():
+            return to_numpy(self.module_.log_prob(self._to_tensor(X))).astype(np.float64)
+
+    def score(self, X, y=None):
+        """Mean log-likelihood ``mean log q(x)`` of ``X``."""
+        return float(np.mean(self.score_samples(X)))
+
+    def transform(self, X):
+        """Latent coordinates ``z = f^{-1}(x)`` (exact inverse of :meth:`inverse_transform`)."""
+        self._check_fitted()
+        X = self._validate_X(X, reset=False)
+        with torch.no_grad():
+            return to_numpy(self.module_.to_latent(self._to_tensor(X)))
+
+    def inverse_transform(self, Z):
+        """Field configurations ``x = f(z)`` from latent rows ``Z``."""
+        self._check_fitted()
+        Z = self._validate_X(Z, reset=False)
+        with torch.no_grad():
+            return to_numpy(self.module_.from_latent(self._to_tensor(Z)))
+
+    @property
+    def _n_features_out(self):
+        return self.n_features_in_
+
+    # -- diagnostics --------------------------------------------------------------------------
+    def diagnose(self, n_samples: int = 8192) -> dict:
+        """Sampler diagnostics on ``n_samples`` fresh samples (never the training batch).
+
+        Returns
+        -------
+        dict
+            ``ess`` (ESS/N) and ``ess_err`` (bootstrap), ``acceptance`` of an independence
+            Metropolis-Hastings chain through the samples, ``tau_int`` of the action along that
+            chain, ``kl`` the reverse KL estimate ``ln Z - E_q[log w]``, ``log_z`` (LSE of the
+            log-weights minus ln N) and ``log_z_err`` (delta-method error).
+        """
+        self._check_fitted()
+        self._require_theory("diagnose")
+        n = _check_int("n_samples", n_samples, 1)
+        x, log_w = self._proposals(n)
+        log_w_np = to_numpy(log_w).astype(np.float64)
+        seed = int(torch.randint(2**31 - 1, (1,), generator=self._cpu_generator))
+        ess_value, ess_err = ess(log_w_np, return_error=True, n_boot=200, random_state=seed)
+        chain = independence_metropolis(log_w_np, generator=self._cpu_generator)
+        action = to_numpy(self.theory.action(x)).astype(np.float64)
+        log_z = log_mean_exp(log_w_np)
+        w = np.exp(log_w_np - log_w_np.max())
+        log_z_err = float(np.std(w) / (np.sqrt(n) * np.mean(w)))
+        return {
+            "ess": ess_value,
+            "ess_err": ess_err,
+            "acceptance": chain.acceptance,
+            "tau_int": tau_int(action[chain.index]).tau,
+            "kl": float(log_z - log_w_np.mean()),
+            "log_z": log_z,
+            "log_z_err": log_z_err,
+        }
+
+    def estimate(self, observable: Callable, n_samples: int = 8192, method: str = "mh"):
+        """Unbiased estimate of ``<observable>`` under the theory, with its error.
+
+        Parameters
+        ----------
+        observable : callable
+            Maps configurations ``(n, n_features)`` (numpy) to values ``(n,)``.
+        n_samples : int
+            Fresh proposals used.
+        method : {"mh", "importance"}
+            ``mh``: mean over the independence Metropolis-Hastings chain with the error from
+            its integrated autocorrelation time; ``importance``: self-normalized importance
+            sampling with the delta-method error.
+
+        Returns
+        -------
+        (mean, error) : tuple of float
+        """
+        self._check_fitted()
+        self._require_theory("estimate")
+        n = _check_int("n_samples", n_samples, 1)
+        if method not in ("mh", "importance"):
+            raise ValueError(f"method must be 'mh' or 'importance', got {method!r}")
+        x, log_w = self._proposals(n)
+        values = np.asarray(observable(to_numpy(x)), dtype=np.float64)
+        if values.shape != (n,):
+            raise ValueError(f"observable must return shape ({n},), got {values.shape}")
+        log_w = to_numpy(log_w).astype(np.float64)
+        if method == "mh":
+            chain = independence_metropolis(log_w, generator=self._cpu_generator)
+            result = mean_error(values[chain.index])
+            return result.mean, result.error
+        w = np.exp(log_w - log_w.max())
+        w /= w.sum()
+        mean = float(np.sum(w * values))
+        error = float(np.sqrt(np.sum(w**2 * (values - mean) ** 2)))
+        return mean, error
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.transformer_tags.preserves_dtype = [self.dtype]
+        tags.non_deterministic = self.device != "cpu" and torch.cuda.is_available()
+        return tags
