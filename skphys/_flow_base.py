@@ -33,8 +33,8 @@ class FlowEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
                     TorchEstimator):
     """Base of the flow estimators: training, sampling and diagnostics of a lattice flow.
 
-    Subclasses store (at least) ``theory``, ``lattice_shape``, ``loss``, ``batch_size``,
-    ``monitor_every``, ``monitor_size`` and the training parameters read by
+    Subclasses store (at least) ``theory``, ``lattice_shape``, ``loss``, ``path_gradient``,
+    ``batch_size``, ``monitor_every``, ``monitor_size`` and the training parameters read by
     :class:`skphys._base.TorchEstimator`.
     """
 
@@ -88,11 +88,14 @@ class FlowEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
     def _log_weights(self, x: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
         return -self.theory.action(x) - log_q
 
-    def _monitor(self) -> float:
+    def _monitor(self) -> dict[str, float]:
+        """ESS/N and independence Metropolis-Hastings acceptance on a fresh monitor batch."""
         with torch.no_grad():
             x, log_q = self.module_.sample(self.monitor_size, generator=self._generator,
                                            device=self._device, dtype=self._dtype)
-            return ess(self._log_weights(x, log_q))
+            log_w = self._log_weights(x, log_q)
+        chain = independence_metropolis(log_w, generator=self._cpu_generator)
+        return {"ess": ess(log_w), "acceptance": chain.acceptance}
 
     def _loss_fn(self, data: torch.Tensor | None) -> Callable:
         mode = self.loss
@@ -103,12 +106,13 @@ class FlowEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
         if mode in ("forward_kl", "both") and data is None:
             raise ValueError(f"loss={mode!r} needs data: call fit(X)")
         monitor = self.theory is not None and self.monitor_every > 0
+        draw = self.module_.sample_path if self.path_gradient else self.module_.sample
 
         def loss_fn(step):
             loss = 0.0
             if mode in ("reverse_kl", "both"):
-                x, log_q = self.module_.sample(self.batch_size, generator=self._generator,
-                                               device=self._device, dtype=self._dtype)
+                x, log_q = draw(self.batch_size, generator=self._generator,
+                                device=self._device, dtype=self._dtype)
                 loss = loss + (log_q + self.theory.action(x)).mean()
             if mode in ("forward_kl", "both"):
                 idx = torch.randint(len(data), (self.batch_size,), generator=self._generator,
@@ -116,7 +120,7 @@ class FlowEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
                 loss = loss - self.module_.log_prob(data[idx]).mean()
             metrics = {}
             if monitor and (step % self.monitor_every == 0 or step == 1):
-                metrics["ess"] = self._monitor()
+                metrics.update(self._monitor())
             return loss, metrics
 
         return loss_fn

@@ -33,9 +33,9 @@ class FlowSampler(FlowEstimator):
     lattice_shape : tuple of int, optional
         Lattice extents; default that of ``theory``, or a 1-D chain of ``n_features`` sites
         when fitting data without a theory.
-    n_layers : int, default=8
+    n_layers : int, default=6
         Coupling layers (``flow="coupling"``).
-    hidden_channels : tuple of int, default=(8, 8)
+    hidden_channels : tuple of int, default=(16, 16)
         Hidden channels of each coupling network.
     kernel_size : int, default=3
         Convolution kernel size (odd).
@@ -64,11 +64,15 @@ class FlowSampler(FlowEstimator):
         Adjoint backpropagation through the ODE.
     loss : {"auto", "reverse_kl", "forward_kl", "both"}, default="auto"
         ``auto``: reverse KL for ``fit()``, forward KL (maximum likelihood) for ``fit(X)``.
+    path_gradient : bool, default=True
+        Estimate the reverse-KL gradient along the sample path only (arXiv:2207.08219): no
+        score term, whose variance does not vanish at the optimum. Costs an inverse pass per
+        step; see :meth:`skphys.flows.LatticeFlow.sample_path`.
     max_iter : int, default=1000
         Optimizer steps per ``fit``.
     batch_size : int, default=64
         Samples (or data rows) per step.
-    learning_rate : float, default=3e-3
+    learning_rate : float, default=6e-3
         Adam learning rate.
     lr_schedule : {None, "constant", "cosine"}, default="cosine"
     clip_grad_norm : float or None, default=100.0
@@ -95,7 +99,7 @@ class FlowSampler(FlowEstimator):
     lattice_shape_ : tuple of int
     n_features_in_ : int
     history_ : pandas.DataFrame
-        ``step``, ``loss``, ``ess`` (on monitor steps), ``wall_time``.
+        ``step``, ``loss``, ``ess`` and ``acceptance`` (on monitor steps), ``wall_time``.
     n_iter_ : int
     ess_ : float
         ESS/N on fresh samples at the end of fit (with a theory).
@@ -120,8 +124,8 @@ class FlowSampler(FlowEstimator):
         flow: str = "coupling",
         lattice_shape=None,
         *,
-        n_layers: int = 8,
-        hidden_channels: Sequence[int] = (8, 8),
+        n_layers: int = 6,
+        hidden_channels: Sequence[int] = (16, 16),
         kernel_size: int = 3,
         activation: str = "tanh",
         final_tanh: bool = True,
@@ -133,9 +137,10 @@ class FlowSampler(FlowEstimator):
         ode_steps: int = 10,
         adjoint: bool = False,
         loss: str = "auto",
+        path_gradient: bool = True,
         max_iter: int = 1000,
         batch_size: int = 64,
-        learning_rate: float = 3e-3,
+        learning_rate: float = 6e-3,
         lr_schedule: str | None = "cosine",
         clip_grad_norm: float | None = 100.0,
         tol: float | None = None,
@@ -164,6 +169,7 @@ class FlowSampler(FlowEstimator):
         self.ode_steps = ode_steps
         self.adjoint = adjoint
         self.loss = loss
+        self.path_gradient = path_gradient
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate = learning_rate

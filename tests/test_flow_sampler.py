@@ -54,14 +54,23 @@ def test_importance_estimate_and_log_z(imperfect):
     assert diag["kl"] > 0
 
 
-def test_reverse_kl_reaches_exact_free_field():
+@pytest.mark.parametrize("path_gradient", [False, True])
+def test_reverse_kl_reaches_exact_free_field(path_gradient):
     theory = FreeScalar((4, 4), m2=0.5)
     fs = FlowSampler(theory, max_iter=300, learning_rate=1e-2, random_state=0,
-                     dtype="float64", **SMALL).fit()
+                     dtype="float64", path_gradient=path_gradient, **SMALL).fit()
     diag = fs.diagnose(4096)
     assert diag["ess"] > 0.98
     assert abs(diag["log_z"] - free_scalar_log_z((4, 4), 0.5)) < 0.01
     assert list(fs.history_.columns) == ["step", "loss", "wall_time"]
+
+
+def test_history_monitors_ess_and_acceptance():
+    fs = FlowSampler(FreeScalar((4, 4), m2=0.5), max_iter=20, random_state=0,
+                     **{**SMALL, "monitor_every": 10}).fit()
+    monitored = fs.history_.dropna(subset=["ess"])
+    assert list(monitored["step"]) == [1, 10, 20]
+    assert monitored["acceptance"].between(0, 1).all() and monitored["ess"].between(0, 1).all()
 
 
 def test_maximum_likelihood_from_data_and_round_trip():

@@ -18,7 +18,9 @@ from skphys.flows import (
     momentum_orbits,
 )
 from skphys._torch_utils import init_parameters
-from skphys.flows._model import coupling_flow
+from skphys.flows._model import LatticeFlow, coupling_flow
+from skphys.lattice import FreeScalar
+from skphys.lattice.exact import free_scalar_log_z
 
 L = 4
 
@@ -189,15 +191,21 @@ def test_tutorial_recipe_architecture():
     assert all(m.bias is not None and m.padding_mode == "circular" for m in convs)
 
 
-def test_fourier_layer_produces_the_free_field():
-    m2, n = 0.5, 8
+def _free_field_layer(m2: float, n: int) -> FourierGaussian:
+    """A Fourier layer set to the free field of ``FreeScalar((n, n), m2)`` (float64)."""
     layer = FourierGaussian((n, n)).double()
     k = 2 * torch.pi * torch.arange(n, dtype=torch.float64) / n
-    p2 = (4 - 2 * torch.cos(k)[:, None] - 2 * torch.cos(k)[None, :])
+    p2 = 4 - 2 * torch.cos(k)[:, None] - 2 * torch.cos(k)[None, :]
     labels, _ = momentum_orbits((n, n))
     with torch.no_grad():
         for label in labels.unique():
             layer.log_sigma[label] = -0.5 * torch.log(m2 + p2[labels == label][0])
+    return layer
+
+
+def test_fourier_layer_produces_the_free_field():
+    m2, n = 0.5, 8
+    layer = _free_field_layer(m2, n)
     # covariance of x = F^-1 sigma F z is the inverse of (m2 - Laplacian)
     eye = torch.eye(n * n, dtype=torch.float64).view(n * n, 1, n, n)
     A = layer(eye)[0].reshape(n * n, n * n)
@@ -208,3 +216,28 @@ def test_fourier_layer_produces_the_free_field():
     lap += 4 * torch.eye(n * n)
     cov = A.T @ A
     torch.testing.assert_close(cov, torch.linalg.inv(lap + m2 * torch.eye(n * n)))
+
+
+def test_path_gradient_vanishes_per_sample_at_the_optimum():
+    m2, n = 0.5, 4
+    flow = LatticeFlow((n, n), 1, Composed([_free_field_layer(m2, n)]))
+    theory = FreeScalar((n, n), m2=m2)
+    exact = free_scalar_log_z((n, n), m2)
+    for draw, vanishes in ((flow.sample, False), (flow.sample_path, True)):
+        x, log_q = draw(3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        per_sample = log_q + theory.action(x)
+        torch.testing.assert_close(per_sample, torch.full_like(per_sample, -exact))
+        (grad,) = torch.autograd.grad(per_sample[0], flow.bijector.bijectors[0].log_sigma)
+        assert (grad.abs().max() < 1e-10) == vanishes, grad
+
+
+def test_sample_path_matches_sample():
+    flow = coupling_flow((L, L), 1, n_layers=2, hidden_channels=(4,), kernel_size=3,
+                         activation="tanh", final_tanh=True, z2_equivariant=True,
+                         fourier_layer=True).double()
+    _random_(flow, 0, 0.3)
+    x, log_q = flow.sample(5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    x_path, log_q_path = flow.sample_path(5, generator=torch.Generator().manual_seed(1),
+                                          dtype=torch.float64)
+    torch.testing.assert_close(x_path, x)
+    torch.testing.assert_close(log_q_path, log_q)

@@ -5,10 +5,13 @@ transformed field with ``log|det J|`` of shape ``(batch,)``.
 """
 
 from ._bijector import Bijector, Composed
+from ._blocks import BlockMLP, BlockVelocity, block_coupling, block_masks, block_ode
 from ._continuous import ContinuousFlow, EquivariantVelocity
 from ._convnet import CircularConvNet
 from ._coupling import AffineCoupling, checkerboard_mask
 from ._fourier import FourierGaussian, momentum_orbits
+from ._mera import MERA, max_levels, mera_levels
+from ._model import LatticeFlow, mera_flow
 
 __all__ = [
     "Bijector",
@@ -20,4 +23,14 @@ __all__ = [
     "momentum_orbits",
     "EquivariantVelocity",
     "ContinuousFlow",
+    "BlockMLP",
+    "BlockVelocity",
+    "block_masks",
+    "block_coupling",
+    "block_ode",
+    "MERA",
+    "max_levels",
+    "mera_levels",
+    "LatticeFlow",
+    "mera_flow",
 ]

@@ -1,4 +1,4 @@
-"""A normalizing-flow density on lattice fields: a standard-normal prior pushed through a bijector."""
+"""A normalizing-flow density on lattice fields: a simple prior pushed through a bijector."""
 
 from __future__ import annotations
 
@@ -8,19 +8,23 @@ import torch
 from torch import nn
 
 from ._bijector import Bijector, Composed
+from ._blocks import block_coupling, block_ode
 from ._continuous import ContinuousFlow, EquivariantVelocity
 from ._convnet import CircularConvNet
 from ._coupling import AffineCoupling, checkerboard_mask
 from ._fourier import FourierGaussian
+from ._mera import MERA, max_levels
 
-__all__ = ["LatticeFlow", "coupling_flow", "continuous_flow"]
+__all__ = ["LatticeFlow", "coupling_flow", "continuous_flow", "mera_flow"]
 
 _ACTIVATIONS = {"leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
 _ODD_ACTIVATIONS = ("tanh",)
+_PRIORS = ("gaussian", "laplace")
+_BLOCK_BIJECTORS = ("coupling", "ode")
 
 
 class LatticeFlow(nn.Module):
-    """Flow density ``q(x)``: ``z ~ N(0, 1)`` per component, ``x = f(z)``.
+    """Flow density ``q(x)``: ``z`` i.i.d. from the prior per component, ``x = f(z)``.
 
     Configurations are rows ``(batch, channels * n_sites)`` (all sites of channel 0, then
     channel 1, ...), reshaped to ``(batch, channels, *shape)`` for the bijector.
@@ -33,25 +37,41 @@ class LatticeFlow(nn.Module):
         Real components per site.
     bijector : Bijector
         The map from latent to field.
+    prior : {"gaussian", "laplace"}, default="gaussian"
+        Standard normal :math:`e^{-z^2/2}/\\sqrt{2\\pi}` or standard Laplace
+        :math:`e^{-|z|}/2` latents (the sparser prior of the holographic RG flows).
     """
 
-    def __init__(self, shape, channels: int, bijector: Bijector):
+    def __init__(self, shape, channels: int, bijector: Bijector, prior: str = "gaussian"):
         super().__init__()
+        if prior not in _PRIORS:
+            raise ValueError(f"prior must be one of {_PRIORS}, got {prior!r}")
         self.shape = tuple(shape)
         self.channels = channels
         self.bijector = bijector
+        self.prior = prior
         self.n_features = channels * math.prod(self.shape)
 
     def _fields(self, rows: torch.Tensor) -> torch.Tensor:
         return rows.reshape(rows.shape[0], self.channels, *self.shape)
 
     def prior_log_prob(self, z_rows: torch.Tensor) -> torch.Tensor:
-        """Log density of the standard-normal prior, per row."""
+        """Log density of the prior, per row."""
+        if self.prior == "laplace":
+            return -z_rows.abs().sum(1) - self.n_features * math.log(2.0)
         return -0.5 * z_rows.square().sum(1) - 0.5 * self.n_features * math.log(2 * math.pi)
+
+    def sample_prior(self, n: int, *, generator=None, device=None, dtype=None) -> torch.Tensor:
+        """``n`` latent rows from the prior (a Laplace variate is a difference of exponentials)."""
+        if self.prior == "laplace":
+            e = torch.empty(2, n, self.n_features, device=device, dtype=dtype)
+            e.exponential_(generator=generator)
+            return e[0] - e[1]
+        return torch.randn(n, self.n_features, generator=generator, device=device, dtype=dtype)
 
     def sample(self, n: int, *, generator=None, device=None, dtype=None):
         """Draw ``n`` rows and their log densities ``(x, log q(x))``."""
-        z = torch.randn(n, self.n_features, generator=generator, device=device, dtype=dtype)
+        z = self.sample_prior(n, generator=generator, device=device, dtype=dtype)
         x, log_det = self.bijector(self._fields(z))
         return x.reshape(n, -1), self.prior_log_prob(z) - log_det
 
@@ -59,6 +79,23 @@ class LatticeFlow(nn.Module):
         """``log q(x)`` of each row, through the inverse map."""
         z, log_det = self.bijector.inverse(self._fields(x))
         return self.prior_log_prob(z.reshape(x.shape[0], -1)) + log_det
+
+    forward = log_prob
+
+    def sample_path(self, n: int, *, generator=None, device=None, dtype=None):
+        """Draw ``n`` rows with ``log q`` evaluated at frozen parameters (for path gradients).
+
+        ``x = f_theta(z)`` keeps its dependence on the parameters, while ``log q`` is computed
+        through the inverse map with the parameters detached: the gradient of
+        ``E[log q + S]`` then drops the score term ``E[d log q_theta / d theta]`` (zero in
+        expectation), whose variance does not vanish at the optimum. The per-sample gradient
+        does, so training can reach ESS/N close to 1 (Vaitl et al., arXiv:2207.08219). The
+        price is one inverse pass per step.
+        """
+        z = self.sample_prior(n, generator=generator, device=device, dtype=dtype)
+        x = self.bijector(self._fields(z))[0].reshape(n, -1)
+        frozen = {name: p.detach() for name, p in self.named_parameters()}
+        return x, torch.func.functional_call(self, frozen, (x,))
 
     def to_latent(self, x: torch.Tensor) -> torch.Tensor:
         """``z = f^{-1}(x)`` as rows."""
@@ -105,3 +142,30 @@ def continuous_flow(shape, channels: int, *, n_frequencies: int, n_time_kernels:
     layers: list[Bijector] = [FourierGaussian(shape)] if fourier_layer else []
     layers.append(ContinuousFlow(velocity, method=ode_method, n_steps=ode_steps, adjoint=adjoint))
     return LatticeFlow(shape, channels, Composed(layers))
+
+
+def mera_flow(shape, channels: int, *, block_size: int, n_levels: int | None, depth: int,
+              bijector: str, n_layers: int, hidden_units, z2_equivariant: bool, ode_steps: int,
+              prior: str) -> LatticeFlow:
+    """NeuralRG flow: a :class:`MERA` hierarchy of block bijectors over a ``prior``.
+
+    ``bijector="coupling"``: every disentangler and decimator is :func:`block_coupling`
+    (``n_layers`` affine couplings with MLPs of ``hidden_units``); ``"ode"``: :func:`block_ode`
+    (an MLP velocity integrated by RK4 in ``ode_steps`` steps or more). ``n_levels=None``
+    builds the full hierarchy (:func:`max_levels`), with ``depth`` disentangler-decimator pairs
+    per level. With ``z2_equivariant`` every block map commutes with ``phi -> -phi``.
+    """
+    if bijector not in _BLOCK_BIJECTORS:
+        raise ValueError(f"bijector must be one of {_BLOCK_BIJECTORS}, got {bijector!r}")
+    hidden_units = tuple(hidden_units)
+    if bijector == "coupling":
+        def make_block(block_shape):
+            return block_coupling(channels, block_shape, n_layers=n_layers,
+                                  hidden_units=hidden_units, z2_equivariant=z2_equivariant)
+    else:
+        def make_block(block_shape):
+            return block_ode(channels, block_shape, hidden_units=hidden_units,
+                             z2_equivariant=z2_equivariant, n_steps=ode_steps)
+    levels = max_levels(tuple(shape), block_size) if n_levels is None else n_levels
+    mera = MERA(shape, block_size, levels, make_block, depth)
+    return LatticeFlow(shape, channels, mera, prior)

@@ -1,0 +1,135 @@
+"""Acceptance figures of the autoregressive models and VAN (issue 4), on the CPU.
+
+Run with ``python benchmarks/autoregressive_van.py [--parts abcd] [--seconds 600]``. One
+thread (``--threads``); times are CPU times (``time.process_time``). Prints:
+
+(a) Ising L = 4, T = 2.5, MADE and PixelCNN trained by VAN with the default settings (in
+    float32), then evaluated in float64: the sum of ``exp(score_samples)`` over all 2^16
+    states, and a chi-square test of 10^5 samples against ``q`` (states grouped into 100
+    bins of equal ``q``-mass);
+(b) the same models: the exact KL(q || p) by enumeration;
+(c) VAN on Ising L = 8, beta = 0.44 with the default settings within ``--seconds`` of CPU
+    time: the relative error of F_q against Kaufman's exact F, the NIS estimate of F/N against
+    the exact value with its error, the ESS;
+(d) sampling speed (samples per second) at 16 x 16 with the default networks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import torch
+from scipy import stats
+
+from skphys._autoregressive_hamiltonian import AutoregressiveHamiltonian
+from skphys.lattice import Ising
+from skphys.lattice.exact import ising_log_z
+
+
+def _all_states(n_sites: int) -> np.ndarray:
+    bits = (np.arange(2**n_sites)[:, None] >> np.arange(n_sites - 1, -1, -1)) & 1
+    return 2.0 * bits - 1.0
+
+
+def _chi_square(samples: np.ndarray, log_q: np.ndarray, n_bins: int = 100) -> float:
+    """p-value of a chi-square test of spin samples against ``q`` of all states (in the order
+    of :func:`_all_states`), in bins of equal q-mass."""
+    order = np.argsort(log_q)
+    cum = np.cumsum(np.exp(log_q[order]))
+    bin_of_state = np.empty(len(log_q), dtype=int)
+    bin_of_state[order] = np.minimum((cum * n_bins / cum[-1]).astype(int), n_bins - 1)
+    mass = np.bincount(bin_of_state, weights=np.exp(log_q), minlength=n_bins)
+    n_sites = samples.shape[1]
+    index = ((samples > 0).astype(np.int64) << np.arange(n_sites - 1, -1, -1)).sum(1)
+    observed = np.bincount(bin_of_state[index], minlength=n_bins)
+    used = mass > 0  # a state heavier than 1 / n_bins leaves the bins it spans empty
+    expected = mass[used] * len(samples) / mass.sum()
+    return float(stats.chisquare(observed[used], expected).pvalue)
+
+
+def parts_a_b(max_iter: int | None) -> None:
+    temperature, shape = 2.5, (4, 4)
+    theory = Ising(shape, temperature)
+    states = _all_states(16)
+    energy = theory.energy(torch.from_numpy(states)).numpy()
+    log_p = -energy / temperature - ising_log_z(4, temperature)
+    for network in ("made", "pixelcnn"):
+        start = time.process_time()
+        ah = AutoregressiveHamiltonian(theory=theory, network=network, random_state=0)
+        if max_iter is not None:
+            ah.set_params(max_iter=max_iter)
+        ah.fit()
+        fit_time = time.process_time() - start
+        samples = ah.sample(100_000)
+        ah.module_.double()  # the same weights, evaluated in float64
+        ah.set_params(dtype="float64")
+        log_q = ah.score_samples(states)
+        total = math.fsum(np.exp(log_q))
+        kl = float(np.sum(np.exp(log_q) * (log_q - log_p)))
+        pvalue = _chi_square(samples, log_q)
+        print(f"(a) L=4 {network:8s}: sum exp(score_samples) - 1 = {total - 1:+.2e}; "
+              f"chi^2 of 1e5 samples in 100 equal-q bins: p = {pvalue:.3f}")
+        print(f"(b) L=4 T=2.5 {network:8s}: exact KL(q||p) = {kl:.2e} nats "
+              f"({ah.n_iter_} steps, {fit_time:.0f} s CPU)")
+
+
+def part_c(seconds: float) -> None:
+    L, beta = 8, 0.44
+    temperature = 1 / beta
+    exact_f = -temperature * ising_log_z(L, temperature)
+    n_sites, n_eval = L * L, 50_000
+    start = time.process_time()
+    theory = Ising((L, L), temperature)
+    probe = AutoregressiveHamiltonian(theory=theory, max_iter=20, random_state=0).fit()
+    per_step = (time.process_time() - start) / 20
+    t_eval = time.process_time()
+    probe.free_energy(2000)
+    per_eval = (time.process_time() - t_eval) / 2000
+    budget = seconds - (time.process_time() - start) - per_eval * n_eval
+    max_iter = int(0.95 * budget / per_step)
+    ah = AutoregressiveHamiltonian(theory=theory, max_iter=max_iter, random_state=0).fit()
+    f = ah.free_energy(n_eval)
+    used = time.process_time() - start
+    rel = (f["free_energy"] - exact_f) / abs(exact_f)
+    nis, nis_err = f["free_energy_nis"] / n_sites, f["free_energy_nis_err"] / n_sites
+    print(f"(c) Ising L=8 beta=0.44, defaults, {max_iter} steps, {used:.0f} s CPU in all:")
+    print(f"    F_q/N = {f['free_energy'] / n_sites:.6f} +- {f['free_energy_err'] / n_sites:.6f}, "
+          f"exact F/N = {exact_f / n_sites:.6f}, relative error of F_q = {rel:.2e}")
+    print(f"    NIS F/N = {nis:.6f} +- {nis_err:.6f}: {(nis - exact_f / n_sites) / nis_err:+.2f} "
+          f"sigma from exact; ESS/N = {f['ess']:.3f} ({n_eval} samples)")
+
+
+def part_d() -> None:
+    theory = Ising((16, 16), 2.269)
+    for network in ("pixelcnn", "made"):
+        ah = AutoregressiveHamiltonian(theory=theory, network=network, max_iter=1,
+                                       batch_size=8, random_state=0).fit()
+        start = time.process_time()
+        n = ah.sample(1024).shape[0]
+        elapsed = time.process_time() - start
+        print(f"(d) 16x16 {network:8s} (defaults, float32): {n / elapsed:.0f} samples/s "
+              f"(1024 samples, {elapsed:.1f} s CPU)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="abcd", help="which figures to compute")
+    parser.add_argument("--seconds", type=float, default=600.0, help="CPU budget of (c)")
+    parser.add_argument("--steps-l4", type=int, default=None,
+                        help="VAN steps of (a), (b) (default: the estimator's max_iter)")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if "a" in args.parts or "b" in args.parts:
+        parts_a_b(args.steps_l4)
+    if "d" in args.parts:
+        part_d()
+    if "c" in args.parts:
+        part_c(args.seconds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+r"""The MERA-like hierarchy of NeuralRG (Li & Wang, arXiv:1802.02840): an invertible RG.
+
+RG step :math:`\ell` acts on the sublattice of stride :math:`b^\ell` (the sites still active
+at that level). In the inference direction :math:`z = G^{-1}(x)` it applies a *disentangler*
+to the ``b x ... x b`` blocks of that sublattice shifted by ``b / 2`` (they straddle the block
+boundaries), then a *decimator* to the aligned blocks; the first site of every block (the one
+on the stride :math:`b^{\ell+1}` sublattice) goes on to step :math:`\ell + 1`, the others are
+frozen as the latent ("bulk") variables of level :math:`\ell`. The last step freezes all the
+sites it acts on. The generator :math:`x = G(z)` runs the steps from the top down with the
+block maps inverted. Latents keep the lattice layout: the level of a coordinate is a function
+of its site (:func:`mera_levels`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ._bijector import Bijector
+
+__all__ = ["max_levels", "mera_levels", "MERA"]
+
+
+def _valuation(n: int, b: int) -> int:
+    """Largest ``k`` with ``b**k`` dividing ``n`` (``n > 0``)."""
+    k = 0
+    while n % b == 0:
+        n //= b
+        k += 1
+    return k
+
+
+def max_levels(shape: tuple[int, ...], block_size: int = 2) -> int:
+    """Number of RG levels of the full hierarchy: ``min_axis log_b(L_axis)`` (blocks fit).
+
+    Examples
+    --------
+    >>> from skphys.flows import max_levels
+    >>> max_levels((16, 16)), max_levels((16, 8)), max_levels((16, 16), block_size=4)
+    (4, 3, 2)
+    """
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 2:
+        raise ValueError(f"block_size must be an int >= 2, got {block_size!r}")
+    return min(_valuation(n, block_size) for n in shape)
+
+
+def mera_levels(shape: tuple[int, ...], block_size: int = 2,
+                n_levels: int | None = None) -> torch.Tensor:
+    """RG level of every site (0 = finest): the latent layout of :class:`MERA`.
+
+    A site whose coordinates are all multiples of :math:`b^k` but not all multiples of
+    :math:`b^{k+1}` is frozen at level ``k``; the top level ``n_levels - 1`` holds every site of
+    the stride :math:`b^{n_\\text{levels}-1}` sublattice.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Lattice extents.
+    block_size : int, default=2
+        Block extent ``b``.
+    n_levels : int, optional
+        Number of levels; default :func:`max_levels`.
+
+    Returns
+    -------
+    Tensor of int64 and shape ``shape``
+
+    Examples
+    --------
+    >>> from skphys.flows import mera_levels
+    >>> mera_levels((16, 16)).flatten().bincount().tolist()
+    [192, 48, 12, 4]
+    >>> mera_levels((8,)).tolist()
+    [2, 0, 1, 0, 2, 0, 1, 0]
+    """
+    top = (max_levels(shape, block_size) if n_levels is None else n_levels) - 1
+    levels = torch.full(shape, top, dtype=torch.long)
+    for level in reversed(range(top)):  # finer levels overwrite: a site keeps the lowest
+        coarse = torch.zeros(shape, dtype=torch.bool)
+        coarse[(slice(None, None, block_size ** (level + 1)),) * len(shape)] = True
+        levels[~coarse] = level
+    return levels
+
+
+class MERA(Bijector):
+    """Hierarchical bijector ``x = G(z)`` on fields ``(batch, channels, *shape)``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Lattice extents; each RG step needs extents divisible by ``block_size`` (see
+        :func:`max_levels`).
+    block_size : int
+        Even block extent ``b``.
+    n_levels : int
+        Number of RG steps (levels of latents), ``1 <= n_levels <= max_levels``.
+    make_block : callable
+        ``make_block(block_shape) -> Bijector`` builds one block bijector (acting on fields
+        ``(n_blocks, channels, *block_shape)``); called twice per level, for the disentangler
+        and the decimator, whose parameters are shared by all blocks of the level.
+    depth : int, default=1
+        Disentangler-decimator pairs per level (NeuralRG uses one; more widen the range of
+        the map within a level).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skphys.flows import MERA, block_coupling
+    >>> mera = MERA((8, 8), 2, 3, lambda block: block_coupling(
+    ...     1, block, n_layers=2, hidden_units=(4,), z2_equivariant=False)).double()
+    >>> z = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0),
+    ...                 dtype=torch.float64)
+    >>> x, log_det = mera(z)
+    >>> z_back, log_det_inv = mera.inverse(x)
+    >>> bool((z_back - z).abs().max() < 1e-12), tuple(log_det.shape)
+    (True, (3,))
+    >>> site = torch.zeros(8, 8, dtype=torch.bool)
+    >>> site[3, 3] = True
+    >>> int(mera.causal_cone(site).sum())  # latents that can move site (3, 3)
+    28
+    """
+
+    def __init__(self, shape: tuple[int, ...], block_size: int, n_levels: int,
+                 make_block: Callable[[tuple[int, ...]], Bijector], depth: int = 1):
+        super().__init__()
+        self.shape = tuple(shape)
+        self.block_size = block_size
+        self.n_levels = n_levels
+        self.depth = depth
+        if block_size < 2 or block_size % 2:
+            raise ValueError(f"block_size must be an even int >= 2, got {block_size!r}")
+        limit = max_levels(self.shape, block_size)
+        if not 1 <= n_levels <= limit:
+            raise ValueError(
+                f"n_levels must be between 1 and {limit} for lattice {self.shape} with "
+                f"block_size={block_size}, got {n_levels!r}"
+            )
+        block_shape = (block_size,) * len(self.shape)
+        n_stages = n_levels * depth
+        self.disentanglers = nn.ModuleList(make_block(block_shape) for _ in range(n_stages))
+        self.decimators = nn.ModuleList(make_block(block_shape) for _ in range(n_stages))
+
+    # -- gather / scatter -------------------------------------------------------------------
+    def _sublattice(self, level: int) -> tuple[slice, ...]:
+        return (slice(None), slice(None)) + (slice(None, None, self.block_size**level),) * len(
+            self.shape)
+
+    def _to_blocks(self, field: torch.Tensor) -> torch.Tensor:
+        """``(batch, C, *n)`` to ``(batch * n_blocks, C, b, ..., b)``."""
+        batch, channels, *extents = field.shape
+        b, d = self.block_size, len(extents)
+        split = field.reshape(batch, channels, *(m for n in extents for m in (n // b, b)))
+        grid = tuple(2 + 2 * i for i in range(d))
+        inner = tuple(3 + 2 * i for i in range(d))
+        blocks = split.permute(0, *grid, 1, *inner)
+        return blocks.reshape(-1, channels, *(b,) * d)
+
+    def _from_blocks(self, blocks: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`_to_blocks` for a field shaped like ``like``."""
+        batch, channels, *extents = like.shape
+        b, d = self.block_size, len(extents)
+        grid = tuple(n // b for n in extents)
+        split = blocks.reshape(batch, *grid, channels, *(b,) * d)
+        order = [0, d + 1]
+        for i in range(d):
+            order += [1 + i, d + 2 + i]
+        return split.permute(*order).reshape(like.shape)
+
+    def _blockwise(self, block_map: Callable, field: torch.Tensor, shifted: bool):
+        """Apply ``block_map`` to every (shifted) block; return the field and its log-det."""
+        dims = tuple(range(2, field.dim()))
+        shift = self.block_size // 2 if shifted else 0
+        rolled = torch.roll(field, (-shift,) * len(dims), dims) if shift else field
+        out, log_det = block_map(self._to_blocks(rolled))
+        out = self._from_blocks(out, rolled)
+        if shift:
+            out = torch.roll(out, (shift,) * len(dims), dims)
+        return out, log_det.view(field.shape[0], -1).sum(1)
+
+    # -- the bijection ----------------------------------------------------------------------
+    def forward(self, z):
+        x, log_det = z, z.new_zeros(z.shape[0])
+        for level in reversed(range(self.n_levels)):
+            index = self._sublattice(level)
+            sub = x[index]
+            for stage in reversed(range(level * self.depth, (level + 1) * self.depth)):
+                sub, ld_dec = self._blockwise(self.decimators[stage], sub, shifted=False)
+                sub, ld_dis = self._blockwise(self.disentanglers[stage], sub, shifted=True)
+                log_det = log_det + ld_dec + ld_dis
+            x = x.clone()
+            x[index] = sub
+        return x, log_det
+
+    def inverse(self, x):
+        z, log_det = x, x.new_zeros(x.shape[0])
+        for level in range(self.n_levels):
+            index = self._sublattice(level)
+            sub = z[index]
+            for stage in range(level * self.depth, (level + 1) * self.depth):
+                sub, ld_dis = self._blockwise(self.disentanglers[stage].inverse, sub, True)
+                sub, ld_dec = self._blockwise(self.decimators[stage].inverse, sub, False)
+                log_det = log_det + ld_dis + ld_dec
+            z = z.clone()
+            z[index] = sub
+        return z, log_det
+
+    def causal_cone(self, sites: torch.Tensor) -> torch.Tensor:
+        """Latent sites whose change can move one of ``sites`` (boolean masks of ``shape``).
+
+        Walking ``G`` backwards from the output, every block (shifted, then aligned) that
+        holds an influential site makes all its sites influential; at each level the sites
+        frozen there that are influential belong to the cone, the others continue upwards.
+        """
+        if tuple(sites.shape) != self.shape:
+            raise ValueError(f"sites must have shape {self.shape}, got {tuple(sites.shape)}")
+        cone = sites.to(torch.float32).view(1, 1, *self.shape)
+
+        def spread(block):
+            hit = block.flatten(1).amax(1).view(-1, *(1,) * (block.dim() - 1))
+            return hit.expand_as(block), block.new_zeros(block.shape[0])
+
+        for level in range(self.n_levels):
+            index = self._sublattice(level)
+            sub = cone[index]
+            for _ in range(self.depth):
+                sub, _ = self._blockwise(spread, sub, shifted=True)
+                sub, _ = self._blockwise(spread, sub, shifted=False)
+            cone = cone.clone()
+            cone[index] = sub
+        return cone.view(self.shape) > 0
+
+    @property
+    def levels(self) -> torch.Tensor:
+        """Level of every site, as :func:`mera_levels`."""
+        return mera_levels(self.shape, self.block_size, self.n_levels)

@@ -1,0 +1,189 @@
+"""RGFlow: exactness against free fields, the bulk encoding, errors, persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.decomposition import PCA
+from sklearn.pipeline import Pipeline
+
+import skphys
+from skphys._rg_flow import RGFlow
+from skphys.lattice import ComplexPhi4, FreeScalar
+from skphys.lattice.exact import free_scalar_log_z, free_scalar_propagator
+from skphys.lattice.stats import mean_error
+
+SMALL = dict(hidden_units=(16,), n_layers=4, monitor_every=0, device="cpu", dtype="float64")
+THEORY = FreeScalar((4, 4), m2=1.0)
+
+
+def _gaussian_samples(shape, m2: float, n: int, seed: int) -> np.ndarray:
+    """Exact free-field configurations from the propagator (circulant covariance)."""
+    g = free_scalar_propagator(shape, m2).ravel()
+    sites = np.stack(np.unravel_index(np.arange(g.size), shape), 1)
+    offsets = (sites[None] - sites[:, None]) % np.asarray(shape)
+    cov = g[np.ravel_multi_index(tuple(offsets.transpose(2, 0, 1)), shape)]
+    return np.random.default_rng(seed).multivariate_normal(np.zeros(g.size), cov, size=n)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """Reverse-KL fit (path gradients) on the free field L = 4 (about 8 CPU s)."""
+    return RGFlow(THEORY, max_iter=400, learning_rate=1e-2, batch_size=128, path_gradient=True,
+                  random_state=0, **SMALL).fit()
+
+
+def test_reverse_kl_reaches_exact_free_field(trained):
+    diag = trained.diagnose(8192)
+    assert diag["ess"] > 0.8
+    exact = free_scalar_log_z((4, 4), 1.0)
+    assert abs(diag["log_z"] - exact) < 4 * diag["log_z_err"] + 1e-3
+    assert 0 < diag["kl"] < 0.1
+
+
+def test_levels_and_feature_names(trained):
+    assert trained.levels_.shape == (16,)
+    assert np.bincount(trained.levels_).tolist() == [12, 4]
+    names = trained.get_feature_names_out()
+    assert names[0] == "z_l1_r0_c0" and names[5] == "z_l0_r1_c1" and names[10] == "z_l1_r2_c2"
+
+
+def test_two_component_names_are_prefixed():
+    rg = RGFlow(ComplexPhi4((4, 4), t=1.0, mu=4.5, lam=0.0), max_iter=1, random_state=0,
+                **SMALL).fit()
+    names = rg.get_feature_names_out()
+    assert len(names) == 32 and names[0] == "re_z_l1_r0_c0" and names[16] == "im_z_l1_r0_c0"
+    assert (rg.levels_[:16] == rg.levels_[16:]).all()
+
+
+def test_pandas_output_and_pipeline(trained):
+    X = trained.sample(50)
+    rg = RGFlow(THEORY, max_iter=1, random_state=0, **SMALL).fit().set_output(
+        transform="pandas")
+    Z = rg.transform(X)
+    assert Z.columns.tolist() == rg.get_feature_names_out().tolist()
+    top = [c for c in Z.columns if c.startswith("z_l1_")]
+    assert len(top) == 4
+    pipe = Pipeline([("rg", RGFlow(THEORY, max_iter=1, random_state=0, **SMALL)),
+                     ("pca", PCA(2))]).set_output(transform="pandas")
+    assert pipe.fit_transform(X).shape == (50, 2)
+
+
+def test_round_trip_and_effective_action(trained):
+    X = trained.sample(64, method="mh")
+    Z = trained.transform(X)
+    np.testing.assert_allclose(trained.inverse_transform(Z), X, atol=1e-10)
+    # S_eff(z) = S(x) + log q(x) - log prior(z)
+    action = THEORY.action(torch.as_tensor(X)).numpy()
+    log_prior = -0.5 * (Z**2).sum(1) - 8 * np.log(2 * np.pi)
+    expected = action + trained.score_samples(X) - log_prior
+    np.testing.assert_allclose(trained.effective_action(Z), expected, rtol=1e-10, atol=1e-8)
+
+
+def test_maximum_likelihood_on_exact_samples():
+    X = _gaussian_samples((4, 4), 1.0, 2000, seed=0)
+    rg = RGFlow(THEORY, max_iter=300, learning_rate=1e-2, batch_size=128, random_state=0,
+                **SMALL).fit(X)
+    assert rg.history_["loss"].iloc[-20:].mean() < rg.history_["loss"].iloc[:5].mean() - 1
+    assert rg.diagnose(4096)["ess"] > 0.8
+    # without a theory: a 1-D chain of 16 sites
+    rg_chain = RGFlow(max_iter=5, random_state=0, **SMALL).fit(X)
+    assert rg_chain.lattice_shape_ == (16,) and np.bincount(rg_chain.levels_).tolist() == [
+        8, 4, 2, 2]
+
+
+def test_bulk_hmc_is_exact(trained):
+    """HMC on S_eff samples the theory exactly (the log-det of G matters: the trained map
+    contracts volumes by about exp(-12))."""
+    X = trained.sample(1600, method="bulk_hmc", burn_in=50)
+    exact = free_scalar_propagator((4, 4), 1.0).ravel()
+    products = (X[:, :1] * X).reshape(100, 16, 16)  # time, chain, site
+    for site in (0, 1, 5):
+        series = products[:, :, site].mean(1)  # average over the 16 chains at each time
+        mean, err, _ = mean_error(series)
+        assert abs(mean - exact[site]) < 4 * err, (site, mean, exact[site], err)
+
+
+def test_inpaint_resamples_only_masked_sites(trained):
+    X = trained.sample(2, method="mh")
+    mask = np.zeros(16, dtype=bool)
+    mask[[5, 6]] = True
+    Y = trained.inpaint(X, mask, n_samples=30, burn_in=20)
+    assert Y.shape == (2, 30, 16)
+    np.testing.assert_array_equal(Y[:, :, ~mask], np.broadcast_to(X[:, None, ~mask], (2, 30, 14)))
+    assert np.unique(Y[0, :, 5]).size > 5  # the chain moves
+    cone = trained.causal_cone(mask)
+    assert cone[mask].all() and cone.sum() < 16 or cone.all()
+
+
+def test_mix_takes_levels_from_each_side(trained):
+    X_a, X_b = trained.sample(3), trained.sample(3)
+    np.testing.assert_allclose(trained.mix(X_a, X_b, 0), X_a, atol=1e-10)
+    np.testing.assert_allclose(trained.mix(X_a, X_b, 2), X_b, atol=1e-10)
+    Z = trained.transform(trained.mix(X_a, X_b, 1))
+    top = trained.levels_ == 1
+    np.testing.assert_allclose(Z[:, top], trained.transform(X_a)[:, top], atol=1e-10)
+    np.testing.assert_allclose(Z[:, ~top], trained.transform(X_b)[:, ~top], atol=1e-10)
+
+
+def test_bulk_correlation_frame(trained):
+    df = trained.bulk_correlation(2000)
+    assert df.columns.tolist() == ["level_i", "level_j", "distance", "correlation"]
+    assert len(df) == 16 * 15 // 2
+    assert df["distance"].max() == pytest.approx(np.sqrt(8))
+    # a trained RG flow leaves its bulk nearly uncorrelated (sampling noise ~ 1/sqrt(2000))
+    assert df["correlation"].abs().max() < 0.25
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(theory=FreeScalar((6, 6), m2=1.0)), "lattice_shape"),
+    (dict(theory=FreeScalar((4, 4), m2=1.0), n_levels=3), "n_levels"),
+    (dict(theory=FreeScalar((4, 4), m2=1.0), block_size=3), "block_size"),
+    (dict(theory=FreeScalar((4, 4), m2=1.0), bijector="glow"), "bijector"),
+    (dict(theory=FreeScalar((4, 4), m2=1.0), prior="cauchy"), "prior"),
+    (dict(theory=FreeScalar((4, 4), m2=1.0), hidden_units=()), "hidden_units"),
+])
+def test_bad_parameters_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RGFlow(max_iter=1, **kwargs).fit()
+
+
+def test_bad_data_rejected():
+    with pytest.raises(ValueError, match="lattice_shape"):
+        RGFlow(max_iter=1, device="cpu").fit(np.zeros((10, 12)))
+    X = np.zeros((10, 16))
+    X[3, 4] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        RGFlow(max_iter=1, device="cpu").fit(X)
+    rg = RGFlow(THEORY, max_iter=1, random_state=0, **SMALL).fit()
+    with pytest.raises(ValueError, match="NaN"):
+        rg.transform(X)
+    with pytest.raises(ValueError, match="mask"):
+        rg.inpaint(np.zeros((1, 16)), np.zeros(15, dtype=bool))
+
+
+def test_reproducible_and_seed_dependent():
+    def fit(seed):
+        return RGFlow(THEORY, max_iter=20, random_state=seed, **SMALL).fit().sample(4)
+
+    np.testing.assert_array_equal(fit(1), fit(1))
+    assert not np.allclose(fit(1), fit(2))
+
+
+@pytest.mark.parametrize("bijector, prior", [("coupling", "laplace"), ("ode", "gaussian")])
+def test_other_bijectors_and_priors_train(bijector, prior):
+    rg = RGFlow(THEORY, bijector=bijector, prior=prior, max_iter=60, learning_rate=1e-2,
+                random_state=0, **SMALL).fit()
+    assert rg.history_["loss"].iloc[-10:].mean() < rg.history_["loss"].iloc[:5].mean()
+    X = rg.sample(8)
+    np.testing.assert_allclose(rg.inverse_transform(rg.transform(X)), X, atol=1e-10)
+
+
+def test_save_load(tmp_path, trained):
+    trained.save(tmp_path / "rg.pt")
+    loaded = skphys.load(tmp_path / "rg.pt")
+    X = trained.sample(5)
+    np.testing.assert_allclose(loaded.score_samples(X), trained.score_samples(X), rtol=1e-12)
+    np.testing.assert_array_equal(loaded.levels_, trained.levels_)
+    assert loaded.get_feature_names_out().tolist() == trained.get_feature_names_out().tolist()
