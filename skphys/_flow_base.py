@@ -26,7 +26,6 @@ from .lattice.stats import ess, log_mean_exp, mean_error, tau_int
 __all__ = ["FlowEstimator"]
 
 _LOSSES = ("auto", "reverse_kl", "forward_kl", "both")
-_METHODS = ("flow", "mh", "importance")
 
 
 class FlowEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin,
@@ -39,6 +38,8 @@ class FlowEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
     """
 
     _key_metric = "ess"
+    #: the ``method`` values of :meth:`sample` (subclasses that add one extend this)
+    _sample_methods: tuple[str, ...] = ("flow", "mh", "importance")
 
     # -- set-up -------------------------------------------------------------------------------
     def _channels(self) -> int:
@@ -211,8 +212,8 @@ class FlowEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
         """
         self._check_fitted()
         n = _check_int("n_samples", n_samples, 1)
-        if method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        if method not in self._sample_methods:
+            raise ValueError(f"method must be one of {self._sample_methods}, got {method!r}")
         if method == "flow":
             return to_numpy(self._draw(n)[0])
         self._require_theory(f"sample(method={method!r})")

@@ -10,7 +10,6 @@ import pandas as pd
 import torch
 
 from ._base import _check_int
-from ._flow_base import _METHODS as _FLOW_METHODS
 from ._flow_base import FlowEstimator
 from ._torch_utils import to_numpy
 from .flows._mera import max_levels, mera_levels
@@ -145,6 +144,8 @@ class RGFlow(FlowEstimator):
     >>> rg.ess_ > 0.5
     True
     """
+
+    _sample_methods = (*FlowEstimator._sample_methods, "bulk_hmc")
 
     def __init__(
         self,
@@ -474,10 +475,6 @@ class RGFlow(FlowEstimator):
             Only for ``method="importance"``.
         """
         if method != "bulk_hmc":
-            if method not in _FLOW_METHODS:
-                raise ValueError(
-                    f"method must be one of {(*_FLOW_METHODS, 'bulk_hmc')}, got {method!r}"
-                )
             return super().sample(n_samples, method, burn_in=burn_in)
         self._check_fitted()
         self._require_theory("sample(method='bulk_hmc')")
