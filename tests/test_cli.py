@@ -1,8 +1,9 @@
-"""The command line: ``skphys mcmc``."""
+"""The command line: ``skphys mcmc``, ``skphys sample``, ``skphys van``."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -16,7 +17,8 @@ def test_help_lists_subcommands(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
     assert exc.value.code == 0
-    assert "mcmc" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("mcmc", "sample", "van"))
 
 
 def test_python_dash_m_entry_point():
@@ -93,3 +95,27 @@ def test_sample_rejects_discrete_theories(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["sample", "ising", "--shape", "4", "4", "-T", "2", "-n", "10", "--quiet"])
     assert exc.value.code == 2 and "ising-dual" in capsys.readouterr().err
+
+
+def test_van_free_energy_brackets_the_exact_value(tmp_path, capsys):
+    import skphys
+    from skphys.lattice.exact import ising_log_z
+
+    path = tmp_path / "van.pt"
+    rc = main(["van", "ising", "--shape", "4", "4", "-T", "2.5", "--max-iter", "100",
+               "-n", "4000", "--quiet", "--device", "cpu", "-o", str(path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    exact = -2.5 * ising_log_z(4, 2.5) / 16
+    f_q = float(re.search(r"variational F_q/N = (\S+)", out).group(1))
+    f_nis, err = map(float, re.search(r"importance-sampled F/N = (\S+) \+- (\S+)", out).groups())
+    assert f_q > exact  # the variational bound
+    assert abs(f_nis - exact) < 4 * err + 1e-3
+    assert f"{exact:.6f}" in out
+    assert skphys.load(path).sample(2).shape == (2, 16)
+
+
+def test_van_rejects_field_theories(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["van", "phi4", "--shape", "4", "4", "--m2", "-4", "--lam", "8", "--quiet"])
+    assert exc.value.code == 2 and "spin model" in capsys.readouterr().err

@@ -10,9 +10,9 @@ import argparse
 import sys
 
 from .._version import __version__
-from . import mcmc, sample
+from . import mcmc, sample, van
 
-SUBCOMMANDS = (mcmc, sample)
+SUBCOMMANDS = (mcmc, sample, van)
 
 
 def build_parser() -> argparse.ArgumentParser:
