@@ -1,4 +1,4 @@
-"""The command line: ``skphys mcmc``, ``skphys sample``, ``skphys van``."""
+"""The command line: ``skphys mcmc``, ``sample``, ``rg`` and ``van``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_help_lists_subcommands(capsys):
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in ("mcmc", "sample", "van"))
+    assert all(name in out for name in ("mcmc", "sample", "rg", "van"))
 
 
 def test_python_dash_m_entry_point():
@@ -119,3 +119,26 @@ def test_van_rejects_field_theories(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["van", "phi4", "--shape", "4", "4", "--m2", "-4", "--lam", "8", "--quiet"])
     assert exc.value.code == 2 and "spin model" in capsys.readouterr().err
+
+
+def test_rg_saves_bulk_code_with_levels_and_loadable_model(tmp_path, capsys):
+    import skphys
+
+    path = tmp_path / "rg.npz"
+    rc = main(["rg", "free", "--shape", "4", "4", "--m2", "0.5", "-n", "200", "--max-iter",
+               "20", "--quiet", "--device", "cpu", "-o", str(path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "exact ln Z = 3.891139" in out and "RG level" in out
+    with np.load(path) as data:
+        X, Z, levels = data["X"], data["Z"], data["levels"]
+    assert X.shape == Z.shape == (200, 16)
+    assert np.bincount(levels).tolist() == [12, 4]
+    np.testing.assert_allclose(skphys.load(tmp_path / "rg.pt").inverse_transform(Z), X,
+                               atol=1e-4)
+
+
+def test_rg_rejects_lattices_that_are_not_powers_of_two(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["rg", "free", "--shape", "6", "6", "--m2", "0.5", "-n", "10", "--quiet"])
+    assert exc.value.code == 2 and "lattice_shape" in capsys.readouterr().err

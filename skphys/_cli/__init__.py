@@ -10,9 +10,9 @@ import argparse
 import sys
 
 from .._version import __version__
-from . import mcmc, sample, van
+from . import mcmc, rg, sample, van
 
-SUBCOMMANDS = (mcmc, sample, van)
+SUBCOMMANDS = (mcmc, sample, rg, van)
 
 
 def build_parser() -> argparse.ArgumentParser:
