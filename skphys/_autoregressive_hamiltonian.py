@@ -10,7 +10,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, DensityMixin, Transfor
 from sklearn.utils.validation import check_non_negative
 
 from ._base import TorchEstimator, _check_int
-from ._torch_utils import to_numpy
+from ._torch_utils import draw_in_chunks, to_numpy
 from .autoregressive import MADE, AutoregressiveModel, Bernoulli, BetaMixture, PixelCNN
 from .lattice import LatticeTheory
 from .lattice._theory import check_real, check_shape
@@ -400,14 +400,11 @@ class AutoregressiveHamiltonian(ClassNamePrefixFeaturesOutMixin, TransformerMixi
     # -- sampling -----------------------------------------------------------------------------
     def _draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` fresh samples and their ``log q``, in bounded-memory batches."""
-        chunk = max(self.batch_size, 1024)
-        xs, log_qs = [], []
-        with torch.no_grad():
-            for start in range(0, n, chunk):
-                x = self.module_.sample(min(chunk, n - start), generator=self._generator)
-                xs.append(x)
-                log_qs.append(self.module_.log_prob(x))
-        return torch.cat(xs), torch.cat(log_qs)
+        def draw(m):
+            x = self.module_.sample(m, generator=self._generator)
+            return x, self.module_.log_prob(x)
+
+        return draw_in_chunks(draw, n, max(self.batch_size, 1024))
 
     def _require_theory(self, what: str) -> None:
         if self.theory is None:
@@ -470,12 +467,12 @@ class AutoregressiveHamiltonian(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         with torch.no_grad():
             f = to_numpy(log_q + self.theory.action(x)).astype(np.float64)
         t = self.theory.temperature
-        w = np.exp(f.min() - f)
+        log_z, log_z_err = log_mean_exp(-f, return_error=True)
         return {
             "free_energy": float(t * f.mean()),
             "free_energy_err": float(t * f.std(ddof=1) / math.sqrt(n)),
-            "free_energy_nis": float(-t * log_mean_exp(-f)),
-            "free_energy_nis_err": float(t * w.std(ddof=1) / (math.sqrt(n) * w.mean())),
+            "free_energy_nis": -t * log_z,
+            "free_energy_nis_err": t * log_z_err,
             "ess": ess(-f),
             "n_sites": math.prod(self.lattice_shape_),
         }

@@ -17,7 +17,7 @@ import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin
 
 from ._base import TorchEstimator, _check_int
-from ._torch_utils import to_numpy
+from ._torch_utils import draw_in_chunks, to_numpy
 from .lattice import LatticeTheory
 from .lattice.mcmc import independence_metropolis
 from .lattice._theory import check_shape
@@ -171,14 +171,11 @@ class FlowEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
     # -- sampling -----------------------------------------------------------------------------
     def _draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` fresh flow samples and ``log q``, drawn in bounded-memory batches."""
-        chunk = max(self.batch_size, 1024)
-        with torch.no_grad():
-            draws = [
-                self.module_.sample(min(chunk, n - start), generator=self._generator,
-                                    device=self._device, dtype=self._dtype)
-                for start in range(0, n, chunk)
-            ]
-        return torch.cat([x for x, _ in draws]), torch.cat([log_q for _, log_q in draws])
+        return draw_in_chunks(
+            lambda m: self.module_.sample(m, generator=self._generator, device=self._device,
+                                          dtype=self._dtype),
+            n, max(self.batch_size, 1024),
+        )
 
     def _proposals(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` fresh flow samples and their log importance weights."""
@@ -267,16 +264,15 @@ class FlowEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
         """
         self._check_fitted()
         self._require_theory("diagnose")
-        n = _check_int("n_samples", n_samples, 1)
-        x, log_w = self._proposals(n)
-        log_w_np = to_numpy(log_w).astype(np.float64)
+        n = _check_int("n_samples", n_samples, 2)
+        x, log_q = self._draw(n)
+        with torch.no_grad():
+            action = to_numpy(self.theory.action(x)).astype(np.float64)
+        log_w_np = -action - to_numpy(log_q).astype(np.float64)
         seed = int(torch.randint(2**31 - 1, (1,), generator=self._cpu_generator))
         ess_value, ess_err = ess(log_w_np, return_error=True, n_boot=200, random_state=seed)
         chain = independence_metropolis(log_w_np, generator=self._cpu_generator)
-        action = to_numpy(self.theory.action(x)).astype(np.float64)
-        log_z = log_mean_exp(log_w_np)
-        w = np.exp(log_w_np - log_w_np.max())
-        log_z_err = float(np.std(w) / (np.sqrt(n) * np.mean(w)))
+        log_z, log_z_err = log_mean_exp(log_w_np, return_error=True)
         return {
             "ess": ess_value,
             "ess_err": ess_err,

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["resolve_device", "resolve_dtype", "init_parameters", "to_numpy", "seed_from"]
+__all__ = ["resolve_device", "resolve_dtype", "init_parameters", "to_numpy", "seed_from",
+           "draw_in_chunks"]
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -87,3 +88,11 @@ def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
 def to_numpy(t: torch.Tensor) -> np.ndarray:
     """Detach, move to the CPU and convert to numpy."""
     return t.detach().cpu().numpy()
+
+
+def draw_in_chunks(draw, n: int, chunk: int) -> tuple[torch.Tensor, ...]:
+    """Call ``draw(m)`` (a tuple of tensors of ``m`` rows) on chunks of at most ``chunk`` rows,
+    without gradients, and concatenate: ``n`` rows in bounded memory."""
+    with torch.no_grad():
+        parts = [draw(min(chunk, n - start)) for start in range(0, n, chunk)]
+    return tuple(torch.cat(tensors) for tensors in zip(*parts))

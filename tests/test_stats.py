@@ -239,6 +239,21 @@ def test_log_mean_exp_estimates_log_z():
     assert log_mean_exp([0.0, -math.inf]) == pytest.approx(-math.log(2))
 
 
+def test_log_mean_exp_error_is_the_delta_method_and_covers_the_truth():
+    # weights 1 and 3: mean 2, sample std sqrt(2), error sqrt(2) / (sqrt(2) * 2) = 1/2
+    value, error = log_mean_exp([0.0, math.log(3.0)], return_error=True)
+    assert value == pytest.approx(math.log(2.0)) and error == pytest.approx(0.5)
+    # log-normal weights with E[w] = 1: the estimate of ln E[w] = 0 lies within its error bars
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(200):
+        value, error = log_mean_exp(rng.normal(-0.125, 0.5, size=400), return_error=True)
+        hits += abs(value) < error
+    assert 0.6 < hits / 200 < 0.76  # ~68 % for a 1-sigma interval
+    with pytest.raises(ValueError, match="at least 2"):
+        log_mean_exp([0.0], return_error=True)
+
+
 finite_log_w = arrays(
     np.float64,
     st.integers(1, 50),

@@ -471,7 +471,7 @@ def ess(
     return _ess_fraction(log_w)
 
 
-def log_mean_exp(log_w: Data) -> float:
+def log_mean_exp(log_w: Data, return_error: bool = False) -> float | tuple[float, float]:
     r""":math:`\ln\big(\frac1N\sum_i e^{\log w_i}\big) = \mathrm{LSE}(\log w) - \ln N`.
 
     With ``log w = -S - ln q`` for ``x ~ q`` this is the standard estimate of
@@ -481,11 +481,14 @@ def log_mean_exp(log_w: Data) -> float:
     ----------
     log_w : array_like or torch.Tensor of shape (N,)
         Log-weights; ``-inf`` is allowed, NaN and ``+inf`` are not.
+    return_error : bool, default=False
+        Also return the delta-method error :math:`\sigma_w / (\sqrt N\, \bar w)` (sample
+        standard deviation, ``ddof=1``; needs ``N >= 2``).
 
     Returns
     -------
-    float
-        The log of the mean weight.
+    float or (float, float)
+        The log of the mean weight (and its error).
 
     Examples
     --------
@@ -493,6 +496,14 @@ def log_mean_exp(log_w: Data) -> float:
     >>> from skphys.lattice.stats import log_mean_exp
     >>> math.isclose(log_mean_exp([math.log(1.0), math.log(3.0)]), math.log(2.0))
     True
+    >>> log_mean_exp([0.0, 0.0, 0.0], return_error=True)
+    (0.0, 0.0)
     """
     log_w = _as_log_weights(log_w)
-    return float(logsumexp(log_w) - math.log(log_w.size))
+    value = float(logsumexp(log_w) - math.log(log_w.size))
+    if not return_error:
+        return value
+    if log_w.size < 2:
+        raise ValueError(f"the error needs at least 2 log-weights, got {log_w.size}")
+    w = np.exp(log_w - log_w.max())
+    return value, float(w.std(ddof=1) / (math.sqrt(log_w.size) * w.mean()))
