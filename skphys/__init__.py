@@ -17,9 +17,21 @@ from ._distiller import BottleneckDistiller, scan_latent_dim
 from ._flow_sampler import FlowSampler
 from ._persistence import load
 from ._rg_flow import RGFlow
+from ._temperature_scan import heat_capacity_peak, temperature_scan
 from ._version import __version__
 from ._translator import PhysicsTranslator
 from .exceptions import NonFiniteLossError
 
-__all__ = ["__version__", "FlowSampler", "RGFlow", "AutoregressiveHamiltonian", "load", "NonFiniteLossError", "PhysicsTranslator",
-           "BottleneckDistiller", "scan_latent_dim"]
+__all__ = [
+    "__version__",
+    "FlowSampler",
+    "RGFlow",
+    "AutoregressiveHamiltonian",
+    "PhysicsTranslator",
+    "BottleneckDistiller",
+    "scan_latent_dim",
+    "temperature_scan",
+    "heat_capacity_peak",
+    "load",
+    "NonFiniteLossError",
+]

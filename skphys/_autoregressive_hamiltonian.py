@@ -10,12 +10,12 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, DensityMixin, Transfor
 from sklearn.utils.validation import check_non_negative
 
 from ._base import TorchEstimator, _check_int
+from ._reweighting import ReweightingMixin
 from ._torch_utils import draw_in_chunks, to_numpy
 from .autoregressive import MADE, AutoregressiveModel, Bernoulli, BetaMixture, PixelCNN
 from .lattice import LatticeTheory
 from .lattice._theory import check_real, check_shape
-from .lattice.mcmc import independence_metropolis
-from .lattice.stats import ess, log_mean_exp
+from .lattice.stats import ess, reweighted_thermodynamics
 
 __all__ = ["AutoregressiveHamiltonian"]
 
@@ -26,8 +26,8 @@ _METHODS = ("model", "mh")
 _TWO_PI = 2 * math.pi
 
 
-class AutoregressiveHamiltonian(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin,
-                                TorchEstimator):
+class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixin,
+                                TransformerMixin, DensityMixin, TorchEstimator):
     r"""Autoregressive model of spin or angle configurations: learned Hamiltonians and VAN.
 
     The model :math:`q_\theta(s) = \prod_i q(s_i \mid s_{<i})` (row-major site order) has an
@@ -406,10 +406,6 @@ class AutoregressiveHamiltonian(ClassNamePrefixFeaturesOutMixin, TransformerMixi
 
         return draw_in_chunks(draw, n, max(self.batch_size, 1024))
 
-    def _require_theory(self, what: str) -> None:
-        if self.theory is None:
-            raise ValueError(f"{what} needs a theory (the target energy)")
-
     def sample(self, n_samples: int = 1, method: str = "model", *, burn_in: int = 100):
         """Draw configurations.
 
@@ -434,20 +430,18 @@ class AutoregressiveHamiltonian(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         if method == "model":
             return to_numpy(self._draw(n)[0])
         self._require_theory("sample(method='mh')")
-        x, log_q = self._draw(n + _check_int("burn_in", burn_in, 0))
-        with torch.no_grad():
-            log_w = -self.theory.action(x) - log_q
-        chain = independence_metropolis(log_w, generator=self._cpu_generator)
-        return to_numpy(x[torch.as_tensor(chain.index[burn_in:], device=x.device)])
+        return to_numpy(self._metropolis_samples(n, burn_in))
 
     # -- physics ------------------------------------------------------------------------------
     def free_energy(self, n_samples: int = 10_000) -> dict:
-        r"""Variational and importance-sampled free energies of ``theory`` from fresh samples.
+        r"""Free energies, energy, entropy and heat capacity of ``theory`` from fresh samples.
 
-        With :math:`f = \ln q + \beta E` on :math:`x \sim q`: the variational bound
-        :math:`F_q = T\,\bar f \ge F` (error :math:`T\sigma_f/\sqrt n`) and the neural
-        importance sampling estimate :math:`F = -T\ln\overline{e^{-f}}` (delta-method error,
-        biased high by about ``error**2 / (2 T)``).
+        With :math:`\ln w = -\beta E - \ln q` on :math:`x \sim q`: the variational bound
+        :math:`F_q = \overline{E + T\ln q} \ge F`, the neural importance sampling estimate
+        :math:`F = -T\ln\overline{w}` (unbiased for :math:`Z`), and the reweighted energy
+        :math:`U`, entropy :math:`S = (U - F)/T` and heat capacity
+        :math:`C = \beta^2\,\mathrm{Var}_p(E)`
+        (:func:`skphys.lattice.stats.reweighted_thermodynamics`, jackknife errors).
 
         Parameters
         ----------
@@ -456,26 +450,28 @@ class AutoregressiveHamiltonian(ClassNamePrefixFeaturesOutMixin, TransformerMixi
         Returns
         -------
         dict
-            ``free_energy``, ``free_energy_err`` (:math:`F_q`), ``free_energy_nis``,
-            ``free_energy_nis_err``, ``ess`` (ESS/N of the importance weights) and
-            ``n_sites``; free energies are totals, not per site.
+            ``free_energy`` (:math:`F_q`), ``free_energy_nis``, ``energy``, ``entropy``,
+            ``heat_capacity``, each with its error under the same name plus ``_err``; ``ess``
+            (ESS/N of the importance weights) and ``n_sites``. Extensive values (totals, not
+            per site).
         """
         self._check_fitted()
         self._require_theory("free_energy")
-        n = _check_int("n_samples", n_samples, 2)
+        n = _check_int("n_samples", n_samples, 20)
         x, log_q = self._draw(n)
         with torch.no_grad():
-            f = to_numpy(log_q + self.theory.action(x)).astype(np.float64)
-        t = self.theory.temperature
-        log_z, log_z_err = log_mean_exp(-f, return_error=True)
-        return {
-            "free_energy": float(t * f.mean()),
-            "free_energy_err": float(t * f.std(ddof=1) / math.sqrt(n)),
-            "free_energy_nis": -t * log_z,
-            "free_energy_nis_err": t * log_z_err,
-            "ess": ess(-f),
-            "n_sites": math.prod(self.lattice_shape_),
-        }
+            energy = to_numpy(self.theory.energy(x)).astype(np.float64)
+            log_w = to_numpy(self._log_weights(x, log_q)).astype(np.float64)
+        thermo = reweighted_thermodynamics(energy, to_numpy(log_q).astype(np.float64),
+                                           self.theory.temperature)
+        names = {"free_energy_variational": "free_energy", "free_energy": "free_energy_nis"}
+        result = {}
+        for key, (value, error) in thermo.items():
+            name = names.get(key, key)
+            result[name], result[name + "_err"] = value, error
+        result["ess"] = ess(log_w)
+        result["n_sites"] = math.prod(self.lattice_shape_)
+        return result
 
     def symmetry_score(self, X, op: str = "flip") -> float:
         r"""Mean :math:`|\ln q(gx) - \ln q(x)|` over the rows of ``X``: 0 for a symmetric model.

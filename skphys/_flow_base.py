@@ -17,19 +17,20 @@ import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin
 
 from ._base import TorchEstimator, _check_int
+from ._reweighting import ReweightingMixin
 from ._torch_utils import draw_in_chunks, to_numpy
 from .lattice import LatticeTheory
 from .lattice.mcmc import independence_metropolis
 from .lattice._theory import check_shape
-from .lattice.stats import ess, log_mean_exp, mean_error, tau_int
+from .lattice.stats import ess
 
 __all__ = ["FlowEstimator"]
 
 _LOSSES = ("auto", "reverse_kl", "forward_kl", "both")
 
 
-class FlowEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin,
-                    TorchEstimator):
+class FlowEstimator(ReweightingMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                    DensityMixin, TorchEstimator):
     """Base of the flow estimators: training, sampling and diagnostics of a lattice flow.
 
     Subclasses store (at least) ``theory``, ``lattice_shape``, ``loss``, ``path_gradient``,
@@ -86,9 +87,6 @@ class FlowEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
         _check_int("monitor_every", self.monitor_every, 0)
 
     # -- training -----------------------------------------------------------------------------
-    def _log_weights(self, x: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
-        return -self.theory.action(x) - log_q
-
     def _monitor(self) -> dict[str, float]:
         """ESS/N and independence Metropolis-Hastings acceptance on a fresh monitor batch."""
         with torch.no_grad():
@@ -177,16 +175,6 @@ class FlowEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
             n, max(self.batch_size, 1024),
         )
 
-    def _proposals(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` fresh flow samples and their log importance weights."""
-        x, log_q = self._draw(n)
-        with torch.no_grad():
-            return x, self._log_weights(x, log_q)
-
-    def _require_theory(self, what: str) -> None:
-        if self.theory is None:
-            raise ValueError(f"{what} needs a theory (the target action)")
-
     def sample(self, n_samples: int = 1, method: str = "flow", *, burn_in: int = 100):
         """Draw configurations.
 
@@ -217,9 +205,7 @@ class FlowEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
         if method == "importance":
             x, log_w = self._proposals(n)
             return to_numpy(x), to_numpy(log_w).astype(np.float64)
-        x, log_w = self._proposals(n + burn_in)
-        chain = independence_metropolis(log_w, generator=self._cpu_generator)
-        return to_numpy(x[torch.as_tensor(chain.index[burn_in:], device=x.device)])
+        return to_numpy(self._metropolis_samples(n, burn_in))
 
     def score_samples(self, X):
         """Log density ``log q(x)`` of the flow for each row of ``X``."""
@@ -249,77 +235,6 @@ class FlowEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMi
     @property
     def _n_features_out(self):
         return self.n_features_in_
-
-    # -- diagnostics --------------------------------------------------------------------------
-    def diagnose(self, n_samples: int = 8192) -> dict:
-        """Sampler diagnostics on ``n_samples`` fresh samples (never the training batch).
-
-        Returns
-        -------
-        dict
-            ``ess`` (ESS/N) and ``ess_err`` (bootstrap), ``acceptance`` of an independence
-            Metropolis-Hastings chain through the samples, ``tau_int`` of the action along that
-            chain, ``kl`` the reverse KL estimate ``ln Z - E_q[log w]``, ``log_z`` (LSE of the
-            log-weights minus ln N) and ``log_z_err`` (delta-method error).
-        """
-        self._check_fitted()
-        self._require_theory("diagnose")
-        n = _check_int("n_samples", n_samples, 2)
-        x, log_q = self._draw(n)
-        with torch.no_grad():
-            action = to_numpy(self.theory.action(x)).astype(np.float64)
-        log_w_np = -action - to_numpy(log_q).astype(np.float64)
-        seed = int(torch.randint(2**31 - 1, (1,), generator=self._cpu_generator))
-        ess_value, ess_err = ess(log_w_np, return_error=True, n_boot=200, random_state=seed)
-        chain = independence_metropolis(log_w_np, generator=self._cpu_generator)
-        log_z, log_z_err = log_mean_exp(log_w_np, return_error=True)
-        return {
-            "ess": ess_value,
-            "ess_err": ess_err,
-            "acceptance": chain.acceptance,
-            "tau_int": tau_int(action[chain.index]).tau,
-            "kl": float(log_z - log_w_np.mean()),
-            "log_z": log_z,
-            "log_z_err": log_z_err,
-        }
-
-    def estimate(self, observable: Callable, n_samples: int = 8192, method: str = "mh"):
-        """Unbiased estimate of ``<observable>`` under the theory, with its error.
-
-        Parameters
-        ----------
-        observable : callable
-            Maps configurations ``(n, n_features)`` (numpy) to values ``(n,)``.
-        n_samples : int
-            Fresh proposals used.
-        method : {"mh", "importance"}
-            ``mh``: mean over the independence Metropolis-Hastings chain with the error from
-            its integrated autocorrelation time; ``importance``: self-normalized importance
-            sampling with the delta-method error.
-
-        Returns
-        -------
-        (mean, error) : tuple of float
-        """
-        self._check_fitted()
-        self._require_theory("estimate")
-        n = _check_int("n_samples", n_samples, 1)
-        if method not in ("mh", "importance"):
-            raise ValueError(f"method must be 'mh' or 'importance', got {method!r}")
-        x, log_w = self._proposals(n)
-        values = np.asarray(observable(to_numpy(x)), dtype=np.float64)
-        if values.shape != (n,):
-            raise ValueError(f"observable must return shape ({n},), got {values.shape}")
-        log_w = to_numpy(log_w).astype(np.float64)
-        if method == "mh":
-            chain = independence_metropolis(log_w, generator=self._cpu_generator)
-            result = mean_error(values[chain.index])
-            return result.mean, result.error
-        w = np.exp(log_w - log_w.max())
-        w /= w.sum()
-        mean = float(np.sum(w * values))
-        error = float(np.sqrt(np.sum(w**2 * (values - mean) ** 2)))
-        return mean, error
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -186,3 +186,14 @@ def test_symmetries_and_equality():
     assert Phi4((4, 4), -4.0, 8.0) != Phi4((4, 4), -4.0, 7.0)
     theory = XY((4, 4), 1.0)
     assert eval(repr(theory)) == theory
+
+
+@pytest.mark.parametrize("theory", THEORIES + [Ising((4, 4), 2.0)], ids=repr)
+def test_estimators_holding_a_theory_can_be_cloned(theory):
+    from sklearn.base import clone
+
+    from skphys import FlowSampler
+
+    estimator = FlowSampler(theory=theory)
+    copy = clone(estimator)
+    assert copy.theory == theory and copy.theory is not theory

@@ -194,6 +194,10 @@ class LatticeTheory:
         params.update({name: getattr(self, name) for name in self._param_names})
         return params
 
+    def __sklearn_clone__(self) -> LatticeTheory:
+        """An equal, independent theory: estimators holding a theory can be cloned."""
+        return type(self)(**self.get_params())
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"

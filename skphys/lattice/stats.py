@@ -5,7 +5,8 @@
   window, for one chain ``(n,)`` or several independent chains ``(n_chains, n)``;
 * :func:`bootstrap` and :func:`jackknife` (blocked, for correlated chains) errors of any
   function of the data;
-* :func:`ess` and :func:`log_mean_exp` for importance weights ``log w = -S - ln q``.
+* :func:`ess`, :func:`log_mean_exp`, :func:`importance_mean` and
+  :func:`reweighted_thermodynamics` for importance weights ``log w = -S - ln q``.
 
 Inputs may be NumPy arrays, PyTorch tensors or sequences; everything is computed in NumPy
 float64.
@@ -35,6 +36,8 @@ __all__ = [
     "jackknife",
     "ess",
     "log_mean_exp",
+    "importance_mean",
+    "reweighted_thermodynamics",
 ]
 
 Data = npt.ArrayLike | torch.Tensor
@@ -507,3 +510,127 @@ def log_mean_exp(log_w: Data, return_error: bool = False) -> float | tuple[float
         raise ValueError(f"the error needs at least 2 log-weights, got {log_w.size}")
     w = np.exp(log_w - log_w.max())
     return value, float(w.std(ddof=1) / (math.sqrt(log_w.size) * w.mean()))
+
+
+def importance_mean(values: Data, log_w: Data) -> tuple[float, float]:
+    r"""Self-normalized importance-sampling mean of ``values`` and its delta-method error.
+
+    .. math::
+
+        \bar O = \sum_i \tilde w_i O_i, \qquad
+        \sigma^2 = \sum_i \tilde w_i^2 (O_i - \bar O)^2, \qquad
+        \tilde w_i = w_i / \textstyle\sum_j w_j,
+
+    for independent proposals :math:`x_i \sim q` with :math:`w_i = e^{-S(x_i)}/q(x_i)`. The
+    estimate is consistent (its bias is of order 1/N); the error is trustworthy only when the
+    :func:`ess` is not small.
+
+    Parameters
+    ----------
+    values : array_like or torch.Tensor of shape (N,)
+        The observable on each proposal.
+    log_w : array_like or torch.Tensor of shape (N,)
+        Log-weights; ``-inf`` is allowed, NaN and ``+inf`` are not.
+
+    Returns
+    -------
+    (mean, error) : tuple of float
+
+    Examples
+    --------
+    >>> from skphys.lattice.stats import importance_mean
+    >>> mean, error = importance_mean([1.0, 3.0, 5.0], [0.0, 0.0, float("-inf")])
+    >>> mean, round(error, 4)  # the zero-weight sample drops out
+    (2.0, 0.7071)
+    """
+    log_w = _as_log_weights(log_w)
+    values = _as_float_array(values, "values")
+    if values.shape != log_w.shape:
+        raise ValueError(f"values must have the shape of log_w {log_w.shape}, got {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("values must be finite")
+    w = np.exp(log_w - log_w.max())
+    w /= w.sum()
+    mean = float(np.sum(w * values))
+    error = float(np.sqrt(np.sum(w**2 * (values - mean) ** 2)))
+    return mean, error
+
+
+def _thermodynamics(energy: np.ndarray, log_q: np.ndarray, beta: float) -> np.ndarray:
+    """``[F_q, F, U, S, C]`` of one sample (see :func:`reweighted_thermodynamics`)."""
+    log_w = -beta * energy - log_q
+    log_z = logsumexp(log_w) - math.log(log_w.size)
+    w = np.exp(log_w - log_w.max())
+    w /= w.sum()
+    u = np.sum(w * energy)
+    c = beta**2 * np.sum(w * (energy - u) ** 2)
+    f_q = np.mean(energy + log_q / beta)
+    return np.array([f_q, -log_z / beta, u, beta * u + log_z, c])
+
+
+def reweighted_thermodynamics(
+    energy: Data, log_q: Data, temperature: float, n_blocks: int = 20
+) -> dict[str, tuple[float, float]]:
+    r"""Free energies, energy, entropy and heat capacity from samples of a tractable model.
+
+    For independent samples :math:`x_i \sim q` of a model with exact :math:`\ln q`, and the
+    Boltzmann target :math:`p \propto e^{-\beta E}`, with :math:`\ln w = -\beta E - \ln q`
+    and self-normalized weights :math:`\tilde w`:
+
+    * variational free energy :math:`F_q = \overline{E + T\ln q} \ge F`;
+    * free energy :math:`F = -T\ln\overline{w}` (neural importance sampling);
+    * energy :math:`U = \sum_i \tilde w_i E_i`;
+    * entropy :math:`S = \beta (U - F)` (in units of :math:`k_B`);
+    * heat capacity :math:`C = \beta^2 \sum_i \tilde w_i (E_i - U)^2`.
+
+    The errors are delete-one-block jackknife errors (which also remove the leading
+    :math:`O(1/N)` bias of the ratio estimates); they are trustworthy when the
+    :func:`ess` of the weights is not small.
+
+    Parameters
+    ----------
+    energy : array_like or torch.Tensor of shape (N,)
+        Energies :math:`E(x_i)` (totals, in the units of the temperature).
+    log_q : array_like or torch.Tensor of shape (N,)
+        Model log-densities :math:`\ln q(x_i)`.
+    temperature : float
+        Temperature :math:`T > 0` of the target.
+    n_blocks : int, default=20
+        Jackknife blocks.
+
+    Returns
+    -------
+    dict
+        ``free_energy_variational``, ``free_energy``, ``energy``, ``entropy``,
+        ``heat_capacity``: each ``(value, error)``, extensive (not per site).
+
+    Examples
+    --------
+    Two states of energies 0 and 1 at T = 1, sampled from the exact distribution:
+
+    >>> import numpy as np
+    >>> from skphys.lattice.stats import reweighted_thermodynamics
+    >>> energy = np.array([0.0] * 73 + [1.0] * 27)
+    >>> log_q = -energy - np.log1p(np.exp(-1.0))
+    >>> u, err = reweighted_thermodynamics(energy, log_q, 1.0)["energy"]
+    >>> round(u, 2)
+    0.27
+    """
+    energy = _as_float_array(energy, "energy")
+    log_q = _as_float_array(log_q, "log_q")
+    if energy.ndim != 1 or energy.shape != log_q.shape:
+        raise ValueError(
+            f"energy and log_q must be 1-D of equal length, got {energy.shape} and {log_q.shape}"
+        )
+    if not (np.isfinite(energy).all() and np.isfinite(log_q).all()):
+        raise ValueError("energy and log_q must be finite")
+    if isinstance(temperature, bool) or not isinstance(temperature, Real) or not (
+        math.isfinite(temperature) and temperature > 0
+    ):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    beta = 1.0 / float(temperature)
+    values, errors = jackknife(
+        lambda e, lq: _thermodynamics(e, lq, beta), energy, log_q, n_blocks=n_blocks
+    )
+    names = ("free_energy_variational", "free_energy", "energy", "entropy", "heat_capacity")
+    return {name: (float(v), float(e)) for name, v, e in zip(names, values, errors)}
