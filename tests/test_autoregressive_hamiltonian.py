@@ -10,11 +10,14 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from scipy import special, stats
 from sklearn.exceptions import NotFittedError
 
 import skphys
 from skphys._autoregressive_hamiltonian import AutoregressiveHamiltonian
+from skphys.autoregressive import BetaMixture
 from skphys.lattice import XY, Ising, Phi4
+from skphys.lattice.observables import energy_per_site
 
 T = 2.5
 SHAPE = (3, 3)
@@ -183,3 +186,36 @@ def test_warm_start_continues_annealing():
     ah.fit()
     assert ah.n_iter_ == 6 and list(ah.history_["step"]) == [1, 2, 3, 4, 5, 6]
     assert math.isclose(ah.history_["beta"].iloc[-1], (1 - 0.99**6) / T)
+
+
+def xy_chain(n_sites: int, temperature: float) -> tuple[float, float]:
+    """Exact F and <E>/N of the periodic XY chain, Z = (2 pi)^N sum_m I_m(beta)^N."""
+    beta, m = 1 / temperature, np.arange(-30, 31)
+    i_m = special.iv(m, beta)
+    di_m = (special.iv(m - 1, beta) + special.iv(m + 1, beta)) / 2
+    log_z = n_sites * math.log(2 * math.pi) + math.log(np.sum(i_m**n_sites))
+    return -temperature * log_z, float(-np.sum(i_m ** (n_sites - 1) * di_m) / np.sum(i_m**n_sites))
+
+
+def test_van_on_the_xy_chain_matches_the_exact_results():
+    theory = XY((6,), temperature=1.0)
+    free_energy, energy = xy_chain(6, 1.0)
+    ah = AutoregressiveHamiltonian(theory=theory, random_state=0,
+                                   **{**VAN, "hidden_channels": 8}).fit()
+    f = ah.free_energy(4000)
+    assert f["ess"] > 0.5
+    assert f["free_energy"] > free_energy - 3 * f["free_energy_err"]  # variational bound
+    assert abs(f["free_energy_nis"] - free_energy) < 4 * f["free_energy_nis_err"] + 1e-3
+    mean, error = ah.estimate(lambda x: energy_per_site(theory, x), 4000, method="importance")
+    assert abs(mean - energy) < 4 * error and error < 0.01
+
+
+def test_angles_flipped_in_float32_stay_below_two_pi():
+    # remainder(-1e-8, 2 pi) rounds up to 2 pi itself in float32: that angle is 0
+    theta = torch.tensor([[1e-8, 0.0, 3.0, 2 * math.pi - 1e-3]], dtype=torch.float32)
+    flipped = BetaMixture.flip(theta).double()
+    assert (flipped >= 0).all() and (flipped < 2 * math.pi).all()
+    ah = AutoregressiveHamiltonian(theory=XY((2, 2), temperature=1.0), max_iter=2,
+                                   batch_size=8, random_state=0).fit()
+    assert np.isfinite(ah.score_samples(flipped.float().numpy())).all()  # accepted as input
+

@@ -245,6 +245,24 @@ def test_helicity_modulus_exact():
     assert helicity_modulus(mixed, shape, T) == pytest.approx(expected, rel=1e-12)
 
 
+def test_helicity_modulus_per_sample():
+    shape, T, N = (8, 8), 0.9, 64
+    mixed = np.concatenate([np.zeros((1, N)), twisted(shape, 1), twisted(shape, 0)])
+    twist = np.cos(2 * np.pi / 8) - N / T * np.sin(2 * np.pi / 8) ** 2
+    values = helicity_modulus(mixed, shape, T, per_sample=True)
+    np.testing.assert_allclose(values, [1.0, twist, 1.0], rtol=1e-12)
+    tensor = helicity_modulus(torch.from_numpy(mixed), shape, T, per_sample=True)
+    assert isinstance(tensor, torch.Tensor) and tensor.shape == (3,)
+
+
+@settings(max_examples=20, deadline=None)
+@given(hnp.arrays(np.float64, (5, 12), elements=st.floats(0.0, 2 * math.pi, exclude_max=True)))
+def test_helicity_modulus_is_the_mean_of_the_per_sample_values(theta):
+    per_sample = helicity_modulus(theta, (3, 4), 0.7, per_sample=True)
+    assert per_sample.shape == (5,)
+    assert helicity_modulus(theta, (3, 4), 0.7) == pytest.approx(per_sample.mean(), abs=1e-12)
+
+
 @settings(max_examples=20, deadline=None)
 @given(
     hnp.arrays(np.float64, (3, 12), elements=st.floats(0.0, 2 * math.pi, exclude_max=True)),

@@ -95,6 +95,16 @@ def sample_log_gamma(alpha: torch.Tensor,
     return torch.where(alpha < 1, log_g + torch.log(u) / alpha, log_g)
 
 
+def _mod_two_pi(theta: torch.Tensor) -> torch.Tensor:
+    """``theta`` modulo 2 pi, in ``[0, 2 pi)`` also after rounding to ``theta.dtype``.
+
+    ``torch.remainder`` of a tiny negative angle rounds up to 2 pi itself in float32; that
+    angle is 0.
+    """
+    theta = torch.remainder(theta, _TWO_PI)
+    return torch.where(theta < _TWO_PI, theta, torch.zeros_like(theta))
+
+
 class BetaMixture(nn.Module):
     r"""Angles :math:`\theta \in [0, 2\pi)` with :math:`\theta / 2\pi` a mixture of Beta laws.
 
@@ -158,7 +168,7 @@ class BetaMixture(nn.Module):
         a = alpha[..., 0].gather(1, k)[:, 0]
         b = beta[..., 0].gather(1, k)[:, 0]
         log_ratio = sample_log_gamma(a, generator) - sample_log_gamma(b, generator)
-        return torch.remainder(_TWO_PI * torch.sigmoid(log_ratio), _TWO_PI)
+        return _mod_two_pi(_TWO_PI * torch.sigmoid(log_ratio))
 
     def summary(self, params: torch.Tensor) -> torch.Tensor:
         """Conditional mean angle ``2 pi E[u]`` and concentration ``E[alpha + beta]``.
@@ -173,4 +183,4 @@ class BetaMixture(nn.Module):
     @staticmethod
     def flip(x: torch.Tensor) -> torch.Tensor:
         """The reflection ``theta -> -theta`` (mod 2 pi)."""
-        return torch.remainder(-x, _TWO_PI)
+        return _mod_two_pi(-x)

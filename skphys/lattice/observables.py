@@ -520,7 +520,8 @@ def vortex_density(theta: Array, shape) -> Array:
 
 
 @_numpy_compatible("theta")
-def helicity_modulus(theta: Array, shape, temperature: float) -> Array:
+def helicity_modulus(theta: Array, shape, temperature: float, *,
+                     per_sample: bool = False) -> Array:
     r"""Helicity modulus (spin stiffness) of an XY ensemble in the :math:`x` direction.
 
     .. math::
@@ -533,6 +534,13 @@ def helicity_modulus(theta: Array, shape, temperature: float) -> Array:
     ``(L, L)`` lattice, neighbours adjacent in a row); at the BKT transition
     :math:`\Upsilon` jumps to :math:`2T/\pi`.
 
+    :math:`\Upsilon` is linear in expectation values, so it is also the mean of the
+    per-configuration value
+    :math:`\frac1N[\sum_i\cos(\theta_i - \theta_{i+\hat x})
+    - \frac1T(\sum_i\sin(\theta_i - \theta_{i+\hat x}))^2]` returned with
+    ``per_sample=True``: the form to reweight (importance sampling) or to give errors with
+    :func:`skphys.lattice.stats.mean_error`.
+
     Parameters
     ----------
     theta : torch.Tensor or numpy.ndarray of shape (n_samples, n_sites)
@@ -541,11 +549,15 @@ def helicity_modulus(theta: Array, shape, temperature: float) -> Array:
         Lattice extents (periodic boundaries).
     temperature : float
         Temperature :math:`T > 0` of the ensemble.
+    per_sample : bool, default=False
+        Return the per-configuration values, whose mean is :math:`\Upsilon`, instead of
+        their mean.
 
     Returns
     -------
     torch.Tensor or numpy scalar
-        A 0-d tensor for tensor input.
+        A 0-d tensor for tensor input; with ``per_sample``, a tensor or array of shape
+        ``(n_samples,)``.
 
     Examples
     --------
@@ -553,10 +565,11 @@ def helicity_modulus(theta: Array, shape, temperature: float) -> Array:
     >>> from skphys.lattice.observables import helicity_modulus
     >>> float(helicity_modulus(np.zeros((3, 16)), (4, 4), temperature=1.0))  # ordered
     1.0
+    >>> helicity_modulus(np.zeros((3, 16)), (4, 4), temperature=1.0, per_sample=True).tolist()
+    [1.0, 1.0, 1.0]
     """
     temperature = check_real("temperature", temperature, low=0.0, low_inclusive=False)
     theta = _lattice(theta, shape, "theta")
     d = (theta - torch.roll(theta, -1, theta.dim() - 1)).flatten(1)
-    cos_sum = torch.cos(d).sum(1).mean()
-    sin_sum_sq = torch.sin(d).sum(1).square().mean()
-    return (cos_sum - sin_sum_sq / temperature) / d.shape[1]
+    values = (torch.cos(d).sum(1) - torch.sin(d).sum(1).square() / temperature) / d.shape[1]
+    return values if per_sample else values.mean()

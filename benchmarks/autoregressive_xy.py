@@ -1,0 +1,158 @@
+"""Acceptance figures of VAN on the XY model (issue 4), on the CPU.
+
+Run with ``python benchmarks/autoregressive_xy.py [--temperatures 0.7 0.8 ...] [--seconds 300]
+[--jobs 1]``. One thread per process (``--jobs`` runs temperatures in parallel processes);
+times are CPU times (``time.process_time``) of each process. On the 8 x 8 XY model it prints:
+
+(a) the reference: Wolff cluster updates (16 chains), energy per site and helicity modulus
+    with Gamma-method errors (:func:`skphys.lattice.stats.mean_error`);
+(b) VAN with the default settings (PixelCNN, Beta-mixture conditionals, Z2 symmetrization)
+    at each temperature within ``--seconds`` of CPU time, training and evaluation included:
+    the variational F_q/N, the importance-sampled (NIS) F/N, ESS/N, and the NIS energy per
+    site and helicity modulus (per-configuration values of
+    ``helicity_modulus(..., per_sample=True)``, self-normalized importance weights) against
+    Wolff, in units of the combined error;
+(c) where the helicity modulus crosses 2T/pi, by linear interpolation between the two
+    temperatures that bracket the crossing, for Wolff and for VAN, with the error propagated
+    from the errors of those two points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import torch
+from joblib import Parallel, delayed
+
+from skphys._autoregressive_hamiltonian import AutoregressiveHamiltonian
+from skphys.lattice import XY
+from skphys.lattice.mcmc import wolff
+from skphys.lattice.observables import energy_per_site, helicity_modulus
+from skphys.lattice.stats import ess, importance_mean, log_mean_exp, mean_error
+
+L = 8
+SHAPE = (L, L)
+N_SITES = L * L
+
+
+def _observables(theory: XY, x: torch.Tensor | np.ndarray) -> dict:
+    """Per-configuration energy per site and helicity-modulus values."""
+    return {
+        "energy": energy_per_site(theory, x),
+        "helicity": helicity_modulus(x, SHAPE, theory.temperature, per_sample=True),
+    }
+
+
+def wolff_point(temperature: float, n_samples: int, seed: int) -> dict:
+    theory = XY(SHAPE, temperature)
+    torch.set_num_threads(1)
+    result = wolff(theory, n_samples, n_chains=16, n_burnin=500,
+                   generator=torch.Generator().manual_seed(seed))
+    chains = result.samples  # (n_chains, n_samples, n_sites)
+    values = _observables(theory, chains.reshape(-1, N_SITES))
+    return {name: tuple(mean_error(v.reshape(chains.shape[:2]).numpy()))[:2]
+            for name, v in values.items()}
+
+
+def van_point(temperature: float, seconds: float, n_eval: int, seed: int) -> dict:
+    """VAN with the defaults, ``max_iter`` chosen to fit training and evaluation in
+    ``seconds`` of CPU time (measured on 10 steps of a warmed-up probe fit)."""
+    torch.set_num_threads(1)
+    start = time.process_time()
+    theory = XY(SHAPE, temperature)
+    probe = AutoregressiveHamiltonian(theory=theory, max_iter=5, warm_start=True,
+                                      random_state=seed).fit()
+    t_steps = time.process_time()
+    probe.set_params(max_iter=10).fit()
+    per_step = (time.process_time() - t_steps) / 10
+    t_eval = time.process_time()
+    probe.score_samples(probe.sample(1000))
+    per_eval = (time.process_time() - t_eval) / 1000
+    budget = seconds - (time.process_time() - start) - per_eval * n_eval
+    max_iter = int(0.95 * budget / per_step)
+    ah = AutoregressiveHamiltonian(theory=theory, max_iter=max_iter, random_state=seed).fit()
+    x = ah.sample(n_eval).astype(np.float64)
+    log_q = ah.score_samples(x)
+    log_w = -theory.action(torch.from_numpy(x)).numpy() - log_q  # log of p / q, up to ln Z
+    log_z, log_z_err = log_mean_exp(log_w, return_error=True)
+    out = {name: importance_mean(v, log_w) for name, v in _observables(theory, x).items()}
+    out.update(
+        steps=max_iter,
+        cpu=time.process_time() - start,
+        f_q=(-temperature * log_w.mean() / N_SITES,
+             temperature * log_w.std(ddof=1) / math.sqrt(n_eval) / N_SITES),
+        f_nis=(-temperature * log_z / N_SITES, temperature * log_z_err / N_SITES),
+        ess=ess(log_w),
+    )
+    return out
+
+
+def crossing(temperatures: np.ndarray, values: np.ndarray, errors: np.ndarray):
+    """First crossing of ``values`` with 2T/pi from above, by linear interpolation; the error
+    propagates those of the two bracketing points. None when there is no crossing."""
+    gap = values - 2 * temperatures / math.pi
+    below = np.nonzero((gap[:-1] > 0) & (gap[1:] <= 0))[0]
+    if below.size == 0:
+        return None
+    i = below[0]
+    (t1, t2), (g1, g2), (e1, e2) = temperatures[i:i + 2], gap[i:i + 2], errors[i:i + 2]
+    t_cross = t1 + (t2 - t1) * g1 / (g1 - g2)
+    error = (t2 - t1) * math.hypot(g2 * e1, g1 * e2) / (g1 - g2) ** 2
+    return t_cross, error, (t1, t2)
+
+
+def _sigma(a: tuple, b: tuple) -> float:
+    return (a[0] - b[0]) / math.hypot(a[1], b[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--temperatures", type=float, nargs="+",
+                        default=[0.7, 0.8, 0.9, 0.95, 1.0, 1.1, 1.2])
+    parser.add_argument("--seconds", type=float, default=300.0,
+                        help="CPU budget of VAN per temperature, evaluation included")
+    parser.add_argument("--n-eval", type=int, default=20_000,
+                        help="model samples for the importance-sampled estimates")
+    parser.add_argument("--wolff-samples", type=int, default=10_000,
+                        help="Wolff updates stored per chain (16 chains)")
+    parser.add_argument("--jobs", type=int, default=1, help="temperatures run in parallel")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    temps = np.array(sorted(args.temperatures))
+
+    ref = [wolff_point(t, args.wolff_samples, args.seed) for t in temps]
+    print(f"(a) Wolff, XY {L}x{L}, 16 chains x {args.wolff_samples} updates:")
+    for t, r in zip(temps, ref):
+        print(f"    T={t:.3f}: E/N = {r['energy'][0]:.5f} +- {r['energy'][1]:.5f}, "
+              f"Y = {r['helicity'][0]:.5f} +- {r['helicity'][1]:.5f} (2T/pi = "
+              f"{2 * t / math.pi:.5f})")
+
+    van = Parallel(n_jobs=args.jobs)(
+        delayed(van_point)(t, args.seconds, args.n_eval, args.seed) for t in temps
+    )
+    print(f"(b) VAN, defaults, <= {args.seconds:.0f} s CPU per temperature, NIS with "
+          f"{args.n_eval} samples (sigma: combined error with Wolff):")
+    for t, r, w in zip(temps, van, ref):
+        print(f"    T={t:.3f}: {r['steps']} steps, {r['cpu']:.0f} s CPU; F_q/N = "
+              f"{r['f_q'][0]:.5f} +- {r['f_q'][1]:.5f}, NIS F/N = {r['f_nis'][0]:.5f} +- "
+              f"{r['f_nis'][1]:.5f}, ESS/N = {r['ess']:.3f}")
+        print(f"               E/N = {r['energy'][0]:.5f} +- {r['energy'][1]:.5f} "
+              f"({_sigma(r['energy'], w['energy']):+.2f} sigma), Y = {r['helicity'][0]:.5f}"
+              f" +- {r['helicity'][1]:.5f} ({_sigma(r['helicity'], w['helicity']):+.2f} sigma)")
+
+    print("(c) helicity modulus crossing 2T/pi (linear interpolation):")
+    for name, results in (("Wolff", ref), ("VAN NIS", van)):
+        y = np.array([r["helicity"] for r in results])
+        found = crossing(temps, y[:, 0], y[:, 1])
+        if found is None:
+            print(f"    {name:8s}: no crossing in [{temps[0]}, {temps[-1]}]")
+            continue
+        t_cross, error, (t1, t2) = found
+        print(f"    {name:8s}: T = {t_cross:.4f} +- {error:.4f} (between T = {t1} and {t2})")
+
+
+if __name__ == "__main__":
+    main()
