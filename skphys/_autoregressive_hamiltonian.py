@@ -461,15 +461,15 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
         x, log_q = self._draw(n)
         with torch.no_grad():
             energy = to_numpy(self.theory.energy(x)).astype(np.float64)
-            log_w = to_numpy(self._log_weights(x, log_q)).astype(np.float64)
-        thermo = reweighted_thermodynamics(energy, to_numpy(log_q).astype(np.float64),
-                                           self.theory.temperature)
+        log_q = to_numpy(log_q).astype(np.float64)
+        t = self.theory.temperature
+        thermo = reweighted_thermodynamics(energy, log_q, t)
         names = {"free_energy_variational": "free_energy", "free_energy": "free_energy_nis"}
         result = {}
         for key, (value, error) in thermo.items():
             name = names.get(key, key)
             result[name], result[name + "_err"] = value, error
-        result["ess"] = ess(log_w)
+        result["ess"] = ess(-energy / t - log_q)
         result["n_sites"] = math.prod(self.lattice_shape_)
         return result
 

@@ -8,18 +8,12 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import clone
 
+from ._base import _check_int
+from .datasets._monte_carlo import _check_temperatures
+
 __all__ = ["temperature_scan", "heat_capacity_peak"]
 
 _COLUMNS = ("free_energy", "free_energy_nis", "energy", "entropy", "heat_capacity")
-
-
-def _check_temperatures(temperatures) -> np.ndarray:
-    t = np.asarray(temperatures, dtype=np.float64)
-    if t.ndim != 1 or t.size == 0 or not np.all(np.isfinite(t)) or np.any(t <= 0):
-        raise ValueError(
-            f"temperatures must be a non-empty 1-D array of finite values > 0, got {temperatures!r}"
-        )
-    return t
 
 
 def _fit_at(estimator, temperature: float, X, n_samples: int) -> dict:
@@ -91,8 +85,7 @@ def temperature_scan(estimator, temperatures, X=None, X_temperatures=None, *,
     theory = getattr(estimator, "theory", None)
     if theory is None or not hasattr(theory, "temperature"):
         raise ValueError("estimator must have a theory with a temperature (Ising or XY)")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 20:
-        raise ValueError(f"n_samples must be an int >= 20, got {n_samples!r}")
+    _check_int("n_samples", n_samples, 20)
     if X is None:
         if X_temperatures is not None:
             raise ValueError("X_temperatures needs X")

@@ -26,6 +26,8 @@ import torch
 from scipy.fft import irfft, next_fast_len, rfft
 from scipy.special import logsumexp
 
+from ._theory import check_real
+
 __all__ = [
     "TauIntResult",
     "MeanErrorResult",
@@ -624,11 +626,8 @@ def reweighted_thermodynamics(
         )
     if not (np.isfinite(energy).all() and np.isfinite(log_q).all()):
         raise ValueError("energy and log_q must be finite")
-    if isinstance(temperature, bool) or not isinstance(temperature, Real) or not (
-        math.isfinite(temperature) and temperature > 0
-    ):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-    beta = 1.0 / float(temperature)
+    temperature = check_real("temperature", temperature, low=0.0, low_inclusive=False)
+    beta = 1.0 / temperature
     values, errors = jackknife(
         lambda e, lq: _thermodynamics(e, lq, beta), energy, log_q, n_blocks=n_blocks
     )
