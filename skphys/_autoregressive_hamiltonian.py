@@ -63,6 +63,13 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
         Default: on for VAN training (``fit()``) with a theory whose action has that symmetry
         (Ising, XY), where it stops the model from collapsing onto one of the symmetric
         phases; off for ``fit(X)``, whose data decide.
+    rotation_symmetric : bool, optional
+        Angles only: make the model exactly invariant under global rotations
+        ``theta -> theta + c`` (the U(1) symmetry of the XY model) by drawing the first angle
+        uniformly and modelling the others relative to it (see
+        :class:`~skphys.autoregressive.AutoregressiveModel`). Default: on for VAN training with
+        an angle theory (``XY``), off for ``fit(X)``. Conditional summaries returned by
+        :meth:`transform` are then those of the relative angles.
     n_layers : int, default=3
         Layers of the network.
     hidden_channels : int, optional
@@ -106,6 +113,7 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
     lattice_shape_ : tuple of int
     dof_ : str
     z2_symmetric_ : bool
+    rotation_symmetric_ : bool
     n_features_in_ : int
     history_ : pandas.DataFrame
         ``step``, ``loss`` (``beta_t F_q`` for VAN, NLL per site for data) and ``val_nll`` or
@@ -137,6 +145,7 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
         temperature: float | None = None,
         theory: LatticeTheory | None = None,
         z2_symmetric: bool | None = None,
+        rotation_symmetric: bool | None = None,
         *,
         n_layers: int = 3,
         hidden_channels: int | None = None,
@@ -164,6 +173,7 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
         self.temperature = temperature
         self.theory = theory
         self.z2_symmetric = z2_symmetric
+        self.rotation_symmetric = rotation_symmetric
         self.n_layers = n_layers
         self.hidden_channels = hidden_channels
         self.half_kernel_size = half_kernel_size
@@ -248,7 +258,8 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
             net = PixelCNN(self.lattice_shape_, *sizes, hidden_channels=self.hidden_channels or 32,
                            n_layers=self.n_layers, half_kernel_size=self.half_kernel_size,
                            residual=self.residual)
-        return AutoregressiveModel(n_sites, net, conditional, z2_symmetric=self.z2_symmetric_)
+        return AutoregressiveModel(n_sites, net, conditional, z2_symmetric=self.z2_symmetric_,
+                                   rotation_symmetric=self.rotation_symmetric_)
 
     @property
     def _temperature(self) -> float:
@@ -330,6 +341,8 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
         """
         self._validate_params()
         dof = self.dof or getattr(self.theory, "field_type", "spin")
+        if self.rotation_symmetric and dof != "angle":
+            raise ValueError(f"rotation_symmetric=True needs dof='angle', got dof={dof!r}")
         warm = self.warm_start and hasattr(self, "module_")
         if X is not None:
             X = self._validate_X(X, reset=not warm)
@@ -348,6 +361,9 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
             self.lattice_shape_, self.dof_ = tuple(shape), dof
             self.z2_symmetric_ = (X is None if self.z2_symmetric is None
                                   else bool(self.z2_symmetric))
+            self.rotation_symmetric_ = (X is None and dof == "angle"
+                                        if self.rotation_symmetric is None
+                                        else bool(self.rotation_symmetric))
             self._init_module()
         self.module_.train()
         if X is None:

@@ -106,7 +106,13 @@ def test_angles_with_pixelcnn():
     assert ah.transform(X).shape == (50, 12)
     assert len(ah.get_feature_names_out()) == 12
     assert ah.symmetry_score(X, "flip") < 1e-10  # z2 (theta -> -theta) on by default
-    assert ah.symmetry_score(X, "rotate") > 0  # not built in: measured
+    assert ah.rotation_symmetric_  # on by default for VAN on angles: U(1) built in
+    assert ah.symmetry_score(X, "rotate") < 1e-10
+    data = AutoregressiveHamiltonian(lattice_shape=(2, 3), dof="angle", max_iter=2,
+                                     batch_size=8, hidden_channels=4, random_state=0,
+                                     device="cpu", dtype="float64").fit(X)
+    assert not data.rotation_symmetric_  # off for data: measured, not built in
+    assert data.symmetry_score(X, "rotate") > 1e-3
 
 
 @pytest.mark.parametrize(
@@ -145,6 +151,8 @@ def test_angles_out_of_range(value):
         (dict(theory=Ising((2, 2, 2), T), network="pixelcnn"), ValueError, "use network='made'"),
         (dict(beta_anneal=1.0), ValueError, "beta_anneal"),
         (dict(temperature=-1.0), ValueError, "temperature"),
+        (dict(theory=Ising(SHAPE, T), rotation_symmetric=True), ValueError,
+         "rotation_symmetric=True needs dof='angle'"),
     ],
 )
 def test_bad_parameters(params, error, match):

@@ -34,6 +34,7 @@ class Bernoulli(nn.Module):
     n_inputs = 1
     n_params = 1
     n_summary = 1
+    periodic = False
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Network input ``(batch, 1, n_sites)``: the spins themselves."""
@@ -134,6 +135,7 @@ class BetaMixture(nn.Module):
 
     n_inputs = 2
     n_summary = 2
+    periodic = True
 
     def __init__(self, n_components: int = 4):
         super().__init__()
@@ -184,3 +186,8 @@ class BetaMixture(nn.Module):
     def flip(x: torch.Tensor) -> torch.Tensor:
         """The reflection ``theta -> -theta`` (mod 2 pi)."""
         return _mod_two_pi(-x)
+
+    @staticmethod
+    def wrap(x: torch.Tensor) -> torch.Tensor:
+        """Angles modulo 2 pi, in ``[0, 2 pi)``."""
+        return _mod_two_pi(x)

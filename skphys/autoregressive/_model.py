@@ -26,6 +26,20 @@ class AutoregressiveModel(nn.Module):
 
     sampled by drawing from ``q`` and flipping with probability 1/2.
 
+    With ``rotation_symmetric`` (angles only) the model is exactly invariant under global
+    rotations :math:`\theta_i \to \theta_i + c`, the U(1) symmetry of the XY model: the
+    first angle is uniform and the network models the others in the frame of the first,
+
+    .. math::
+
+        q(\theta) = \frac{1}{2\pi} \prod_{i \ge 1} q(\phi_i \mid \phi_{<i}), \qquad
+        \phi_i = (\theta_i - \theta_0 + \pi) \bmod 2\pi,
+
+    a change of variables with unit Jacobian. The shift by :math:`\pi` puts the angles of an
+    ordered (low-temperature) configuration in the middle of :math:`[0, 2\pi)`, where a Beta
+    mixture needs no mass at both ends. The reflection :math:`\theta \to -\theta` maps
+    :math:`\phi \to 2\pi - \phi`, so both symmetries combine.
+
     Parameters
     ----------
     n_sites : int
@@ -36,6 +50,9 @@ class AutoregressiveModel(nn.Module):
         Per-site distribution.
     z2_symmetric : bool, default=False
         Symmetrize over the flip.
+    rotation_symmetric : bool, default=False
+        Model angles relative to the first one (needs a periodic conditional,
+        :class:`BetaMixture`).
 
     Examples
     --------
@@ -48,18 +65,33 @@ class AutoregressiveModel(nn.Module):
     """
 
     def __init__(self, n_sites: int, network: nn.Module, conditional: nn.Module, *,
-                 z2_symmetric: bool = False):
+                 z2_symmetric: bool = False, rotation_symmetric: bool = False):
         super().__init__()
+        if rotation_symmetric and not getattr(conditional, "periodic", False):
+            raise ValueError("rotation_symmetric needs a conditional of angles (BetaMixture), "
+                             f"got {type(conditional).__name__}")
         self.n_sites = n_sites
         self.network = network
         self.conditional = conditional
         self.z2_symmetric = z2_symmetric
+        self.rotation_symmetric = rotation_symmetric
+
+    def _frame(self, x: torch.Tensor) -> torch.Tensor:
+        """The variables the network models: ``x`` itself, or the angles relative to the
+        first one shifted by pi (``rotation_symmetric``)."""
+        if not self.rotation_symmetric:
+            return x
+        return self.conditional.wrap(x - x[:, :1] + math.pi)
 
     def _params(self, x: torch.Tensor) -> torch.Tensor:
-        return self.network(self.conditional.encode(x))
+        return self.network(self.conditional.encode(self._frame(x)))
 
     def _log_prob_ordered(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conditional.log_prob(self._params(x), x).sum(1)
+        log_q = self.conditional.log_prob(self._params(x), self._frame(x))
+        if not self.rotation_symmetric:
+            return log_q.sum(1)
+        # the first angle is uniform; the others are modelled relative to it
+        return log_q[:, 1:].sum(1) - math.log(2 * math.pi)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact ``log q(x)`` of rows ``x`` of shape ``(batch, n_sites)``; shape ``(batch,)``."""
@@ -72,7 +104,8 @@ class AutoregressiveModel(nn.Module):
     def conditionals(self, x: torch.Tensor) -> torch.Tensor:
         """Summaries of ``q(x_i | x_<i)`` (see the conditional), shape ``(batch, k * n_sites)``.
 
-        Always those of the unsymmetrized ordering, whatever ``z2_symmetric``.
+        Always those of the unsymmetrized ordering, whatever ``z2_symmetric``; with
+        ``rotation_symmetric``, of the relative angles.
         """
         return self.conditional.summary(self._params(x)).flatten(1)
 
@@ -97,9 +130,16 @@ class AutoregressiveModel(nn.Module):
         """
         ref = next(self.parameters())
         x = torch.zeros(n, self.n_sites, device=ref.device, dtype=ref.dtype)
-        for i in range(self.n_sites):
+        first = 0
+        if self.rotation_symmetric:  # x holds the relative angles, the first one at pi
+            x[:, 0], first = math.pi, 1
+        for i in range(first, self.n_sites):
             params = self.network.forward_site(self.conditional.encode(x), i)
             x[:, i] = self.conditional.sample(params, generator)
+        if self.rotation_symmetric:
+            offset = 2 * math.pi * torch.rand(n, 1, generator=generator, device=ref.device,
+                                              dtype=ref.dtype)
+            x = self.conditional.wrap(x + offset - math.pi)
         if self.z2_symmetric:
             flip = torch.rand(n, 1, generator=generator, device=ref.device, dtype=ref.dtype) < 0.5
             x = torch.where(flip, self.conditional.flip(x), x)
