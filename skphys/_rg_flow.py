@@ -21,6 +21,7 @@ __all__ = ["RGFlow"]
 
 _BIJECTORS = ("coupling", "ode")
 _PRIORS = ("gaussian", "laplace")
+_SIGN_SYMMETRIES = ("z2", "u1")  # symmetries that contain phi -> -phi
 _COMPONENTS = ("re", "im")  # the two real components of a complex field
 _AXES = {1: ("x",), 2: ("r", "c"), 3: ("t", "r", "c")}
 
@@ -95,6 +96,21 @@ class RGFlow(FlowEstimator):
         Hidden widths of the block networks (at least one layer).
     z2_equivariant : bool, default=True
         Odd block networks: every block map, hence ``G``, commutes with ``phi -> -phi``.
+    z2_mixture : bool, default=False
+        Symmetrize the flow density over the sign instead,
+        ``q(x) = [q_G(x) + q_G(-x)] / 2``, sampled by flipping the sign of ``G(z)`` with
+        probability 1/2 (see :class:`skphys.flows.LatticeFlow`). For bimodal targets (the
+        Ising dual near and below T_c) a non-equivariant ``G`` can then settle on one mode
+        while the mixture covers both, which an equivariant ``G`` from a unimodal prior
+        does badly. Needs ``z2_equivariant=False`` (an equivariant ``G`` is already
+        symmetric, so the mixture would change nothing at twice the cost) and a theory whose
+        action is invariant under ``phi -> -phi`` ("z2" or "u1" in its
+        ``internal_symmetries``; data without a theory are taken to be symmetric). The sign
+        is a discrete latent that :meth:`transform` does not return: :meth:`transform`,
+        :meth:`inverse_transform`, :meth:`effective_action` and the bulk samplers use the
+        bijection ``G`` alone, so the round trip stays exact, while :meth:`score_samples`,
+        the importance weights and the Metropolis-Hastings sampler use the mixture. Each
+        density evaluation costs two inverse passes of ``G``.
     ode_steps : int, default=4
         Minimum RK4 steps of the ODE blocks (more when the velocity is stiff).
     loss : {"auto", "reverse_kl", "forward_kl", "both"}, default="auto"
@@ -160,6 +176,7 @@ class RGFlow(FlowEstimator):
         n_layers: int = 4,
         hidden_units: Sequence[int] = (32, 32),
         z2_equivariant: bool = True,
+        z2_mixture: bool = False,
         ode_steps: int = 4,
         loss: str = "auto",
         path_gradient: bool = False,
@@ -188,6 +205,7 @@ class RGFlow(FlowEstimator):
         self.n_layers = n_layers
         self.hidden_units = hidden_units
         self.z2_equivariant = z2_equivariant
+        self.z2_mixture = z2_mixture
         self.ode_steps = ode_steps
         self.loss = loss
         self.path_gradient = path_gradient
@@ -226,7 +244,27 @@ class RGFlow(FlowEstimator):
             )
         for width in units:
             _check_int("hidden_units", width, 1)
+        self._check_z2_mixture()
         super()._validate_params()
+
+    def _check_z2_mixture(self) -> None:
+        """``z2_mixture`` is a bool, and when set the flow and the theory allow it."""
+        if not isinstance(self.z2_mixture, (bool, np.bool_)):
+            raise ValueError(f"z2_mixture must be a bool, got {self.z2_mixture!r}")
+        if not self.z2_mixture:
+            return
+        if self.z2_equivariant:
+            raise ValueError(
+                "z2_mixture=True needs z2_equivariant=False: an equivariant flow is already "
+                "symmetric under phi -> -phi, so the mixture would change nothing"
+            )
+        if isinstance(self.theory, LatticeTheory) and not set(_SIGN_SYMMETRIES) & set(
+                self.theory.internal_symmetries):
+            raise ValueError(
+                f"z2_mixture=True needs a theory symmetric under phi -> -phi (one of "
+                f"{_SIGN_SYMMETRIES} in internal_symmetries); {type(self.theory).__name__} "
+                f"has {tuple(self.theory.internal_symmetries)}"
+            )
 
     def _check_lattice(self, shape: tuple[int, ...]) -> None:
         if any(n & (n - 1) for n in shape) or min(shape) < self.block_size:
@@ -248,7 +286,7 @@ class RGFlow(FlowEstimator):
             n_levels=self.n_levels, depth=self.depth, bijector=self.bijector,
             n_layers=self.n_layers, hidden_units=tuple(self.hidden_units),
             z2_equivariant=self.z2_equivariant,
-            ode_steps=self.ode_steps, prior=self.prior,
+            ode_steps=self.ode_steps, prior=self.prior, z2_mixture=bool(self.z2_mixture),
         )
 
     def fit(self, X=None, y=None):
@@ -305,7 +343,10 @@ class RGFlow(FlowEstimator):
         """Bulk effective action ``S_eff(z) = S(G(z)) - ln|det dG/dz|`` of each latent row.
 
         ``exp(-S_eff)`` is the target density pulled back to the bulk; for a perfect flow
-        ``S_eff(z) = -ln prior(z) - ln Z``.
+        without ``z2_mixture``, ``S_eff(z) = -ln prior(z) - ln Z``. With ``z2_mixture`` the
+        target is still pulled back through the bijection ``G`` alone (the sign of the
+        mixture plays no part), so ``G`` of bulk samples of ``exp(-S_eff)`` is still
+        distributed as the target.
 
         Parameters
         ----------

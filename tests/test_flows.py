@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -18,7 +20,7 @@ from skphys.flows import (
     momentum_orbits,
 )
 from skphys._torch_utils import init_parameters
-from skphys.flows._model import LatticeFlow, coupling_flow
+from skphys.flows._model import LatticeFlow, coupling_flow, mera_flow
 from skphys.lattice import FreeScalar
 from skphys.lattice.exact import free_scalar_log_z
 
@@ -218,9 +220,11 @@ def test_fourier_layer_produces_the_free_field():
     torch.testing.assert_close(cov, torch.linalg.inv(lap + m2 * torch.eye(n * n)))
 
 
-def test_path_gradient_vanishes_per_sample_at_the_optimum():
+@pytest.mark.parametrize("z2_mixture", [False, True])
+def test_path_gradient_vanishes_per_sample_at_the_optimum(z2_mixture):
+    """With the mixture both branches of log q must be frozen for the gradient to vanish."""
     m2, n = 0.5, 4
-    flow = LatticeFlow((n, n), 1, Composed([_free_field_layer(m2, n)]))
+    flow = LatticeFlow((n, n), 1, Composed([_free_field_layer(m2, n)]), z2_mixture=z2_mixture)
     theory = FreeScalar((n, n), m2=m2)
     exact = free_scalar_log_z((n, n), m2)
     for draw, vanishes in ((flow.sample, False), (flow.sample_path, True)):
@@ -231,13 +235,61 @@ def test_path_gradient_vanishes_per_sample_at_the_optimum():
         assert (grad.abs().max() < 1e-10) == vanishes, grad
 
 
-def test_sample_path_matches_sample():
+@pytest.mark.parametrize("z2_mixture", [False, True])
+def test_sample_path_matches_sample(z2_mixture):
     flow = coupling_flow((L, L), 1, n_layers=2, hidden_channels=(4,), kernel_size=3,
-                         activation="tanh", final_tanh=True, z2_equivariant=True,
+                         activation="tanh", final_tanh=True, z2_equivariant=not z2_mixture,
                          fourier_layer=True).double()
+    flow.z2_mixture = z2_mixture
     _random_(flow, 0, 0.3)
     x, log_q = flow.sample(5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     x_path, log_q_path = flow.sample_path(5, generator=torch.Generator().manual_seed(1),
                                           dtype=torch.float64)
     torch.testing.assert_close(x_path, x)
     torch.testing.assert_close(log_q_path, log_q)
+
+
+def _mixture_flow(shape, seed: int = 0) -> LatticeFlow:
+    """A random, not equivariant MERA flow with the Z2 mixture (float64)."""
+    flow = mera_flow(shape, 1, block_size=2, n_levels=None, depth=1, bijector="coupling",
+                     n_layers=2, hidden_units=(6,), z2_equivariant=False, ode_steps=4,
+                     prior="gaussian", z2_mixture=True).double()
+    return _random_(flow, seed, 0.3)
+
+
+def test_z2_mixture_density_is_the_symmetrized_flow():
+    flow = _mixture_flow((L, L))
+    x = torch.randn(16, L * L, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    log_q = flow.log_prob(x)
+    expected = torch.logaddexp(flow.flow_log_prob(x), flow.flow_log_prob(-x)) - math.log(2)
+    torch.testing.assert_close(log_q, expected, rtol=0, atol=1e-12)
+    assert torch.equal(flow.log_prob(-x), log_q)  # exactly even
+    assert not torch.allclose(flow.flow_log_prob(-x), flow.flow_log_prob(x))  # f is not odd
+    # sample: the log density it returns is that of its rows
+    x, log_q = flow.sample(16, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    torch.testing.assert_close(log_q, flow.log_prob(x), rtol=0, atol=1e-10)
+    # to_latent / from_latent stay the bijection f
+    z = flow.to_latent(x)
+    torch.testing.assert_close(flow.from_latent(z), x, rtol=0, atol=1e-12)
+    torch.testing.assert_close(flow.flow_log_prob(x) - flow.prior_log_prob(z),
+                               -flow.bijector(flow._fields(z))[1], rtol=0, atol=1e-10)
+
+
+def test_z2_mixture_is_normalized():
+    """Two sites, integrated on a grid."""
+    flow = _mixture_flow((2,), seed=3)
+    grid = torch.linspace(-12, 12, 601, dtype=torch.float64)
+    x = torch.cartesian_prod(grid, grid)
+    total = flow.log_prob(x).exp().sum() * (grid[1] - grid[0]) ** 2
+    assert abs(total.item() - 1) < 1e-6
+
+
+def test_z2_mixture_samples_flip_the_flow_samples():
+    flow = _mixture_flow((L, L))
+    plain, _ = flow.sample(64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    flow.z2_mixture = False
+    x, _ = flow.sample(64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    # mixture rows are the flow's rows (same latents) with a random sign per row
+    sign = torch.where((plain == x).all(1), 1.0, -1.0).to(x)
+    torch.testing.assert_close(plain, sign[:, None] * x, rtol=0, atol=0)
+    assert 16 < (sign > 0).sum() < 48

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from test_common import EXPECTED_FAILURES
 
 import skphys
 from skphys._rg_flow import RGFlow
-from skphys.lattice import ComplexPhi4, FreeScalar
-from skphys.lattice.exact import free_scalar_log_z, free_scalar_propagator
+from skphys.lattice import ComplexPhi4, FreeScalar, IsingDual
+from skphys.lattice.exact import T_C, free_scalar_log_z, free_scalar_propagator
 from skphys.lattice.stats import mean_error
 
 SMALL = dict(hidden_units=(16,), n_layers=4, monitor_every=0, device="cpu", dtype="float64")
 THEORY = FreeScalar((4, 4), m2=1.0)
+MIXTURE = dict(z2_equivariant=False, z2_mixture=True)
+
+
+class _NotZ2(FreeScalar):
+    """A free field that claims no internal symmetry."""
+
+    internal_symmetries = ()
 
 
 def _gaussian_samples(shape, m2: float, n: int, seed: int) -> np.ndarray:
@@ -143,6 +154,9 @@ def test_bulk_correlation_frame(trained):
     (dict(theory=FreeScalar((4, 4), m2=1.0), bijector="glow"), "bijector"),
     (dict(theory=FreeScalar((4, 4), m2=1.0), prior="cauchy"), "prior"),
     (dict(theory=FreeScalar((4, 4), m2=1.0), hidden_units=()), "hidden_units"),
+    (dict(theory=FreeScalar((4, 4), m2=1.0), z2_mixture="yes"), "z2_mixture"),
+    (dict(theory=FreeScalar((4, 4), m2=1.0), z2_mixture=True), "z2_equivariant=False"),
+    (dict(theory=_NotZ2((4, 4), m2=1.0), **MIXTURE), "z2_mixture.*_NotZ2"),
 ])
 def test_bad_parameters_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -187,3 +201,57 @@ def test_save_load(tmp_path, trained):
     np.testing.assert_allclose(loaded.score_samples(X), trained.score_samples(X), rtol=1e-12)
     np.testing.assert_array_equal(loaded.levels_, trained.levels_)
     assert loaded.get_feature_names_out().tolist() == trained.get_feature_names_out().tolist()
+
+
+@pytest.fixture(scope="module")
+def mixture():
+    """A short reverse-KL fit of the Z2 mixture on the Ising dual at T_c, L = 4."""
+    return RGFlow(IsingDual((4, 4), temperature=T_C), max_iter=30, learning_rate=1e-2,
+                  path_gradient=True, random_state=0, **MIXTURE, **SMALL).fit()
+
+
+def test_z2_mixture_density_and_bulk(mixture):
+    X = mixture.sample(256)
+    magnetized_up = (X.sum(1) > 0).mean()
+    assert 0.35 < magnetized_up < 0.65
+    log_q = mixture.score_samples(X)
+    np.testing.assert_array_equal(mixture.score_samples(-X), log_q)
+    x = torch.as_tensor(X)
+    with torch.no_grad():
+        branches = torch.stack([mixture.module_.flow_log_prob(s * x) for s in (1, -1)])
+    np.testing.assert_allclose(log_q, (torch.logsumexp(branches, 0) - np.log(2)).numpy(),
+                               rtol=0, atol=1e-12)
+    # the bulk is that of the bijection G: exact round trip, S_eff from log q_G
+    Z = mixture.transform(X)
+    np.testing.assert_allclose(mixture.inverse_transform(Z), X, atol=1e-10)
+    log_prior = -0.5 * (Z**2).sum(1) - 8 * np.log(2 * np.pi)
+    expected = (mixture.theory.action(x) + branches[0]).numpy() - log_prior
+    np.testing.assert_allclose(mixture.effective_action(Z), expected, rtol=1e-10, atol=1e-8)
+
+
+def test_z2_mixture_path_gradient_loss_matches_plain_loss(mixture):
+    """Same draws, same loss value; only the gradient estimator differs."""
+    module = mixture.module_
+    plain = module.sample(8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    path = module.sample_path(8, generator=torch.Generator().manual_seed(0),
+                              dtype=torch.float64)
+    for a, b in zip(plain, path):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-10)
+
+
+def test_z2_mixture_persists(tmp_path, mixture):
+    mixture.save(tmp_path / "rg.pt")
+    X = mixture.sample(5)
+    for loaded in (skphys.load(tmp_path / "rg.pt"), pickle.loads(pickle.dumps(mixture))):
+        assert loaded.z2_mixture and loaded.module_.z2_mixture
+        np.testing.assert_allclose(loaded.score_samples(X), mixture.score_samples(X),
+                                   rtol=1e-12)
+
+
+@parametrize_with_checks(
+    [RGFlow(max_iter=5, n_layers=1, hidden_units=(4,), monitor_every=0, random_state=0,
+            device="cpu", dtype="float64", **MIXTURE)],
+    expected_failed_checks=lambda estimator: EXPECTED_FAILURES["RGFlow"],
+)
+def test_z2_mixture_sklearn_compatible(estimator, check):
+    check(estimator)

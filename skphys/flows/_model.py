@@ -40,9 +40,27 @@ class LatticeFlow(nn.Module):
     prior : {"gaussian", "laplace"}, default="gaussian"
         Standard normal :math:`e^{-z^2/2}/\\sqrt{2\\pi}` or standard Laplace
         :math:`e^{-|z|}/2` latents (the sparser prior of the holographic RG flows).
+    z2_mixture : bool, default=False
+        Symmetrize the density over the sign flip :math:`x \\to -x`,
+
+        .. math::
+
+            \\log q_{\\rm mix}(x) = \\mathrm{LSE}\\big(\\log q_f(x), \\log q_f(-x)\\big) - \\ln 2,
+
+        with :math:`q_f` the density of the bijector alone, sampled as ``x = s f(z)`` with a
+        sign ``s`` equal to +1 or -1 with probability 1/2 each. This is the remedy for a
+        bimodal target with a Z2 symmetry (an ordered phase): a flow that is not equivariant
+        may collapse onto one mode, the mixture puts it on both. The sign is a discrete
+        latent that :meth:`to_latent` does not return: :meth:`to_latent` and
+        :meth:`from_latent` stay the bijection ``f`` itself (the ``s = +1`` branch), so they
+        remain exact inverses of each other. :meth:`log_prob`, :meth:`sample` and
+        :meth:`sample_path` give the mixture; each evaluation of ``log q_mix`` costs two
+        inverse passes (one in :meth:`sample`, whose own branch is known from the forward
+        pass).
     """
 
-    def __init__(self, shape, channels: int, bijector: Bijector, prior: str = "gaussian"):
+    def __init__(self, shape, channels: int, bijector: Bijector, prior: str = "gaussian",
+                 *, z2_mixture: bool = False):
         super().__init__()
         if prior not in _PRIORS:
             raise ValueError(f"prior must be one of {_PRIORS}, got {prior!r}")
@@ -50,6 +68,7 @@ class LatticeFlow(nn.Module):
         self.channels = channels
         self.bijector = bijector
         self.prior = prior
+        self.z2_mixture = z2_mixture
         self.n_features = channels * math.prod(self.shape)
 
     def _fields(self, rows: torch.Tensor) -> torch.Tensor:
@@ -69,16 +88,38 @@ class LatticeFlow(nn.Module):
             return e[0] - e[1]
         return torch.randn(n, self.n_features, generator=generator, device=device, dtype=dtype)
 
-    def sample(self, n: int, *, generator=None, device=None, dtype=None):
-        """Draw ``n`` rows and their log densities ``(x, log q(x))``."""
+    def _random_sign(self, x: torch.Tensor, generator) -> torch.Tensor:
+        """Each row of ``x`` with its sign flipped with probability 1/2."""
+        flip = torch.rand(x.shape[0], 1, generator=generator, device=x.device,
+                          dtype=x.dtype) < 0.5
+        return torch.where(flip, -x, x)
+
+    def _forward_rows(self, n: int, generator, device, dtype):
+        """Prior rows ``z``, ``x = f(z)`` as rows, and ``log q_f(x)`` from the forward pass."""
         z = self.sample_prior(n, generator=generator, device=device, dtype=dtype)
         x, log_det = self.bijector(self._fields(z))
         return x.reshape(n, -1), self.prior_log_prob(z) - log_det
 
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """``log q(x)`` of each row, through the inverse map."""
+    def sample(self, n: int, *, generator=None, device=None, dtype=None):
+        """Draw ``n`` rows and their log densities ``(x, log q(x))``."""
+        x, log_q = self._forward_rows(n, generator, device, dtype)
+        if not self.z2_mixture:
+            return x, log_q
+        # log q_mix is even: evaluate it on the unflipped rows, whose branch is known
+        log_q = torch.logaddexp(log_q, self.flow_log_prob(-x)) - math.log(2.0)
+        return self._random_sign(x, generator), log_q
+
+    def flow_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """``log q_f(x)`` of the bijector alone (no Z2 mixture), through the inverse map."""
         z, log_det = self.bijector.inverse(self._fields(x))
         return self.prior_log_prob(z.reshape(x.shape[0], -1)) + log_det
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """``log q(x)`` of each row: :meth:`flow_log_prob`, or the Z2 mixture of it."""
+        if not self.z2_mixture:
+            return self.flow_log_prob(x)
+        log_q = self.flow_log_prob(torch.cat([x, -x])).view(2, -1)  # one pass, both branches
+        return torch.logaddexp(log_q[0], log_q[1]) - math.log(2.0)
 
     forward = log_prob
 
@@ -90,19 +131,22 @@ class LatticeFlow(nn.Module):
         ``E[log q + S]`` then drops the score term ``E[d log q_theta / d theta]`` (zero in
         expectation), whose variance does not vanish at the optimum. The per-sample gradient
         does, so training can reach ESS/N close to 1 (Vaitl et al., arXiv:2207.08219). The
-        price is one inverse pass per step.
+        price is one inverse pass per step (two with ``z2_mixture``: the random sign is a
+        parameter-free reparametrization, and both branches of the mixture are evaluated at
+        the frozen parameters, since :meth:`forward` is :meth:`log_prob`).
         """
-        z = self.sample_prior(n, generator=generator, device=device, dtype=dtype)
-        x = self.bijector(self._fields(z))[0].reshape(n, -1)
+        x = self._forward_rows(n, generator, device, dtype)[0]
+        if self.z2_mixture:
+            x = self._random_sign(x, generator)
         frozen = {name: p.detach() for name, p in self.named_parameters()}
         return x, torch.func.functional_call(self, frozen, (x,))
 
     def to_latent(self, x: torch.Tensor) -> torch.Tensor:
-        """``z = f^{-1}(x)`` as rows."""
+        """``z = f^{-1}(x)`` as rows (the bijection only, whatever ``z2_mixture``)."""
         return self.bijector.inverse(self._fields(x))[0].reshape(x.shape[0], -1)
 
     def from_latent(self, z: torch.Tensor) -> torch.Tensor:
-        """``x = f(z)`` as rows."""
+        """``x = f(z)`` as rows (the bijection only, whatever ``z2_mixture``)."""
         return self.bijector(self._fields(z))[0].reshape(z.shape[0], -1)
 
 
@@ -146,14 +190,15 @@ def continuous_flow(shape, channels: int, *, n_frequencies: int, n_time_kernels:
 
 def mera_flow(shape, channels: int, *, block_size: int, n_levels: int | None, depth: int,
               bijector: str, n_layers: int, hidden_units, z2_equivariant: bool, ode_steps: int,
-              prior: str) -> LatticeFlow:
+              prior: str, z2_mixture: bool = False) -> LatticeFlow:
     """NeuralRG flow: a :class:`MERA` hierarchy of block bijectors over a ``prior``.
 
     ``bijector="coupling"``: every disentangler and decimator is :func:`block_coupling`
     (``n_layers`` affine couplings with MLPs of ``hidden_units``); ``"ode"``: :func:`block_ode`
     (an MLP velocity integrated by RK4 in ``ode_steps`` steps or more). ``n_levels=None``
     builds the full hierarchy (:func:`max_levels`), with ``depth`` disentangler-decimator pairs
-    per level. With ``z2_equivariant`` every block map commutes with ``phi -> -phi``.
+    per level. With ``z2_equivariant`` every block map commutes with ``phi -> -phi``; with
+    ``z2_mixture`` the density is symmetrized over the sign instead (see :class:`LatticeFlow`).
     """
     if bijector not in _BLOCK_BIJECTORS:
         raise ValueError(f"bijector must be one of {_BLOCK_BIJECTORS}, got {bijector!r}")
@@ -168,4 +213,4 @@ def mera_flow(shape, channels: int, *, block_size: int, n_levels: int | None, de
                              z2_equivariant=z2_equivariant, n_steps=ode_steps)
     levels = max_levels(tuple(shape), block_size) if n_levels is None else n_levels
     mera = MERA(shape, block_size, levels, make_block, depth)
-    return LatticeFlow(shape, channels, mera, prior)
+    return LatticeFlow(shape, channels, mera, prior, z2_mixture=z2_mixture)
