@@ -17,9 +17,14 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import TorchEstimator, _check_int
 from ._torch_utils import to_numpy
 from ._translator import PhysicsTranslator
-from .nn import LatentRecurrence
+from .nn import TARGETS, LatentRecurrence
 
 __all__ = ["BottleneckDistiller", "scan_latent_dim"]
+
+
+def _nonzero(scale):
+    """Standard deviations with the (near) zero ones replaced by 1."""
+    return np.where(scale > 1e-8, scale, 1.0)
 
 
 class BottleneckDistiller(TransformerMixin, TorchEstimator):
@@ -39,6 +44,16 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
     the hidden states (1 is the error of predicting their mean). The latent step enters at
     :math:`V_{i+1}` because the translator's state :math:`h_{i+1}` is the first to have read
     :math:`V_{i+1}`.
+
+    **Alternative formulation** (``target="density"``). The decoder reproduces the
+    translator's (unnormalized) density instead of its hidden states, and *linearly*,
+    :math:`\hat\rho_i = w \cdot g_i + b`; the encoder represents every quadratic map of
+    :math:`h_s` exactly and the step sees two potential values,
+    :math:`M(V_i, V_{i+1})`. A density that must be one direction of a linearly evolving state
+    needs :math:`d = 3` (:math:`\rho, \rho', \rho''`, which obey
+    :math:`\rho''' = 4\tilde V\rho' + 2\tilde V'\rho`; conventions §7): the loss jumps
+    between :math:`d = 2` and :math:`d = 3`, one variable more than the wave function needs.
+    The loss is the mean squared error in units of the variance of the density.
 
     When :math:`d` is large enough for the physics (2 for :math:`(\psi, \psi')`), the loss
     drops by orders of magnitude; scan ``latent_dim`` with :func:`scan_latent_dim` (or
@@ -62,6 +77,9 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
         Dimension :math:`d` of the bottleneck.
     horizon : int, default=50
         Sites per reconstructed window (clipped to the sequence length).
+    target : {"hidden", "density"}, default="hidden"
+        What the decoder reconstructs: the translator's hidden states, or its density (the
+        alternative formulation above).
     width : int, default=32
         Width of the encoder, step and decoder networks.
     max_iter : int, default=1500
@@ -86,6 +104,8 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
         Sites of the training sequences.
     hidden_mean_, hidden_scale_ : ndarray of shape (hidden_size,)
         Standardization of the hidden states.
+    density_mean_, density_scale_ : float
+        Standardization of the translator's density (``target="density"`` only).
     v_scale_ : float
         Standard deviation of the training potentials (the step network reads
         :math:`V / v_\mathrm{scale}`).
@@ -108,6 +128,13 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
     ((32, 60), (2, 2, 2))
     >>> list(ds.law_report(spacing=0.1).columns)
     ['latent_dim', 'slope', 'intercept', 'r2', 'expected_slope', 'slope_rel_error']
+
+    The alternative formulation: the step reads pairs of potential values.
+
+    >>> alt = BottleneckDistiller(tr, latent_dim=3, horizon=10, target="density", max_iter=5,
+    ...                           device="cpu", random_state=0).fit(V)
+    >>> alt.update_matrices([[0.0, 0.5]]).shape, alt.score(V) < 0
+    ((1, 3, 3), True)
     """
 
     def __init__(
@@ -116,6 +143,7 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
         latent_dim: int = 2,
         horizon: int = 50,
         *,
+        target: str = "hidden",
         width: int = 32,
         max_iter: int = 1500,
         batch_size: int = 64,
@@ -133,6 +161,7 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
         self.translator = translator
         self.latent_dim = latent_dim
         self.horizon = horizon
+        self.target = target
         self.width = width
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -168,41 +197,54 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
         return translator
 
     def _validate_params(self) -> None:
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
         for name, low in (("latent_dim", 1), ("horizon", 1), ("width", 1)):
             _check_int(name, getattr(self, name), low)
 
     def _build_module(self) -> LatentRecurrence:
-        return LatentRecurrence(self.hidden_mean_.shape[0], self.latent_dim, self.width)
+        return LatentRecurrence(self.hidden_mean_.shape[0], self.latent_dim, self.width,
+                                self.target)
 
-    def _hidden(self, V: np.ndarray) -> torch.Tensor:
-        """Standardized hidden states of the translator, (n_samples, n_sites, hidden)."""
-        H = (self._translator().hidden_states(V) - self.hidden_mean_) / self.hidden_scale_
-        return self._to_tensor(H)
+    def _translate(self, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The translator's hidden states (n, n_sites, hidden) and unnormalized density."""
+        density, hidden = self._translator()._run(V)
+        return to_numpy(hidden).astype(np.float64), to_numpy(density).astype(np.float64)
+
+    def _sequences(self, V: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Standardized hidden states (n, n_sites, hidden) and targets (n, n_sites, n_out)."""
+        hidden, density = self._translate(V)
+        H = self._to_tensor((hidden - self.hidden_mean_) / self.hidden_scale_)
+        if self.target == "hidden":
+            return H, H
+        return H, self._to_tensor((density - self.density_mean_) / self.density_scale_)[..., None]
 
     def _check_V(self, V) -> np.ndarray:
         self._check_fitted()
         return self._validate_X(V, reset=False)
 
     # -- training -----------------------------------------------------------------------------
-    def _windows(self, V: np.ndarray, starts) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hidden and (scaled) potential windows, (n, n_starts, T, hidden) and (n, n_starts, T)."""
+    def _windows(self, V: np.ndarray, starts):
+        """Windows of ``horizon`` sites starting at ``starts``.
+
+        Returns the encoded hidden states (n, n_starts, hidden), the targets
+        (n, n_starts, T, n_out) and the scaled potentials (n, n_starts, T).
+        """
         T = min(self.horizon, V.shape[1])
-        H = self._hidden(V)
+        H, Y = self._sequences(V)
         v = self._to_tensor(V / self.v_scale_)
-        offsets = torch.as_tensor(starts, device=v.device)[:, None] + torch.arange(T,
-                                                                                   device=v.device)
-        return H[:, offsets], v[:, offsets]
+        starts = torch.as_tensor(starts, device=v.device)
+        offsets = starts[:, None] + torch.arange(T, device=v.device)
+        return H[:, starts], Y[:, offsets], v[:, offsets]
 
     def _loss(self, V: np.ndarray):
         T = min(self.horizon, V.shape[1])
-        H, v = self._windows(V, np.arange(V.shape[1] - T + 1))
-        H, v = H.flatten(0, 1), v.flatten(0, 1)
+        h0, Y, v = (t.flatten(0, 1) for t in self._windows(V, np.arange(V.shape[1] - T + 1)))
 
         def loss_fn(step):
-            idx = torch.randint(len(H), (self.batch_size,), generator=self._generator,
-                                device=H.device)
-            target = H[idx]
-            loss = (self.module_(target[:, 0], v[idx]) - target).square().mean()
+            idx = torch.randint(len(Y), (self.batch_size,), generator=self._generator,
+                                device=Y.device)
+            loss = (self.module_(h0[idx], v[idx]) - Y[idx]).square().mean()
             return loss, {}
 
         return loss_fn
@@ -226,10 +268,13 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
         translator = self._translator()
         self._setup(reset=not warm)
         if not warm:
-            H = translator.hidden_states(V).reshape(-1, translator.hidden_size)
-            self.hidden_mean_ = H.mean(0).astype(np.float64)
-            scale = H.std(0).astype(np.float64)
-            self.hidden_scale_ = np.where(scale > 1e-8, scale, 1.0)
+            hidden, density = self._translate(V)
+            hidden = hidden.reshape(-1, translator.hidden_size)
+            self.hidden_mean_ = hidden.mean(0)
+            self.hidden_scale_ = _nonzero(hidden.std(0))
+            if self.target == "density":
+                self.density_mean_ = float(density.mean())
+                self.density_scale_ = float(_nonzero(density.std()))
             v_scale = float(V.std())
             self.v_scale_ = v_scale if v_scale > 0 else 1.0
             self.v_range_ = tuple(float(q) for q in np.percentile(V, [1, 99]))
@@ -253,10 +298,10 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
         V = self._check_V(V)
         T = min(self.horizon, V.shape[1])
         starts = np.unique(np.r_[np.arange(0, V.shape[1] - T + 1, T), V.shape[1] - T])
-        H, v = self._windows(V, starts)
+        h0, Y, v = self._windows(V, starts)
         with torch.no_grad():
-            recon = self.module_(H[:, :, 0].flatten(0, 1), v.flatten(0, 1))
-        error = (recon.reshape(H.shape) - H).square().mean((1, 2, 3))
+            recon = self.module_(h0.flatten(0, 1), v.flatten(0, 1))
+        error = (recon.reshape(Y.shape) - Y).square().mean((1, 2, 3))
         return to_numpy(error).astype(np.float64)
 
     def score(self, V, y=None) -> float:
@@ -277,7 +322,7 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
         """
         V = self._check_V(V)
         with torch.no_grad():
-            G = self.module_.encode(self._hidden(V))
+            G = self.module_.encode(self._sequences(V)[0])
         return to_numpy(G.flatten(1)).astype(np.float64)
 
     def update_matrices(self, v) -> np.ndarray:
@@ -285,7 +330,10 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
 
         Parameters
         ----------
-        v : array-like of shape (n_values,)
+        v : array-like of shape (n_values,) or, for ``target="density"``, (n_values, 2)
+            Potential values; for the density target, pairs :math:`(V_i, V_{i+1})` of the
+            step from site :math:`i` to :math:`i + 1`, a 1-D ``v`` standing for a locally
+            constant potential :math:`V_i = V_{i+1} = v`.
 
         Returns
         -------
@@ -293,8 +341,12 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
         """
         self._check_fitted()
         v = check_array(np.atleast_1d(v), ensure_2d=False, input_name="v")
-        if v.ndim != 1:
-            raise ValueError(f"v must be a 1-D array of potential values, got shape {v.shape}")
+        k = self.module_.n_step_inputs
+        if v.ndim == 1:
+            v = np.repeat(v[:, None], k, axis=1)
+        elif v.shape[1:] != (k,) or k == 1:
+            expected = "a 1-D array" if k == 1 else "a 1-D array or an array of shape (n, 2)"
+            raise ValueError(f"v must be {expected} of potential values, got shape {v.shape}")
         with torch.no_grad():
             M = self.module_.step_matrices(self._to_tensor(v / self.v_scale_))
         return to_numpy(M).astype(np.float64)
@@ -320,6 +372,9 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
             One row: ``latent_dim``, ``slope``, ``intercept``, ``r2``, and with ``spacing``
             ``expected_slope``, ``slope_rel_error``.
         """
+        if self.target != "hidden":
+            raise ValueError("law_report checks the wave-function law det(M - 1) = -a^2 V, "
+                             "which needs target='hidden'")
         v = np.linspace(*self.v_range_, 101) if v is None else np.asarray(v, dtype=np.float64)
         M = self.update_matrices(v)
         det = np.linalg.det(M - np.eye(self.latent_dim))

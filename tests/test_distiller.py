@@ -120,3 +120,82 @@ def test_input_errors(data, translator):
     ds = BottleneckDistiller(translator, **{**SMALL, "max_iter": 1}).fit(V)
     with pytest.raises(ValueError, match="1-D"):
         ds.update_matrices(np.zeros((2, 2)))
+
+
+# -- the alternative formulation (target="density") ---------------------------------------------
+def test_density_target_shapes_and_errors(data, translator):
+    V, _ = data
+    ds = BottleneckDistiller(translator, latent_dim=3, target="density", random_state=0,
+                             **SMALL).fit(V)
+    assert ds.transform(V).shape == (60, 30 * 3)
+    assert ds.module_.decode(torch.zeros(5, 3)).shape == (5, 1)
+    v = np.linspace(-1, 1, 7)
+    # a 1-D v is a locally constant potential: the pairs (v, v)
+    np.testing.assert_array_equal(ds.update_matrices(v), ds.update_matrices(np.c_[v, v]))
+    assert ds.update_matrices(np.c_[v, -v]).shape == (7, 3, 3)
+    losses = ds.reconstruction_loss(V)
+    assert losses.shape == (60,) and np.all(np.isfinite(losses))
+    assert ds.score(V) == pytest.approx(-losses.mean())
+    with pytest.raises(ValueError, match="shape \\(n, 2\\)"):
+        ds.update_matrices(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="target='hidden'"):
+        ds.law_report()
+    hidden = BottleneckDistiller(translator, **{**SMALL, "max_iter": 1}).fit(V)
+    with pytest.raises(ValueError, match="1-D"):
+        hidden.update_matrices(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="target must be one of"):
+        BottleneckDistiller(translator, target="wave", **SMALL).fit(V)
+    scan = scan_latent_dim(BottleneckDistiller(translator, target="density", **SMALL), V,
+                           [2, 3], cv=2)
+    assert list(scan.index) == [2, 3] and np.all(np.isfinite(scan.to_numpy()))
+
+
+def test_density_target_represents_the_three_variable_law(data):
+    # With the exact translator, h_i = (psi_{i+1}, psi_i) and density psi_i^2, the latent state
+    # g = (psi_{i+1}^2, psi_{i+1} psi_i, psi_i^2) follows g_{i+1} = Sym^2 T(V_{i+1}) g_i with
+    # T = [[t, -1], [1, 0]], t = 2 + a^2 V:
+    # M = [[t^2, -2t, 1], [t, -1, 0], [1, 0, 0]], and the density is its last coordinate.
+    # Set encoder, step and decoder to it by hand (the step's tanh units linearized as in
+    # test_law_report_recovers_the_exact_step, t^2 from the even part of a tanh pair): the
+    # reconstruction is exact at d = 3.
+    V, rho = data
+    tr = PhysicsTranslator(hidden_size=2, n_readout=1, cell="multiplicative", max_iter=1,
+                           device="cpu", dtype="float64").fit(V, rho)
+    with torch.no_grad():
+        tr.module_.core.weight.copy_(torch.tensor([[2.0, -1.0], [1.0, 0.0]]))
+        tr.module_.core.weight_v.copy_(torch.tensor([[A**2 * tr.v_scale_, 0.0], [0.0, 0.0]]))
+        tr.module_.initial.copy_(torch.tensor([[1.0, 0.0]]))
+        tr.module_.readout.weight.copy_(torch.tensor([[0.0, 1.0]]))
+        tr.module_.readout.bias.zero_()
+    ds = BottleneckDistiller(tr, latent_dim=3, target="density", horizon=10, width=3,
+                             max_iter=1, dtype="float64", device="cpu", random_state=0).fit(V)
+    net = ds.module_
+    (m0, m1), (s0, s1) = ds.hidden_mean_, ds.hidden_scale_
+    eps, eps2, c = 1e-5, 1e-3, 0.5
+    even = -2 * np.tanh(c) / np.cosh(c) ** 2  # tanh'' (c)
+    k = A**4 * ds.v_scale_**2 / (eps2**2 * even)  # weight of the a^4 V^2 term of t^2
+    linear = A**2 * ds.v_scale_ / eps * np.array([4, -2, 0, 1, 0, 0, 0, 0, 0])  # a^2 V terms
+    e0 = np.eye(9)[0]
+    params = {  # set in float64: |k| is about 2e3
+        # g = quadratic monomials of h = s x + m, x the standardized state
+        "encoder.mlp.2.weight": np.zeros((3, 3)),
+        "encoder.mlp.2.bias": np.zeros(3),
+        "encoder.linear.weight": [  # features x0, x1, x0^2, x0 x1, x1^2
+            [2 * s0 * m0, 0, s0**2, 0, 0],
+            [s0 * m1, m0 * s1, 0, s0 * s1, 0],
+            [0, 2 * s1 * m1, 0, 0, s1**2]],
+        "encoder.linear.bias": [m0**2, m0 * m1, m1**2],
+        "step.0.weight": [[0, eps], [0, eps2], [0, eps2]],  # three tanh units read V_{i+1}
+        "step.0.bias": [0, c, -c],
+        "step.2.weight": np.stack([linear, k * e0, -k * e0], 1),
+        "step.2.bias": np.array([3, -4, 1, 2, -2, 0, 1, 0, -1]) - 2 * k * np.tanh(c) * e0,
+        "decoder.weight": [[0, 0, 1 / ds.density_scale_]],
+        "decoder.bias": [-ds.density_mean_ / ds.density_scale_],
+    }
+    state = {key: torch.as_tensor(np.asarray(value, dtype=np.float64))
+             for key, value in params.items()}
+    assert not net.load_state_dict(state, strict=False).unexpected_keys
+    assert ds.reconstruction_loss(V).max() < 1e-10
+    np.testing.assert_allclose(ds.update_matrices([[0.3, 0.5]])[0],
+                               [[(2 + A**2 * 0.5)**2, -2 * (2 + A**2 * 0.5), 1],
+                                [2 + A**2 * 0.5, -1, 0], [1, 0, 0]], atol=1e-6)
