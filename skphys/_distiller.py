@@ -275,8 +275,7 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
             if self.target == "density":
                 self.density_mean_ = float(density.mean())
                 self.density_scale_ = float(_nonzero(density.std()))
-            v_scale = float(V.std())
-            self.v_scale_ = v_scale if v_scale > 0 else 1.0
+            self.v_scale_ = float(_nonzero(V.std()))
             self.v_range_ = tuple(float(q) for q in np.percentile(V, [1, 99]))
             self._init_module()
         self.module_.train()

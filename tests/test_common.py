@@ -32,6 +32,9 @@ ESTIMATORS = [
     # Without a theory RGFlow learns a 1-D chain of n_features sites, which must be 2^k.
     RGFlow(max_iter=5, n_layers=1, hidden_units=(4,), monitor_every=0, random_state=0,
            device="cpu", dtype="float64"),
+    # The Z2 mixture of a non-equivariant flow (two inverse passes per density).
+    RGFlow(max_iter=5, n_layers=1, hidden_units=(4,), monitor_every=0, random_state=0,
+           device="cpu", dtype="float64", z2_equivariant=False, z2_mixture=True),
     PhysicsTranslator(hidden_size=3, window=4, max_iter=3, random_state=0, device="cpu"),
     # Spins must be +-1 and the checks pass random floats; angles in [0, 2 pi) are floats.
     AutoregressiveHamiltonian(dof="angle", network="made", hidden_channels=2, n_layers=1,

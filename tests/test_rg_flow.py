@@ -9,8 +9,6 @@ import pytest
 import torch
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
-from sklearn.utils.estimator_checks import parametrize_with_checks
-from test_common import EXPECTED_FAILURES
 
 import skphys
 from skphys._rg_flow import RGFlow
@@ -246,12 +244,3 @@ def test_z2_mixture_persists(tmp_path, mixture):
         assert loaded.z2_mixture and loaded.module_.z2_mixture
         np.testing.assert_allclose(loaded.score_samples(X), mixture.score_samples(X),
                                    rtol=1e-12)
-
-
-@parametrize_with_checks(
-    [RGFlow(max_iter=5, n_layers=1, hidden_units=(4,), monitor_every=0, random_state=0,
-            device="cpu", dtype="float64", **MIXTURE)],
-    expected_failed_checks=lambda estimator: EXPECTED_FAILURES["RGFlow"],
-)
-def test_z2_mixture_sklearn_compatible(estimator, check):
-    check(estimator)
