@@ -7,10 +7,11 @@ run in joblib worker processes, so the wall time is reported as well. Prints:
 (a) the thermodynamics route: Wolff configurations (``make_ising``) at 16 temperatures in
     [1.6, 3.2]; :func:`skphys.temperature_scan` fits one Z2-symmetric PixelCNN per
     temperature by maximum likelihood (width 16, batches of 64, learning rate 3e-3: a quarter
-    of the default network's cost per step, about 60 CPU s per temperature) and reweights fresh model samples to the Ising
-    Boltzmann law: F, U, S, C per site with errors against Kaufman's exact values, the ESS,
-    and the heat-capacity peak (:func:`skphys.heat_capacity_peak`) against the exact
-    finite-size peak (T = 2.317 at L = 16);
+    of the default network's cost per step, about 60 CPU s per temperature) and reweights
+    fresh model samples to the Ising Boltzmann law: F, U, S, C per site with errors against
+    Kaufman's exact values, the ESS, and the heat-capacity peak
+    (:func:`skphys.heat_capacity_peak`) against the exact finite-size peak (T = 2.317 at
+    L = 16);
 (b) the unsupervised route: ``Pipeline([AutoregressiveHamiltonian, PCA(2), |.|, KMeans(2)])``
     on the pooled configurations of all temperatures (labels never seen), the share of each
     temperature's configurations in the ordered cluster and the temperature T_c(L) where it

@@ -7,8 +7,9 @@ gauge V - E0; training on ``--n-train`` systems of 100 sites, testing on 500 hel
 so the longer systems are shallower per site; see its docstring). ``--parts`` selects what runs
 (each part prints its own wall time):
 
-* ``translator``, per family: the median relative L2 error of the predicted density (targets:
-  <= 2 % at 100 sites, <= 5 % at 200 sites);
+* ``translator``, per training family: the median relative L2 error of the predicted density
+  on held-out systems of every family (targets: <= 2 % at 100 sites, <= 5 % at 200 sites), and
+  the learned law: the slope of the trace of the step matrix in V against a^2 (exact: 1);
 * ``distiller``, on the first family's translator: the cross-validated reconstruction loss
   against ``latent_dim`` averaged over ``--seeds`` (targets: loss(1)/loss(2) >= 10 and
   loss(2) <= 2 loss(4));
@@ -18,12 +19,15 @@ so the longer systems are shallower per site; see its docstring). ``--parts`` se
   the step sees (V_i, V_{i+1})); the loss should level off from d = 3 on.
 
 The translator is the multiplicative cell with a two-dimensional state in float64, the size of
-the exact transfer matrix: the forward recursion amplifies errors of its step matrix
-exponentially along the system, and a larger state or float32 only adds noise to a fit that
-needs its trace right to about 1e-5. Everything runs on ``--threads`` CPU threads (default 1).
-Times on one (shared) core: ``translator`` about 50 s per family, ``distiller`` about 25 min
-(36 fits), ``law`` 30 s, ``alternative`` about 8 min per seed; ``--quick`` shows the pipeline in
-about half a minute (its figures are far from converged).
+the exact transfer matrix, trained by Adam on windows and refined by L-BFGS on whole sequences
+(``lbfgs_iter``): the forward recursion amplifies errors of its step matrix exponentially along
+the system (deep wells need its trace right to about 1e-7), a precision stochastic steps alone
+do not reach. On the deep family itself Adam ends in a wrong basin (the loss is exponentially
+ill-conditioned there); a translator trained on a well-conditioned family has learned the law,
+which holds for every potential, and is the one to use on deep wells. Everything runs on
+``--threads`` CPU threads (default 1). Times on one core: ``translator`` about 2.5 min per
+family, ``distiller`` about 25 min (36 fits), ``law`` 30 s, ``alternative`` about 8 min per seed;
+``--quick`` shows the pipeline in about half a minute (its figures are far from converged).
 """
 
 import argparse
@@ -42,7 +46,8 @@ PARTS = ("translator", "distiller", "law", "alternative")
 def train_translator(kind: str, args) -> tuple[PhysicsTranslator, np.ndarray]:
     V, rho = make_schrodinger_1d(args.n_train, 100, kind, SPACING, random_state=0)
     tr = PhysicsTranslator(hidden_size=args.hidden_size, window=50, cell=args.cell,
-                           max_iter=args.translator_iter, learning_rate=args.learning_rate,
+                           max_iter=args.translator_iter, lbfgs_iter=args.lbfgs_iter,
+                           learning_rate=args.learning_rate,
                            dtype=args.translator_dtype, device="cpu",
                            random_state=0).fit(V, rho)
     return tr, V
@@ -61,7 +66,9 @@ def main() -> None:
                         choices=["rnn", "gru", "lstm", "multiplicative"])
     parser.add_argument("--hidden-size", type=int, default=2)
     parser.add_argument("--n-train", type=int, default=4000)
-    parser.add_argument("--translator-iter", type=int, default=5000)
+    parser.add_argument("--translator-iter", type=int, default=5000, help="Adam steps")
+    parser.add_argument("--lbfgs-iter", type=int, default=100,
+                        help="L-BFGS iterations of the translator after the Adam steps")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--translator-dtype", default="float64", choices=["float32", "float64"])
     parser.add_argument("--n-distill", type=int, default=1000,
@@ -74,22 +81,28 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.kinds, args.n_train, args.n_distill, args.seeds = args.kinds[:1], 500, 150, 1
-        args.translator_iter, args.distiller_iter = 200, 100
+        args.translator_iter, args.lbfgs_iter, args.distiller_iter = 200, 5, 100
     torch.set_num_threads(args.threads)
 
     translators = {}
     if "translator" in args.parts:
+        tests = {kind: [make_schrodinger_1d(500, n_sites, kind, SPACING, random_state=seed)
+                        for n_sites, seed in ((100, 1), (200, 2))] for kind in args.kinds}
+        print("median relative L2 error of the density on 500 held-out systems, 100 / 200 sites"
+              f" (cell={args.cell}); law: slope of tr W(V) in V over a^2 (exact 1)")
         for kind in args.kinds:
             start = time.perf_counter()
             tr, V = translators[kind] = train_translator(kind, args)
-            errors = []
-            for n_sites, seed in ((100, 1), (200, 2)):
-                V_test, rho_test = make_schrodinger_1d(500, n_sites, kind, SPACING,
-                                                       random_state=seed)
-                errors.append(np.median(tr.relative_error(V_test, rho_test)))
-            print(f"{kind:7s} cell={args.cell} median rel. L2 error: 100 sites {errors[0]:.2%}, "
-                  f"200 sites {errors[1]:.2%}  ({time.perf_counter() - start:.0f} s)",
-                  flush=True)
+            errors = "  ".join(
+                f"{test}: " + " / ".join(f"{np.median(tr.relative_error(*data)):.3%}"
+                                         for data in pairs)
+                for test, pairs in tests.items())
+            law = ""
+            if args.cell == "multiplicative":
+                slope = float(tr.module_.core.weight_v.detach().trace()) / tr.v_scale_
+                law = f"  law {slope / SPACING**2:.6f}"
+            print(f"trained on {kind:7s} -> {errors}{law}  "
+                  f"({time.perf_counter() - start:.0f} s)", flush=True)
     if set(args.parts) == {"translator"}:
         return
 

@@ -21,7 +21,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _persistence
 from ._torch_utils import init_parameters, resolve_device, resolve_dtype, seed_from, to_numpy
-from ._training import TrainingOutcome, TrainingSettings, make_optimizer, run_training
+from ._training import (
+    TrainingOutcome,
+    TrainingSettings,
+    make_optimizer,
+    run_lbfgs,
+    run_training,
+)
 
 __all__ = ["TorchEstimator"]
 
@@ -171,10 +177,38 @@ class TorchEstimator(BaseEstimator):
         finally:
             # the fitted state stays consistent even when training raised
             rows = pd.DataFrame(outcome.records)
+            if previous is not None and "optimizer" in previous:
+                rows = rows.assign(optimizer="adam")
             if previous is not None and outcome.records:
                 rows = pd.concat([previous, rows], ignore_index=True)
             self.history_ = rows if previous is None or outcome.records else previous
             self.n_iter_ = offset + outcome.n_steps
+
+    def _refine(self, loss_fn: Callable, max_iter: int, *, description=None) -> None:
+        """Refine ``module_`` with full-batch L-BFGS after :meth:`_train` (see
+        :func:`~skphys._training.run_lbfgs`); ``loss_fn`` must be deterministic.
+
+        Its iterations continue ``history_`` (column ``optimizer``: "adam" before, "lbfgs"
+        for these rows) and count in ``n_iter_``.
+        """
+        settings = TrainingSettings(
+            max_iter=max_iter,
+            learning_rate=1.0,
+            key_metric=self._key_metric,
+            verbose=getattr(self, "verbose", 0),
+            description=f"{description or type(self).__name__} L-BFGS",
+        )
+        params = [p for p in self.module_.parameters() if p.requires_grad]
+        outcome = TrainingOutcome()
+        try:
+            run_lbfgs(params, loss_fn, settings, step_offset=self.n_iter_, outcome=outcome)
+        finally:
+            history = self.history_
+            if "optimizer" not in history:
+                history = history.assign(optimizer="adam")
+            rows = pd.DataFrame(outcome.records).assign(optimizer="lbfgs")
+            self.history_ = pd.concat([history, rows], ignore_index=True)
+            self.n_iter_ += outcome.n_steps
 
     # -- numpy <-> torch boundary -------------------------------------------------------------
     def _validate_X(self, X, *, reset: bool, n_features: int | None = None) -> np.ndarray:
@@ -206,7 +240,8 @@ class TorchEstimator(BaseEstimator):
         state = dict(state)
         module = state.pop("module_", None)
         if module is not None:
-            state["_module_state"] = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+            state["_module_state"] = {k: v.detach().cpu().clone()
+                                      for k, v in module.state_dict().items()}
         for key in ("_generator", "_cpu_generator", "_optimizer", "_scheduler"):
             state.pop(key, None)
         return state

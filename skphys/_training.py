@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .exceptions import NonFiniteLossError
 
-__all__ = ["TrainingSettings", "TrainingOutcome", "run_training", "make_optimizer"]
+__all__ = ["TrainingSettings", "TrainingOutcome", "make_optimizer", "run_lbfgs", "run_training"]
 
 LossFn = Callable[[int], "tuple[torch.Tensor, dict[str, float]]"]
 
@@ -67,6 +67,23 @@ def _format_row(record: dict) -> str:
     )
 
 
+def _progress_bar(settings: TrainingSettings, total: int):
+    return tqdm(total=total, desc=settings.description, disable=settings.verbose != 1,
+                dynamic_ncols=True, leave=True)
+
+
+def _report(bar, settings: TrainingSettings, record: dict, i: int, total: int) -> None:
+    """Show one finished step: on the progress bar (``verbose=1``) or as a table row (>= 2)."""
+    if settings.verbose == 1:
+        postfix = {"loss": f"{record['loss']:.4g}"}
+        if settings.key_metric and settings.key_metric in record:
+            postfix[settings.key_metric] = f"{record[settings.key_metric]:.4g}"
+        bar.set_postfix(postfix, refresh=False)
+        bar.update(1)
+    elif settings.verbose >= 2 and (i % max(1, total // 20) == 0 or i + 1 == total):
+        print(_format_row(record), flush=True)
+
+
 def run_training(
     params: Sequence[torch.nn.Parameter],
     loss_fn: LossFn,
@@ -111,14 +128,7 @@ def run_training(
     best = math.inf
     stall = 0
     start = time.perf_counter()
-    table_every = max(1, settings.max_iter // 20)
-    bar = tqdm(
-        total=settings.max_iter,
-        desc=settings.description,
-        disable=settings.verbose != 1,
-        dynamic_ncols=True,
-        leave=True,
-    )
+    bar = _progress_bar(settings, settings.max_iter)
     last_good_step = step_offset
     try:
         for i in range(settings.max_iter):
@@ -144,14 +154,7 @@ def run_training(
                       "wall_time": time.perf_counter() - start}
             outcome.records.append(record)
             outcome.n_steps = i + 1
-            if settings.verbose == 1:
-                postfix = {"loss": f"{value:.4g}"}
-                if settings.key_metric and settings.key_metric in metrics:
-                    postfix[settings.key_metric] = f"{metrics[settings.key_metric]:.4g}"
-                bar.set_postfix(postfix, refresh=False)
-                bar.update(1)
-            elif settings.verbose >= 2 and (i % table_every == 0 or i + 1 == settings.max_iter):
-                print(_format_row(record), flush=True)
+            _report(bar, settings, record, i, settings.max_iter)
             if settings.tol is not None:
                 current = value if settings.monitor == "loss" else metrics[settings.monitor]
                 if current < best - settings.tol:
@@ -173,6 +176,100 @@ def run_training(
             RuntimeWarning,
             stacklevel=3,
         )
+    finally:
+        bar.close()
+    return outcome
+
+
+def run_lbfgs(
+    params: Sequence[torch.nn.Parameter],
+    loss_fn: LossFn,
+    settings: TrainingSettings,
+    *,
+    step_offset: int = 0,
+    outcome: TrainingOutcome | None = None,
+) -> TrainingOutcome:
+    """Up to ``settings.max_iter`` iterations of full-batch L-BFGS on a deterministic loss.
+
+    Meant to refine a model that stochastic steps brought near a minimum, to the precision a
+    quasi-Newton method reaches there (a loss that must be minimized to many digits, like the
+    translator's forward recursion). Each iteration is one
+    :class:`torch.optim.LBFGS` iteration (history 50) with a strong-Wolfe line search, and
+    one row of the records, with the loss and metrics at its start. No gradient clipping (it
+    would break the line search); ``settings.learning_rate`` is the line search's first step.
+
+    Parameters
+    ----------
+    params : sequence of Parameter
+    loss_fn : callable
+        ``loss_fn(step) -> (loss, metrics)``, the same value for the same parameters.
+    settings : TrainingSettings
+        ``max_iter``, ``learning_rate``, ``verbose`` and ``description`` are used.
+    step_offset : int
+        Steps taken before (the records continue the numbering).
+    outcome : TrainingOutcome, optional
+        Filled in place.
+
+    Returns
+    -------
+    TrainingOutcome
+        ``converged`` when an iteration no longer lowered the loss (or the gradient vanished).
+
+    Warns
+    -----
+    RuntimeWarning
+        When a line-search trial point gives a non-finite loss or gradient: the refinement
+        stops and the parameters of the last completed iteration are kept.
+    """
+    params = list(params)
+    outcome = TrainingOutcome() if outcome is None else outcome
+    # max_eval bounds the line search too (max_ls = max_eval - 1 at max_iter=1)
+    optimizer = torch.optim.LBFGS(params, lr=settings.learning_rate, max_iter=1, max_eval=26,
+                                  history_size=50, line_search_fn="strong_wolfe",
+                                  tolerance_grad=0.0, tolerance_change=0.0)
+    snapshot = [p.detach().clone() for p in params]
+    start = time.perf_counter()
+    bar = _progress_bar(settings, settings.max_iter)
+    previous = math.inf
+    try:
+        for i in range(settings.max_iter):
+            step = step_offset + i + 1
+            evaluations: list[dict] = []
+
+            def closure():
+                optimizer.zero_grad(set_to_none=True)
+                loss, metrics = loss_fn(step)
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise NonFiniteLossError(step, value, step - 1)
+                loss.backward()
+                grad_norm = torch.linalg.vector_norm(
+                    torch.stack([torch.linalg.vector_norm(p.grad) for p in params
+                                 if p.grad is not None]))
+                if not torch.isfinite(grad_norm):
+                    raise NonFiniteLossError(step, float(grad_norm), step - 1, what="gradient")
+                evaluations.append({"loss": value, **metrics})
+                return loss
+
+            torch._foreach_copy_(snapshot, [p.detach() for p in params])
+            optimizer.step(closure)
+            record = {"step": step, **evaluations[0], "wall_time": time.perf_counter() - start}
+            outcome.records.append(record)
+            outcome.n_steps = i + 1
+            _report(bar, settings, record, i, settings.max_iter)
+            if not record["loss"] < previous:  # the last iteration made no progress
+                outcome.converged = True
+                break
+            previous = record["loss"]
+    except NonFiniteLossError as error:
+        torch._foreach_copy_([p.data for p in params], snapshot)
+        warnings.warn(f"L-BFGS stopped: {error.args[0].split(';')[0]}; keeping the parameters "
+                      f"of step {step - 1}", RuntimeWarning, stacklevel=3)
+    except KeyboardInterrupt:
+        torch._foreach_copy_([p.data for p in params], snapshot)
+        outcome.interrupted = True
+        warnings.warn(f"L-BFGS interrupted at step {step}; keeping the parameters of step "
+                      f"{step - 1}", RuntimeWarning, stacklevel=3)
     finally:
         bar.close()
     return outcome

@@ -10,7 +10,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from scipy import special, stats
+from scipy import special
 from sklearn.exceptions import NotFittedError
 
 import skphys
@@ -226,4 +226,3 @@ def test_angles_flipped_in_float32_stay_below_two_pi():
     ah = AutoregressiveHamiltonian(theory=XY((2, 2), temperature=1.0), max_iter=2,
                                    batch_size=8, random_state=0).fit()
     assert np.isfinite(ah.score_samples(flipped.float().numpy())).all()  # accepted as input
-

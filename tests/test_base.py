@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import os
 import pickle
 
@@ -291,3 +292,42 @@ def test_float64_survives_pickle_and_save_exactly(data, tmp_path):
     for other in (pickle.loads(pickle.dumps(est)), skphys.load(tmp_path / "m.pt")):
         assert all(p.dtype == torch.float64 for p in other.module_.parameters())
         np.testing.assert_array_equal(other.score_samples(X[:20]), est.score_samples(X[:20]))
+
+
+# -- L-BFGS refinement ----------------------------------------------------------------------
+def _rosenbrock(x: torch.nn.Parameter, wall: float = float("inf")):
+    def loss_fn(step):
+        value = (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+        x0 = float(x.detach()[0])
+        if x0 > wall:
+            value = value * float("nan")
+        return value, {"x0": x0}
+
+    return loss_fn
+
+
+def test_lbfgs_reaches_the_minimum_to_many_digits():
+    from skphys._training import TrainingSettings, run_lbfgs
+
+    x = torch.nn.Parameter(torch.tensor([-1.2, 1.0], dtype=torch.float64))
+    outcome = run_lbfgs([x], _rosenbrock(x), TrainingSettings(max_iter=300, learning_rate=1.0),
+                        step_offset=7)
+    assert outcome.converged and outcome.n_steps < 300
+    np.testing.assert_allclose(x.detach().numpy(), [1.0, 1.0], atol=1e-7)
+    losses = [r["loss"] for r in outcome.records]
+    assert np.all(np.diff(losses) <= 0) and losses[-1] < 1e-14
+    assert [r["step"] for r in outcome.records[:2]] == [8, 9]
+    assert set(outcome.records[0]) == {"step", "loss", "x0", "wall_time"}
+
+
+def test_lbfgs_stops_at_a_non_finite_trial_point_keeping_the_last_iterate():
+    from skphys._training import TrainingSettings, run_lbfgs
+
+    x = torch.nn.Parameter(torch.tensor([-1.2, 1.0], dtype=torch.float64))
+    loss_fn = _rosenbrock(x, wall=0.5)  # NaN beyond x0 = 0.5, on the way to the minimum
+    with pytest.warns(RuntimeWarning, match="L-BFGS stopped: the training loss became nan"):
+        outcome = run_lbfgs([x], loss_fn, TrainingSettings(max_iter=300, learning_rate=1.0))
+    assert not outcome.converged and float(x.detach()[0]) <= 0.5
+    # the parameters are those of the last completed iteration: finite, no worse than recorded
+    final = float(loss_fn(0)[0].detach())
+    assert math.isfinite(final) and final <= outcome.records[-1]["loss"]

@@ -33,7 +33,7 @@ def test_mcmc_ising_prints_exact_compatible_energy_and_saves(tmp_path, capsys):
                "--chains", "8", "--burnin", "100", "--quiet", "-o", str(path)])
     assert rc == 0
     out = capsys.readouterr().out
-    line = next(l for l in out.splitlines() if l.startswith("energy_per_site"))
+    line = next(row for row in out.splitlines() if row.startswith("energy_per_site"))
     mean, err = float(line.split()[1]), float(line.split()[3])
     from skphys.lattice.exact import ising_energy
 

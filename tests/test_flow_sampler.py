@@ -88,8 +88,8 @@ def test_maximum_likelihood_from_data_and_round_trip():
 
 def _precision(theory):
     hess = torch.autograd.functional.hessian(
-        lambda v: theory.action(v.view(1, -1)).sum(), torch.zeros(theory.n_features,
-                                                                    dtype=torch.float64))
+        lambda v: theory.action(v.view(1, -1)).sum(),
+        torch.zeros(theory.n_features, dtype=torch.float64))
     return hess.numpy()
 
 

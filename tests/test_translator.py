@@ -128,3 +128,25 @@ def test_reproducible_and_persistent(data, fitted, tmp_path):
     loaded = skphys.load(tmp_path / "tr.pt")
     np.testing.assert_array_equal(loaded.predict(V), fitted.predict(V))
     assert loaded.row_sum_ == fitted.row_sum_ and loaded.v_scale_ == fitted.v_scale_
+
+
+def test_lbfgs_refinement_recovers_the_schrodinger_step(data):
+    # Adam alone leaves the two-state multiplicative cell far from the Schrödinger step; the
+    # L-BFGS refinement on whole sequences brings its trace to 2 + a^2 V (tr W_1 = a^2 in
+    # units of the unscaled potential) and the prediction on twice-as-long systems to ~1e-3.
+    V, rho = data
+    params = dict(hidden_size=2, window=20, cell="multiplicative", max_iter=300,
+                  learning_rate=1e-2, dtype="float64", device="cpu", random_state=0)
+    adam = PhysicsTranslator(**params).fit(V, rho)
+    refined = PhysicsTranslator(lbfgs_iter=150, **params).fit(V, rho)
+    V2, rho2 = make_schrodinger_1d(n_samples=100, n_sites=80, spacing=A, random_state=9)
+    assert np.median(adam.relative_error(V2, rho2)) > 0.1
+    assert np.median(refined.relative_error(V2, rho2)) < 3e-3
+    slope = float(refined.module_.core.weight_v.detach().trace()) / refined.v_scale_ / A**2
+    assert abs(slope - 1) < 0.03
+    history = refined.history_
+    assert list(history["optimizer"].unique()) == ["adam", "lbfgs"]
+    assert refined.n_iter_ == len(history) and (history["optimizer"] == "adam").sum() == 300
+    lbfgs_loss = history.loc[history["optimizer"] == "lbfgs", "loss"].to_numpy()
+    assert np.all(np.diff(lbfgs_loss) <= 0) and lbfgs_loss[-1] < 1e-2 * lbfgs_loss[0]
+    assert "optimizer" not in adam.history_

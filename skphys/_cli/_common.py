@@ -34,7 +34,8 @@ def add_theory_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lam", type=float, help="quartic coupling (phi4, complex-phi4)")
     group.add_argument("--t", type=float, help="hopping (complex-phi4)")
     group.add_argument("--mu", type=float, help="on-site mass (complex-phi4)")
-    group.add_argument("--temperature", "-T", type=float, help="temperature (xy, ising, ising-dual)")
+    group.add_argument("--temperature", "-T", type=float,
+                       help="temperature (xy, ising, ising-dual)")
 
 
 def theory_from_args(args: argparse.Namespace) -> LatticeTheory:

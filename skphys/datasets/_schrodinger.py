@@ -86,8 +86,9 @@ def make_schrodinger_1d(n_samples: int = 4000, n_sites: int = 100, kind: str = "
     r"""Random 1-D potentials and their ground-state densities.
 
     Each potential is a Gaussian random field: white noise smoothed with a Gaussian kernel,
-    scaled to unit standard deviation and multiplied by the family's depth. With the box length :math:`\ell = n_\text{sites}\, a` and units
-    :math:`\hbar^2/2m = 1`, the standard deviation of :math:`V` is :math:`s\,(10/\ell)^2`:
+    scaled to unit standard deviation and multiplied by the family's depth. With the box length
+    :math:`\ell = n_\text{sites}\, a` and units :math:`\hbar^2/2m = 1`, the standard deviation
+    of :math:`V` is :math:`s\,(10/\ell)^2`:
 
     - ``"smooth"``: correlation length :math:`0.08\,\ell`, :math:`s = 0.3` (shallow: the
       density spreads over most of the box);
