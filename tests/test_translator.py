@@ -72,6 +72,8 @@ def test_input_errors(data, fitted):
         PhysicsTranslator(cell="transformer").fit(V, rho)
     with pytest.raises(ValueError, match="window must be an int >= 2"):
         PhysicsTranslator(window=1).fit(V, rho)
+    with pytest.raises(ValueError, match="lbfgs_iter must be an int >= 0"):
+        PhysicsTranslator(lbfgs_iter=-1).fit(V, rho)
 
 
 @settings(max_examples=20, deadline=None)
