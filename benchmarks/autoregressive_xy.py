@@ -14,11 +14,12 @@ times are CPU times (``time.process_time``) of each process. On the 8 x 8 XY mod
     the variational F_q/N, the importance-sampled (NIS) F/N, ESS/N, and the NIS energy per
     site and helicity modulus (per-configuration values of
     ``helicity_modulus(..., per_sample=True)``, self-normalized importance weights) against
-    Wolff, in units of the combined error. A coverage line follows: log w = -S - log q on 32000 fresh Wolff configurations against
-    the median log w of the model's samples. Reweighting is unbiased only where the model
-    samples every configuration that carries Boltzmann weight; a few percent of Wolff
-    configurations far above the median (weights e^5 and more) mean a tail the model samples
-    do not see, and a biased estimate whatever its error bar says;
+    Wolff, in units of the combined error. A coverage line follows: log w = -S - log q on
+    32000 fresh Wolff configurations against the median log w of the model's samples.
+    Reweighting is unbiased only where the model samples every configuration that carries
+    Boltzmann weight; a few percent of Wolff configurations far above the median (weights
+    e^5 and more) mean a tail the model samples do not see, and a biased estimate whatever
+    its error bar says;
 (c) where the helicity modulus crosses 2T/pi, by linear interpolation between the two
     temperatures that bracket the crossing, for Wolff and for VAN, with the error propagated
     from the errors of those two points.

@@ -17,6 +17,7 @@ from sklearn.exceptions import NotFittedError
 import skphys
 from _gaussian_estimator import GaussianDensity
 from skphys import NonFiniteLossError
+from skphys._training import TrainingSettings, run_lbfgs
 
 
 @pytest.fixture(scope="module")
@@ -307,8 +308,6 @@ def _rosenbrock(x: torch.nn.Parameter, wall: float = float("inf")):
 
 
 def test_lbfgs_reaches_the_minimum_to_many_digits():
-    from skphys._training import TrainingSettings, run_lbfgs
-
     x = torch.nn.Parameter(torch.tensor([-1.2, 1.0], dtype=torch.float64))
     outcome = run_lbfgs([x], _rosenbrock(x), TrainingSettings(max_iter=300, learning_rate=1.0),
                         step_offset=7)
@@ -321,8 +320,6 @@ def test_lbfgs_reaches_the_minimum_to_many_digits():
 
 
 def test_lbfgs_stops_at_a_non_finite_trial_point_keeping_the_last_iterate():
-    from skphys._training import TrainingSettings, run_lbfgs
-
     x = torch.nn.Parameter(torch.tensor([-1.2, 1.0], dtype=torch.float64))
     loss_fn = _rosenbrock(x, wall=0.5)  # NaN beyond x0 = 0.5, on the way to the minimum
     with pytest.warns(RuntimeWarning, match="L-BFGS stopped: the training loss became nan"):
