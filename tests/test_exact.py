@@ -224,8 +224,9 @@ def test_ising_dual_log_z_conventions_value():
     assert ising_dual_log_z((4, 4), T_C) == pytest.approx(37.376732, abs=1e-6)
 
 
-def dual_log_z_by_quadrature(theory: IsingDual, n_nodes: int) -> float:
-    """ln of the integral of exp(-action) by tensor-product Gauss-Hermite quadrature.
+def dual_quadrature(theory: IsingDual, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tensor-product Gauss-Hermite nodes ``x`` and log-weights of the integral of
+    exp(-action): ``logsumexp(log_weight)`` is ln Z, ``softmax(log_weight)`` gives means.
 
     With ``x = C z`` (``C C^T = K + alpha I``, the dense rolled adjacency) the integrand is a
     standard Gaussian in ``z`` times a smooth factor evaluated with the theory's own action.
@@ -237,8 +238,15 @@ def dual_log_z_by_quadrature(theory: IsingDual, n_nodes: int) -> float:
     grid = np.meshgrid(*[np.arange(n_nodes)] * n, indexing="ij")
     z = np.stack([nodes[g.ravel()] for g in grid], axis=1)
     log_weight = sum(np.log(weights)[g.ravel()] for g in grid)
-    action = theory.action(torch.tensor(z @ chol.T)).numpy()
-    return logsumexp(log_weight - action + 0.5 * (z**2).sum(1)) + np.log(np.diag(chol)).sum()
+    x = z @ chol.T
+    action = theory.action(torch.tensor(x)).numpy()
+    log_weight = log_weight - action + 0.5 * (z**2).sum(1) + np.log(np.diag(chol)).sum()
+    return x, log_weight
+
+
+def dual_log_z_by_quadrature(theory: IsingDual, n_nodes: int) -> float:
+    """ln of the integral of exp(-action) by Gauss-Hermite quadrature."""
+    return logsumexp(dual_quadrature(theory, n_nodes)[1])
 
 
 @pytest.mark.parametrize("shape", [(2, 2), (4,), (3,)])
@@ -265,6 +273,27 @@ def test_ising_dual_log_z_by_quadrature_and_brute_force(shape, temperature):
     quadrature = dual_log_z_by_quadrature(theory, n_nodes=24)
     assert quadrature == pytest.approx(identity, abs=1e-9)
     assert ising_dual_log_z(shape, temperature) == pytest.approx(quadrature, abs=1e-9)
+
+
+@pytest.mark.parametrize("shape, temperature", [((3,), 2.0), ((2, 2), T_C)])
+def test_ising_dual_fields_drawn_from_exact_spins_follow_the_dual_law(shape, temperature):
+    """x | s ~ N(Cs, C) with s from the Ising law has the marginal exp(-action): moments of
+    the drawn fields against quadrature of exp(-action), within 4 standard errors."""
+    theory = IsingDual(shape, temperature)
+    states = torch.tensor(all_spin_states(theory.n_sites))
+    log_p = -Ising(shape, temperature).action(states)
+    g = torch.Generator().manual_seed(0)
+    spins = states[torch.multinomial(torch.softmax(log_p, 0), 200_000, True, generator=g)]
+    x = theory.sample_field(spins, generator=g).numpy()
+    nodes, log_weight = dual_quadrature(theory, n_nodes=24)
+    weight = np.exp(log_weight - logsumexp(log_weight))
+    for f in (lambda v: v[:, 0] ** 2, lambda v: v[:, 0] * v[:, 1],
+              lambda v: np.tanh(v[:, 0]) * np.tanh(v[:, 1]), lambda v: np.cos(v[:, 0])):
+        values = f(x)
+        exact = float(weight @ f(nodes))
+        assert abs(values.mean() - exact) < 4 * values.std() / math.sqrt(len(values))
+    with pytest.raises(ValueError, match="spins"):
+        theory.sample_field(torch.zeros(2, theory.n_sites))
 
 
 def test_ising_dual_log_z_rejects_other_shapes():
