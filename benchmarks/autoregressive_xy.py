@@ -3,8 +3,9 @@
 Run with ``python benchmarks/autoregressive_xy.py [--temperatures 0.7 0.8 ...] [--seconds 300]
 [--beta-anneal 0.99] [--jobs 1]``; the energies at T = 0.7 and 1.2 agree with Wolff with
 ``--temperatures 0.7 1.2 --seconds 1200 --beta-anneal 0.998 --jobs 2`` (the default, fast
-annealing leaves the vortex sector underweighted at T = 0.7: E/N 2e-3 low). One thread per process (``--jobs`` runs temperatures in parallel processes);
-times are CPU times (``time.process_time``) of each process. On the 8 x 8 XY model it prints:
+annealing leaves the vortex sector underweighted at T = 0.7: E/N 2e-3 low). One thread per
+process (``--jobs`` runs temperatures in parallel processes); times are CPU times
+(``time.process_time``) of each process. On the 8 x 8 XY model it prints:
 
 (a) the reference: Wolff cluster updates (16 chains x 10^5 after 2000 of burn-in, about
     100 s per temperature), energy per site and helicity modulus with Gamma-method errors
