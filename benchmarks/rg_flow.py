@@ -1,7 +1,9 @@
-"""Acceptance figures of RGFlow (issue 5): free field L = 8 and the Ising dual L = 8 at T_c.
+"""Acceptance figures of RGFlow (issue 5): free field, Ising dual at T_c, phase clustering.
 
-Run with ``python benchmarks/rg_flow.py`` (options: ``--parts free ising``, ``--bijectors``,
-``--seconds S``, ``--free-seconds S``, ``--z2 equivariant|mixture``, ``--seed S``). Torch
+Run with ``python benchmarks/rg_flow.py`` (options: ``--parts free ising ising16
+clustering``, ``--bijectors``, ``--seconds S``, ``--free-seconds S``, ``--z2
+equivariant|mixture``, ``--steps16``, ``--trajectories``, ``--model PATH``,
+``--clustering-steps``, ``--clustering-seeds``, ``--seed S``). Torch
 runs on one thread; times are CPU seconds of this process (``time.process_time``), so other
 jobs on the machine do not inflate them. Every training gets a CPU budget: the number of
 steps is set from timed probe fits of 10 and 30 steps (they count towards the budget).
@@ -20,23 +22,48 @@ steps is set from timed probe fits of 10 and 30 steps (they count towards the bu
   itself, both within 2 sigma (combined errors).
 * ``ising16``: IsingDual (16, 16) at T_c, Z2 mixture, ``--steps16`` steps (a step count, not
   a budget: the time is reported; issue: KL <= 1.9 nats); KL, ESS/N, MH acceptance and ln Z
-  on 8192 fresh samples. Then the bulk sampler against the boundary one, 8 chains each:
-  HMC on the bulk effective action ``S_eff(z)`` (``sample(method="bulk_hmc")``'s sampler)
-  and HMC on the dual field itself, both with the step size tuned in burn-in to 80 %
-  acceptance; integrated autocorrelation time of the Ising ``|m|`` (improved estimator
-  ``|mean tanh x|``) in trajectories, CPU time per trajectory and chain, and their product
-  (the cost of one independent sample).
+  on 8192 fresh samples. Then the samplers side by side, on the Ising ``|m|`` (improved
+  estimator ``|mean tanh x|``): HMC on the dual field itself (the boundary,
+  ``--boundary-trajectories`` per chain) and HMC on the bulk effective action ``S_eff(z)``
+  (``sample(method="bulk_hmc")``'s sampler, ``--trajectories`` per chain), ``--chains``
+  chains each run as one batch, unit trajectory length, the step size tuned in burn-in to
+  80 % acceptance; and the flow's own independence Metropolis-Hastings chain of
+  ``chains x trajectories`` proposals. For each: the integrated autocorrelation time of
+  ``|m|`` in updates (trajectories, proposals), the CPU time per update and chain, and
+  their product (the cost of one independent sample). ``--model PATH`` loads the trained
+  flow from PATH if it exists, else trains it and saves it there (so the samplers can be
+  re-run without re-training; the training time is then not reported).
+* ``clustering``: phase clustering with
+  ``Pipeline([RGFlow, top-level latents, PCA(2), |.|, KMeans(2)])`` on IsingDual (16, 16)
+  fields at 12 temperatures in [1.8, 3.0] (``make_ising`` Wolff spins, 500 per temperature,
+  mapped to exact dual fields by ``IsingDual.sample_field``; the temperatures are never
+  shown to the pipeline). The flow is fitted by maximum likelihood to the pooled fields for
+  ``--clustering-steps`` steps, once with the RG stopped at an 8 x 8 top level
+  (``n_levels=2``) and once with all 4 levels; the share of each temperature's configurations
+  in the ordered cluster (the one holding most of the coldest) and the temperature where it
+  falls to 1/2, against Onsager's T_c (issue: within 5 %), for each of
+  ``--clustering-seeds``. The absolute value after PCA removes the Z2 symmetry (PC 1 is the
+  magnetization up to sign).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 
 import numpy as np
 import torch
 
+from sklearn.cluster import KMeans
+from sklearn.compose import ColumnTransformer, make_column_selector
+from sklearn.decomposition import PCA
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from skphys import load
+from skphys.datasets import make_ising
 from skphys._rg_flow import RGFlow, _LatentAction
 from skphys.lattice import FreeScalar, Ising, IsingDual
 from skphys.lattice.exact import T_C, free_scalar_log_z, ising_dual_log_z, ising_energy
@@ -149,47 +176,124 @@ def ising_dual(seconds: float, seed: int, z2: str) -> None:
               f"{(mean - ref) / sigma:+.2f} sigma", flush=True)
 
 
-def ising_dual_16(steps: int, n_trajectories: int, seed: int) -> None:
+def ising_dual_16(steps: int, n_chains: int, n_trajectories: int, n_boundary: int, seed: int,
+                  model: str | None) -> None:
     shape = (16, 16)
     theory = IsingDual(shape, temperature=T_C)
     log_z_x = ising_dual_log_z(shape, T_C)
-    start = time.process_time()
-    rg = RGFlow(theory, max_iter=steps, random_state=seed, monitor_every=0, device="cpu",
-                **CONFIGS["ising16"], **Z2_OPTIONS["mixture"]).fit()
-    cpu = time.process_time() - start
+    if model is not None and os.path.exists(model):
+        rg = load(model, device="cpu")
+        trained = f"{rg.n_iter_} steps (loaded from {model})"
+    else:
+        start = time.process_time()
+        rg = RGFlow(theory, max_iter=steps, random_state=seed, monitor_every=0, device="cpu",
+                    **CONFIGS["ising16"], **Z2_OPTIONS["mixture"]).fit()
+        trained = f"{steps} steps in {time.process_time() - start:.0f} CPU s"
+        if model is not None:
+            rg.save(model)
     _, log_w = rg.sample(8192, method="importance")
     d = rg.diagnose(8192)
-    print(f"IsingDual {shape} T_c, Z2 mixture: {steps} steps in {cpu:.0f} CPU s; KL = "
+    print(f"IsingDual {shape} T_c, Z2 mixture: {trained}; KL = "
           f"{log_z_x - log_w.mean():.4f} nats; ESS/N = {d['ess']:.4f} +- {d['ess_err']:.4f}, "
           f"acceptance = {d['acceptance']:.3f}, ln Z = {d['log_z']:.4f} +- {d['log_z_err']:.4f}"
           f" (exact {log_z_x:.4f})", flush=True)
-    samplers = {
-        "boundary": (theory, None, 500),
-        "bulk": (_LatentAction(rg), rg.module_.sample_prior(
-            8, generator=torch.Generator().manual_seed(seed), device="cpu",
-            dtype=torch.float32), 200),
-    }
-    for name, (target, init, n_burnin) in samplers.items():
+    # the reference: Wolff spins mapped to exact, independent dual fields
+    spins, _ = make_ising(shape, T_C, 20_000, random_state=seed)
+    x = theory.sample_field(torch.as_tensor(spins), generator=torch.Generator().manual_seed(seed))
+    reference = mean_error(torch.tanh(x).mean(-1).abs().numpy())
+    print(f"  reference: <|m|> = {reference.mean:.4f} +- {reference.error:.4f} (20000 Wolff "
+          f"configurations through IsingDual.sample_field)", flush=True)
+    for name, target, init, n_trajectories, n_burnin in [
+        ("boundary HMC", theory, None, n_boundary, 500),
+        ("bulk HMC", _LatentAction(rg), rg.module_.sample_prior(
+            n_chains, generator=torch.Generator().manual_seed(seed), device="cpu",
+            dtype=torch.float32), n_trajectories, 500),
+    ]:
         begin = time.process_time()
-        result = hmc(target, n_trajectories, n_chains=8, n_burnin=n_burnin, init=init,
+        result = hmc(target, n_trajectories, n_chains=n_chains, n_burnin=n_burnin, init=init,
                      generator=torch.Generator().manual_seed(seed), dtype=torch.float32)
-        per_trajectory = (time.process_time() - begin) / (8 * (n_trajectories + n_burnin))
+        cost = (time.process_time() - begin) / (n_chains * (n_trajectories + n_burnin))
         x = result.samples
-        if name == "bulk":
+        if target is not theory:
             with torch.no_grad():
                 x = rg.module_.from_latent(x.reshape(-1, x.shape[-1])).reshape(x.shape)
-        abs_m = torch.tanh(x).mean(-1).abs().numpy()  # (chains, trajectories)
-        mean, error, tau = mean_error(abs_m)
-        print(f"  {name:8s} HMC: acceptance {result.acceptance:.3f}, <|m|> = {mean:.4f} +- "
-              f"{error:.4f}, tau_int(|m|) = {tau:.1f} trajectories, "
-              f"{1e3 * per_trajectory:.2f} ms per trajectory and chain, tau x cost = "
-              f"{1e3 * tau * per_trajectory:.1f} ms", flush=True)
+        report_autocorrelation(name, torch.tanh(x).mean(-1).abs().numpy(), cost, reference,
+                               f"acceptance {result.acceptance:.3f}, "
+                               f"{result.info['n_leapfrog']} leapfrog steps")
+    begin = time.process_time()
+    X = rg.sample(n_chains * n_trajectories, method="mh", burn_in=1000)
+    cost = (time.process_time() - begin) / (n_chains * n_trajectories + 1000)
+    report_autocorrelation("flow MH", np.abs(np.tanh(X).mean(-1)), cost, reference,
+                           "one independence Metropolis-Hastings chain")
+
+
+def report_autocorrelation(name: str, abs_m: np.ndarray, cost: float, reference,
+                           details: str) -> None:
+    """<|m|> (pull against the reference), tau_int(|m|) in updates, CPU cost per update and
+    chain, and their product."""
+    mean, error, tau = mean_error(abs_m)
+    pull = (mean - reference.mean) / math.hypot(error, reference.error)
+    print(f"  {name:12s}: {details}; <|m|> = {mean:.4f} +- {error:.4f} ({pull:+.1f} sigma), "
+          f"tau_int(|m|) = "
+          f"{tau:.1f} updates, {1e3 * cost:.3f} ms per update and chain, tau x cost = "
+          f"{1e3 * tau * cost:.2f} ms", flush=True)
+
+
+def clustering_pipeline(shape, n_levels: int | None, steps: int, seed: int) -> Pipeline:
+    """RGFlow (maximum likelihood), its top-level latents, PCA(2), |.|, KMeans(2)."""
+    top = (np.log2(shape[0]).astype(int) if n_levels is None else n_levels) - 1
+    return Pipeline([
+        ("rg", RGFlow(lattice_shape=shape, n_levels=n_levels, max_iter=steps, batch_size=64,
+                      learning_rate=3e-3, random_state=seed, monitor_every=0, device="cpu")),
+        ("top", ColumnTransformer([("top", "passthrough",
+                                    make_column_selector(pattern=f"^z_l{top}_"))])),
+        ("pca", PCA(2)),
+        ("abs", FunctionTransformer(np.abs)),
+        ("km", KMeans(2, n_init=10, random_state=0)),
+    ]).set_output(transform="pandas")
+
+
+def half_share_temperature(temperatures: np.ndarray, share: np.ndarray) -> float:
+    """Where the ordered share first falls below 1/2 (linear interpolation)."""
+    k = int(np.argmax(share < 0.5))
+    if k == 0:
+        return math.nan
+    return float(temperatures[k - 1] + (share[k - 1] - 0.5) * (
+        temperatures[k] - temperatures[k - 1]) / (share[k - 1] - share[k]))
+
+
+def phase_clustering(steps: int, n_data: int, seeds: list[int]) -> None:
+    shape = (16, 16)
+    temperatures = np.linspace(1.8, 3.0, 12)
+    print(f"Phase clustering, IsingDual {shape}, {len(temperatures)} temperatures in "
+          f"[{temperatures[0]}, {temperatures[-1]}], {n_data} configurations each", flush=True)
+    for seed in seeds:
+        spins, T = make_ising(shape, temperatures, n_data, random_state=seed)
+        generator = torch.Generator().manual_seed(seed)
+        X = np.concatenate([
+            IsingDual(shape, temperature=t).sample_field(
+                torch.as_tensor(spins[T == t]), generator=generator).numpy()
+            for t in temperatures])
+        for n_levels in (2, None):
+            start = time.process_time()
+            pipe = clustering_pipeline(shape, n_levels, steps, seed)
+            labels = pipe.fit_predict(X)
+            ordered = np.bincount(labels[T == temperatures[0]], minlength=2).argmax()
+            share = np.array([np.mean(labels[T == t] == ordered) for t in temperatures])
+            t_half = half_share_temperature(temperatures, share)
+            ratios = pipe["pca"].explained_variance_ratio_.astype(float)
+            print(f"  seed {seed}, n_levels = {n_levels or 4}: top level "
+                  f"{pipe['pca'].n_features_in_} latents, PCA variance ratios "
+                  f"{np.round(ratios, 3).tolist()}; ordered "
+                  f"share {np.round(share, 3).tolist()}; share 1/2 at T = {t_half:.4f} "
+                  f"({100 * (t_half / T_C - 1):+.2f} % from T_c); "
+                  f"{time.process_time() - start:.0f} CPU s", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", default=["free", "ising"],
-                        choices=["free", "ising", "ising16"])
+                        choices=["free", "ising", "ising16", "clustering"])
     parser.add_argument("--bijectors", nargs="+", default=["coupling", "ode"],
                         choices=["coupling", "ode"])
     parser.add_argument("--seconds", type=float, default=600.0,
@@ -200,8 +304,19 @@ def main() -> None:
                         help="Z2 treatment of the Ising-dual flow")
     parser.add_argument("--steps16", type=int, default=10_000,
                         help="training steps of the L = 16 Ising-dual flow")
-    parser.add_argument("--trajectories", type=int, default=4000,
-                        help="HMC trajectories per chain after burn-in (ising16)")
+    parser.add_argument("--chains", type=int, default=64,
+                        help="HMC chains, run as one batch (ising16)")
+    parser.add_argument("--trajectories", type=int, default=1000,
+                        help="bulk HMC trajectories per chain after burn-in (ising16); the "
+                        "independence Metropolis-Hastings chain has chains x trajectories "
+                        "states")
+    parser.add_argument("--boundary-trajectories", type=int, default=20_000,
+                        help="boundary HMC trajectories per chain after burn-in (ising16)")
+    parser.add_argument("--model", help="ising16: load the trained flow from this file if it "
+                        "exists, else train and save it there")
+    parser.add_argument("--clustering-steps", type=int, default=2000,
+                        help="maximum-likelihood steps of each clustering pipeline's flow")
+    parser.add_argument("--clustering-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -214,7 +329,10 @@ def main() -> None:
     if "ising" in args.parts:
         ising_dual(args.seconds, args.seed, args.z2)
     if "ising16" in args.parts:
-        ising_dual_16(args.steps16, args.trajectories, args.seed)
+        ising_dual_16(args.steps16, args.chains, args.trajectories, args.boundary_trajectories,
+                      args.seed, args.model)
+    if "clustering" in args.parts:
+        phase_clustering(args.clustering_steps, 500, args.clustering_seeds)
 
 
 if __name__ == "__main__":

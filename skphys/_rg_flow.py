@@ -109,8 +109,10 @@ class RGFlow(FlowEstimator):
         is a discrete latent that :meth:`transform` does not return: :meth:`transform`,
         :meth:`inverse_transform`, :meth:`effective_action` and the bulk samplers use the
         bijection ``G`` alone, so the round trip stays exact, while :meth:`score_samples`,
-        the importance weights and the Metropolis-Hastings sampler use the mixture. Each
-        density evaluation costs two inverse passes of ``G``.
+        the importance weights and the Metropolis-Hastings sampler use the mixture
+        (:meth:`bulk_correlation` first aligns each configuration with its more likely
+        branch; bulk-HMC samples get the random sign). Each density evaluation costs two
+        inverse passes of ``G``.
     ode_steps : int, default=4
         Minimum RK4 steps of the ODE blocks (more when the velocity is stiff).
     loss : {"auto", "reverse_kl", "forward_kl", "both"}, default="auto"
@@ -375,6 +377,10 @@ class RGFlow(FlowEstimator):
         ``n_samples`` states, or the rows of ``X``) are encoded, ``z = G^{-1}(x)``, and the
         Pearson correlation of every pair of latent coordinates is measured. A perfect RG
         flow leaves none; the holographic distance of Hu et al. is ``-ln|correlation|``.
+        With ``z2_mixture`` each configuration is first given the sign of the branch of the
+        mixture that more likely drew it (``argmax_s q_G(s x)``): the bulk code of ``G``
+        alone would place the configurations of the other branch far out in the bulk and
+        show their sign as a strong correlation of everything with everything.
 
         Parameters
         ----------
@@ -391,7 +397,11 @@ class RGFlow(FlowEstimator):
         """
         self._check_fitted()
         n = _check_int("n_samples", n_samples, 2)
-        Z = self.transform(self._target_samples(n, X))
+        X = self._target_samples(n, X)
+        if self.z2_mixture:
+            with torch.no_grad():
+                X = to_numpy(self.module_.align_sign(self._to_tensor(X)))
+        Z = self.transform(X)
         corr = np.corrcoef(Z, rowvar=False)
         shape = np.asarray(self.lattice_shape_)
         sites = np.tile(np.stack(np.unravel_index(np.arange(shape.prod()), shape), 1),
@@ -505,7 +515,9 @@ class RGFlow(FlowEstimator):
         method : {"flow", "mh", "importance", "bulk_hmc"}
             As :meth:`FlowEstimator.sample`, plus ``bulk_hmc``: HMC on the bulk effective
             action from flow samples, 16 chains (fewer for small ``n_samples``) mapped back by
-            ``G``; local moves in the bulk are global moves of the field.
+            ``G``; local moves in the bulk are global moves of the field. With
+            ``z2_mixture`` each sample also gets the mixture's random sign (exact, since the
+            action is even), as the chains stay on the branch of ``G`` they start in.
         burn_in : int, default=100
             Discarded proposals (``mh``) or HMC trajectories per chain (``bulk_hmc``).
 
@@ -528,4 +540,7 @@ class RGFlow(FlowEstimator):
                      generator=self._generator, dtype=self._dtype)
         z = chains.samples.transpose(0, 1).reshape(-1, self.n_features_in_)[:n]
         with torch.no_grad():
-            return to_numpy(self.module_.from_latent(z))
+            x = self.module_.from_latent(z)
+        if self.z2_mixture:  # the target is symmetric: the sign is a fair coin of its own
+            x = self.module_.random_sign(x, self._generator)
+        return to_numpy(x)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.decomposition import PCA
@@ -225,6 +226,27 @@ def test_z2_mixture_density_and_bulk(mixture):
     log_prior = -0.5 * (Z**2).sum(1) - 8 * np.log(2 * np.pi)
     expected = (mixture.theory.action(x) + branches[0]).numpy() - log_prior
     np.testing.assert_allclose(mixture.effective_action(Z), expected, rtol=1e-10, atol=1e-8)
+
+
+def test_z2_mixture_bulk_correlation_aligns_the_sign(mixture):
+    """The bulk code of a mixture sample is that of its more likely branch, whatever its sign."""
+    X = mixture.sample(512)
+    x = torch.as_tensor(X)
+    with torch.no_grad():
+        aligned = mixture.module_.align_sign(x)
+        assert torch.all(mixture.module_.flow_log_prob(aligned)
+                         >= mixture.module_.flow_log_prob(-aligned))
+    np.testing.assert_array_equal(aligned.abs().numpy(), np.abs(X))
+    # so the correlations do not depend on the random sign of the mixture's draws
+    signs = np.random.default_rng(0).choice([-1.0, 1.0], size=(512, 1))
+    expected = mixture.bulk_correlation(X=X)
+    for flipped in (-X, signs * X):
+        pd.testing.assert_frame_equal(mixture.bulk_correlation(X=flipped), expected)
+
+
+def test_z2_mixture_bulk_hmc_samples_both_signs(mixture):
+    X = mixture.sample(400, method="bulk_hmc", burn_in=20)
+    assert 0.35 < (X.sum(1) > 0).mean() < 0.65
 
 
 def test_z2_mixture_path_gradient_loss_matches_plain_loss(mixture):

@@ -88,8 +88,8 @@ class LatticeFlow(nn.Module):
             return e[0] - e[1]
         return torch.randn(n, self.n_features, generator=generator, device=device, dtype=dtype)
 
-    def _random_sign(self, x: torch.Tensor, generator) -> torch.Tensor:
-        """Each row of ``x`` with its sign flipped with probability 1/2."""
+    def random_sign(self, x: torch.Tensor, generator=None) -> torch.Tensor:
+        """Each row of ``x`` with its sign flipped with probability 1/2 (the mixture's sign)."""
         flip = torch.rand(x.shape[0], 1, generator=generator, device=x.device,
                           dtype=x.dtype) < 0.5
         return torch.where(flip, -x, x)
@@ -107,7 +107,7 @@ class LatticeFlow(nn.Module):
             return x, log_q
         # log q_mix is even: evaluate it on the unflipped rows, whose branch is known
         log_q = torch.logaddexp(log_q, self.flow_log_prob(-x)) - math.log(2.0)
-        return self._random_sign(x, generator), log_q
+        return self.random_sign(x, generator), log_q
 
     def flow_log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """``log q_f(x)`` of the bijector alone (no Z2 mixture), through the inverse map."""
@@ -123,6 +123,19 @@ class LatticeFlow(nn.Module):
 
     forward = log_prob
 
+    def align_sign(self, x: torch.Tensor) -> torch.Tensor:
+        """Each row of ``x`` times the sign ``s = +-1`` of its more likely branch,
+        ``argmax_s q_f(s x)`` (the identity without ``z2_mixture``).
+
+        A Z2 mixture samples ``s f(z)`` with a random sign ``s``; aligning its samples undoes
+        the sign, so that ``f^{-1}`` of the result is the latent code of the branch that most
+        likely drew them, and the code of ``x`` and ``-x`` agree.
+        """
+        if not self.z2_mixture:
+            return x
+        log_q = self.flow_log_prob(torch.cat([x, -x])).view(2, -1)
+        return torch.where((log_q[0] >= log_q[1])[:, None], x, -x)
+
     def sample_path(self, n: int, *, generator=None, device=None, dtype=None):
         """Draw ``n`` rows with ``log q`` evaluated at frozen parameters (for path gradients).
 
@@ -137,7 +150,7 @@ class LatticeFlow(nn.Module):
         """
         x = self._forward_rows(n, generator, device, dtype)[0]
         if self.z2_mixture:
-            x = self._random_sign(x, generator)
+            x = self.random_sign(x, generator)
         frozen = {name: p.detach() for name, p in self.named_parameters()}
         return x, torch.func.functional_call(self, frozen, (x,))
 
