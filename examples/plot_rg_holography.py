@@ -15,7 +15,7 @@ conventions in :ref:`conventions-ising-dual`) on an :math:`8 \\times 8` lattice 
 :math:`T_c`, where correlations are longest. We train by reverse KL from the action alone, then
 check the free energy against the exact value, look at the bulk correlations and the
 holographic distance, and repaint a hole in a configuration by sampling its causal cone in
-the bulk. (A short training, so that the example runs in about a minute; the benchmarks in
+the bulk. (A short training, so that the example runs in a minute or two; the benchmarks in
 ``benchmarks/rg_flow.py`` train longer.)
 """
 
