@@ -70,7 +70,8 @@ print(dict(zip(*np.unique(rg.levels_, return_counts=True))))
 print(rg.get_feature_names_out()[:3])
 
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.5), layout="constrained")
-axes[0].imshow(X[0].reshape(L, L), cmap="RdBu_r")
+limit = np.abs(X[0]).max()
+axes[0].imshow(X[0].reshape(L, L), cmap="RdBu_r", vmin=-limit, vmax=limit)
 axes[0].set(title="dual field x", xticks=[], yticks=[])
 image = axes[1].imshow(rg.levels_.reshape(L, L), cmap="viridis")
 axes[1].set(title="RG level of each bulk variable", xticks=[], yticks=[])
@@ -120,7 +121,6 @@ print(f"{mask.sum()} masked sites, {rg.causal_cone(mask).sum()} bulk variables i
 painted = rg.inpaint(X[:1], mask, n_samples=30, burn_in=30)[0]
 
 fig, axes = plt.subplots(1, 4, figsize=(10, 2.8), layout="constrained")
-limit = np.abs(X[0]).max()
 panels = [("original", X[0]), ("hole", np.where(mask, np.nan, X[0])),
           ("one repainting", painted[-1]), ("mean of 30", painted.mean(0))]
 for ax, (title, field) in zip(axes, panels):
