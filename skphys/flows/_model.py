@@ -114,11 +114,15 @@ class LatticeFlow(nn.Module):
         z, log_det = self.bijector.inverse(self._fields(x))
         return self.prior_log_prob(z.reshape(x.shape[0], -1)) + log_det
 
+    def _branch_log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """``log q_f(x)`` and ``log q_f(-x)`` stacked as ``(2, batch)``, in one inverse pass."""
+        return self.flow_log_prob(torch.cat([x, -x])).view(2, -1)
+
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """``log q(x)`` of each row: :meth:`flow_log_prob`, or the Z2 mixture of it."""
         if not self.z2_mixture:
             return self.flow_log_prob(x)
-        log_q = self.flow_log_prob(torch.cat([x, -x])).view(2, -1)  # one pass, both branches
+        log_q = self._branch_log_probs(x)
         return torch.logaddexp(log_q[0], log_q[1]) - math.log(2.0)
 
     forward = log_prob
@@ -133,7 +137,7 @@ class LatticeFlow(nn.Module):
         """
         if not self.z2_mixture:
             return x
-        log_q = self.flow_log_prob(torch.cat([x, -x])).view(2, -1)
+        log_q = self._branch_log_probs(x)
         return torch.where((log_q[0] >= log_q[1])[:, None], x, -x)
 
     def sample_path(self, n: int, *, generator=None, device=None, dtype=None):
