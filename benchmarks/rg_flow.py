@@ -5,8 +5,9 @@ clustering``, ``--bijectors``, ``--seconds S``, ``--free-seconds S``, ``--z2
 equivariant|mixture``, ``--steps16``, ``--trajectories``, ``--model PATH``,
 ``--clustering-steps``, ``--clustering-seeds``, ``--seed S``). Torch
 runs on one thread; times are CPU seconds of this process (``time.process_time``), so other
-jobs on the machine do not inflate them. Every training gets a CPU budget: the number of
-steps is set from timed probe fits of 10 and 30 steps (they count towards the budget).
+jobs on the machine do not inflate them. The ``free`` and ``ising`` trainings get a CPU
+budget: the number of steps is set from timed probe fits of 10 and 30 steps (they count
+towards the budget).
 
 * ``free``: FreeScalar (8, 8), m2 = 0.1, trained by reverse KL (path gradients) for
   ``--free-seconds`` CPU seconds with each block bijector ("coupling", "ode"); ESS/N on 8192
@@ -35,8 +36,8 @@ steps is set from timed probe fits of 10 and 30 steps (they count towards the bu
   re-run without re-training; the training time is then not reported).
 * ``clustering``: phase clustering with
   ``Pipeline([RGFlow, top-level latents, PCA(2), |.|, KMeans(2)])`` on IsingDual (16, 16)
-  fields at 12 temperatures in [1.8, 3.0] (``make_ising`` Wolff spins, 500 per temperature,
-  mapped to exact dual fields by ``IsingDual.sample_field``; the temperatures are never
+  fields at 12 temperatures in [1.8, 3.0] (``make_ising_dual``: Wolff spins, 500 per
+  temperature, mapped to exact dual fields by ``IsingDual.sample_field``; the temperatures are never
   shown to the pipeline). The flow is fitted by maximum likelihood to the pooled fields for
   ``--clustering-steps`` steps, once with the RG stopped at an 8 x 8 top level
   (``n_levels=2``) and once with all 4 levels; the share of each temperature's configurations
@@ -63,8 +64,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skphys import load
-from skphys.datasets import make_ising
+from skphys.datasets import make_ising_dual
 from skphys._rg_flow import RGFlow, _LatentAction
+from skphys.flows import max_levels
 from skphys.lattice import FreeScalar, Ising, IsingDual
 from skphys.lattice.exact import T_C, free_scalar_log_z, ising_dual_log_z, ising_energy
 from skphys.lattice.mcmc import hmc, wolff
@@ -198,9 +200,8 @@ def ising_dual_16(steps: int, n_chains: int, n_trajectories: int, n_boundary: in
           f"acceptance = {d['acceptance']:.3f}, ln Z = {d['log_z']:.4f} +- {d['log_z_err']:.4f}"
           f" (exact {log_z_x:.4f})", flush=True)
     # the reference: Wolff spins mapped to exact, independent dual fields
-    spins, _ = make_ising(shape, T_C, 20_000, random_state=seed)
-    x = theory.sample_field(torch.as_tensor(spins), generator=torch.Generator().manual_seed(seed))
-    reference = mean_error(torch.tanh(x).mean(-1).abs().numpy())
+    x, _ = make_ising_dual(shape, T_C, 20_000, random_state=seed)
+    reference = mean_error(np.abs(np.tanh(x).mean(-1)))
     print(f"  reference: <|m|> = {reference.mean:.4f} +- {reference.error:.4f} (20000 Wolff "
           f"configurations through IsingDual.sample_field)", flush=True)
     for name, target, init, n_trajectories, n_burnin in [
@@ -241,7 +242,7 @@ def report_autocorrelation(name: str, abs_m: np.ndarray, cost: float, reference,
 
 def clustering_pipeline(shape, n_levels: int | None, steps: int, seed: int) -> Pipeline:
     """RGFlow (maximum likelihood), its top-level latents, PCA(2), |.|, KMeans(2)."""
-    top = (np.log2(shape[0]).astype(int) if n_levels is None else n_levels) - 1
+    top = (max_levels(shape) if n_levels is None else n_levels) - 1
     return Pipeline([
         ("rg", RGFlow(lattice_shape=shape, n_levels=n_levels, max_iter=steps, batch_size=64,
                       learning_rate=3e-3, random_state=seed, monitor_every=0, device="cpu")),
@@ -268,12 +269,7 @@ def phase_clustering(steps: int, n_data: int, seeds: list[int]) -> None:
     print(f"Phase clustering, IsingDual {shape}, {len(temperatures)} temperatures in "
           f"[{temperatures[0]}, {temperatures[-1]}], {n_data} configurations each", flush=True)
     for seed in seeds:
-        spins, T = make_ising(shape, temperatures, n_data, random_state=seed)
-        generator = torch.Generator().manual_seed(seed)
-        X = np.concatenate([
-            IsingDual(shape, temperature=t).sample_field(
-                torch.as_tensor(spins[T == t]), generator=generator).numpy()
-            for t in temperatures])
+        X, T = make_ising_dual(shape, temperatures, n_data, random_state=seed)
         for n_levels in (2, None):
             start = time.process_time()
             pipe = clustering_pipeline(shape, n_levels, steps, seed)

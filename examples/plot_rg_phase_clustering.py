@@ -26,7 +26,6 @@ three seeds, next to the flow with all four levels.
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from sklearn.cluster import KMeans
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.decomposition import PCA
@@ -34,24 +33,18 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skphys import RGFlow
-from skphys.datasets import make_ising
-from skphys.lattice import IsingDual
+from skphys.datasets import make_ising_dual
 from skphys.lattice.exact import T_C
 
 # %%
 # Dual fields at 12 temperatures
 # ------------------------------
-# Wolff-cluster Ising configurations (:func:`skphys.datasets.make_ising`) become exact,
-# independent samples of the dual field through :meth:`skphys.lattice.IsingDual.sample_field`
-# (:math:`x \mid s \sim N(Cs, C)`).
+# :func:`skphys.datasets.make_ising_dual` draws Wolff-cluster Ising configurations and maps
+# each to an exact, independent sample of the dual field
+# (:math:`x \mid s \sim N(Cs, C)`, :meth:`skphys.lattice.IsingDual.sample_field`).
 shape = (16, 16)
 temperatures = np.linspace(1.8, 3.0, 12)
-spins, T = make_ising(shape, temperatures, 300, random_state=0)
-generator = torch.Generator().manual_seed(0)
-X = np.concatenate([
-    IsingDual(shape, temperature=t).sample_field(torch.as_tensor(spins[T == t]),
-                                                 generator=generator).numpy()
-    for t in temperatures])
+X, T = make_ising_dual(shape, temperatures, 300, random_state=0)
 print(X.shape)
 
 # %%

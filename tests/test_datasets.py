@@ -6,13 +6,26 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
-from skphys.datasets import make_ising, make_phi4, make_xy
+from skphys.datasets import make_ising, make_ising_dual, make_phi4, make_xy
 from skphys.datasets import _monte_carlo
+from skphys.lattice import IsingDual
 from skphys.lattice.exact import T_C, ising_energy
 from skphys.lattice.stats import tau_int
 
 M2_EXACT_L4_TC = 0.76135891  # conventions §3, exact enumeration
+
+
+def test_make_ising_dual_fields_carry_the_ising_law():
+    X, T = make_ising_dual((4, 4), [T_C, 2.5], n_samples=2000, random_state=0)
+    assert X.shape == (4000, 16) and np.isfinite(X).all()
+    np.testing.assert_array_equal(T, np.repeat([T_C, 2.5], 2000))
+    # the improved estimator of the spins' m^2 on the fields against exact enumeration
+    m2 = IsingDual((4, 4), T_C).ising_magnetization_sq(torch.as_tensor(X[:2000])).numpy()
+    assert abs(m2.mean() - M2_EXACT_L4_TC) < 4 * m2.std() / np.sqrt(2000)
+    np.testing.assert_array_equal(make_ising_dual((4, 4), 2.5, 10, random_state=1)[0],
+                                  make_ising_dual((4, 4), 2.5, 10, random_state=1)[0])
 
 
 def test_make_ising_equilibrium_and_decorrelated():

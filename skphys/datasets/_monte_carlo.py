@@ -16,7 +16,7 @@ from sklearn.utils import check_random_state
 from .._io import atomic_write
 from .._torch_utils import seed_from
 from .._version import __version__
-from ..lattice import XY, Ising, LatticeTheory, Phi4
+from ..lattice import XY, Ising, IsingDual, LatticeTheory, Phi4
 from ..lattice.mcmc import hmc, wolff
 from ..lattice._theory import check_count
 from ..lattice.observables import abs_magnetization, energy_per_site
@@ -154,6 +154,53 @@ def make_ising(shape, temperatures, n_samples, random_state=None, *, cache_dir=N
     """
     return _make_spin_data("ising", Ising, shape, temperatures, n_samples, random_state,
                            cache_dir)
+
+
+def make_ising_dual(shape, temperatures, n_samples, random_state=None, *, cache_dir=None):
+    """Equilibrium configurations of the continuous Ising dual field
+    (:class:`~skphys.lattice.IsingDual`).
+
+    Ising spins from :func:`make_ising`, each mapped to one field drawn from
+    :math:`x \\mid s \\sim N(Cs, C)` (:meth:`~skphys.lattice.IsingDual.sample_field`): exact
+    samples of the dual field's law, as decorrelated as the spins.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Lattice extents (periodic).
+    temperatures : float or sequence of float
+        Temperatures (J = k_B = 1).
+    n_samples : int
+        Configurations per temperature.
+    random_state : int, RandomState instance or None
+        Seeds the spins' sampler and the fields' noise; the global RNGs are not used.
+    cache_dir : str or path-like, optional
+        On-disk cache of the spins, as in :func:`make_ising`.
+
+    Returns
+    -------
+    X : ndarray of shape (len(temperatures) * n_samples, n_sites)
+        Dual fields, grouped by temperature.
+    T : ndarray of shape (len(temperatures) * n_samples,)
+        The temperature of each row.
+
+    Examples
+    --------
+    >>> from skphys.datasets import make_ising_dual
+    >>> X, T = make_ising_dual((4, 4), [2.0, 3.0], n_samples=5, random_state=0)
+    >>> X.shape, X.dtype
+    ((10, 16), dtype('float64'))
+    """
+    rng = check_random_state(random_state)
+    spins, T = make_ising(shape, temperatures, n_samples, int(rng.randint(2**31 - 1)),
+                          cache_dir=cache_dir)
+    generator = torch.Generator().manual_seed(seed_from(rng))
+    X = np.empty_like(spins)
+    for t in dict.fromkeys(T.tolist()):  # the temperatures in their order
+        rows = T == t
+        X[rows] = IsingDual(tuple(shape), temperature=t).sample_field(
+            torch.as_tensor(spins[rows]), generator=generator).numpy()
+    return X, T
 
 
 def make_xy(shape, temperatures, n_samples, random_state=None, *, cache_dir=None):
