@@ -12,7 +12,7 @@ import torch
 from ._base import _check_int
 from ._flow_base import FlowEstimator
 from ._torch_utils import to_numpy
-from .flows._mera import max_levels, mera_levels
+from .flows._mera import level_depths, max_levels, mera_levels
 from .flows._model import mera_flow
 from .lattice import LatticeTheory
 from .lattice.mcmc import hmc
@@ -88,8 +88,9 @@ class RGFlow(FlowEstimator):
         ODE on the block (RK4, exact divergence; see :func:`skphys.flows.block_ode`).
     prior : {"gaussian", "laplace"}, default="gaussian"
         Distribution of the bulk variables.
-    depth : int, default=1
-        Disentangler-decimator pairs per level (NeuralRG: 1).
+    depth : int or sequence of int, default=1
+        Disentangler-decimator pairs per level (NeuralRG: 1), or one count per level, finest
+        first (e.g. ``(2, 3, 4)``: the coarse levels act on few sites, so depth there is cheap).
     n_layers : int, default=4
         Coupling layers per block bijector (``bijector="coupling"``).
     hidden_units : tuple of int, default=(32, 32)
@@ -236,7 +237,8 @@ class RGFlow(FlowEstimator):
         if block & (block - 1):
             raise ValueError(f"block_size must be a power of two, got {self.block_size!r}")
         _check_int("n_levels", self.n_levels, 1, allow_none=True)
-        _check_int("depth", self.depth, 1)
+        if not isinstance(self.depth, Sequence):
+            _check_int("depth", self.depth, 1)
         _check_int("n_layers", self.n_layers, 1)
         _check_int("ode_steps", self.ode_steps, 1)
         units = tuple(self.hidden_units) if isinstance(self.hidden_units, Sequence) else ()
@@ -281,6 +283,7 @@ class RGFlow(FlowEstimator):
                 f"n_levels={self.n_levels} exceeds the {limit} levels of lattice_shape {shape} "
                 f"with block_size={self.block_size}"
             )
+        level_depths(self.depth, limit if self.n_levels is None else self.n_levels)
 
     def _build_module(self):
         return mera_flow(

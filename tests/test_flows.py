@@ -18,6 +18,7 @@ from skphys.flows import (
     FourierGaussian,
     checkerboard_mask,
     momentum_orbits,
+    tanh,
 )
 from skphys._torch_utils import init_parameters
 from skphys.flows._model import LatticeFlow, coupling_flow, mera_flow
@@ -25,6 +26,25 @@ from skphys.lattice import FreeScalar
 from skphys.lattice.exact import free_scalar_log_z
 
 L = 4
+
+
+@settings(max_examples=25, deadline=None)
+@given(values=st.lists(st.floats(-40, 40, width=32), min_size=1, max_size=64))
+def test_tanh_is_torch_tanh_to_rounding(values):
+    for dtype, tol in ((torch.float32, 4e-7), (torch.float64, 1e-15)):
+        x = torch.tensor(values, dtype=dtype)
+        assert torch.allclose(tanh(x), torch.tanh(x), rtol=0, atol=tol)
+        assert torch.equal(tanh(-x), -tanh(x))  # exactly odd
+
+
+def test_tanh_derivatives_are_those_of_tanh():
+    x = torch.linspace(-6, 6, 41, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(tanh, (x,))
+    assert torch.autograd.gradgradcheck(tanh, (x,))
+    (grad,) = torch.autograd.grad(tanh(x).sum(), x)
+    assert torch.allclose(grad, 1 / torch.cosh(x.detach()) ** 2, rtol=0, atol=1e-15)
+    assert torch.equal(torch.func.vmap(tanh)(x.detach().view(41, 1)).view(-1),
+                       tanh(x.detach()))
 
 
 def _random_(module, seed, std):

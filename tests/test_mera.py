@@ -8,13 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skphys._torch_utils import init_parameters
-from skphys.flows import MERA, block_coupling, block_ode, max_levels, mera_levels
+from skphys.flows import MERA, block_coupling, block_ode, level_depths, max_levels, mera_levels
 
 BIJECTORS = ("coupling", "ode")
 
 
 def _mera(shape, bijector: str, *, z2: bool = False, seed: int = 0, scale: float = 0.0,
-          block_size: int = 2, n_levels: int | None = None, depth: int = 1,
+          block_size: int = 2, n_levels: int | None = None, depth: int | tuple = 1,
           dtype=torch.float64) -> MERA:
     """A MERA of small blocks, initialized from ``seed`` and then perturbed by ``scale``."""
     def make_block(block):
@@ -73,10 +73,12 @@ def test_identity_at_initialization(bijector, z2):
     assert torch.equal(log_det, torch.zeros(4, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("bijector, depth", [("coupling", 1), ("coupling", 2), ("ode", 1)])
+@pytest.mark.parametrize("bijector, depth", [("coupling", 1), ("coupling", 2), ("ode", 1),
+                                             ("coupling", (1, 3, 2))])
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
 def test_exact_inverse(bijector, depth, dtype, tol):
     mera = _mera((8, 8), bijector, seed=2, scale=0.1, depth=depth, dtype=dtype)
+    assert len(mera.decimators) == sum(level_depths(depth, 3))
     z = torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(3), dtype=dtype)
     x, log_det = mera(z)
     z_back, log_det_inv = mera.inverse(x)
@@ -131,7 +133,7 @@ def _influence(mera: MERA, site: tuple[int, ...]) -> torch.Tensor:
     return grad[0, 0] != 0
 
 
-@pytest.mark.parametrize("depth", [1, 2])
+@pytest.mark.parametrize("depth", [1, 2, (1, 1, 2, 3)])
 @pytest.mark.parametrize("site", [(0, 0), (5, 11), (15, 2)])
 def test_causal_cone_contains_every_influential_latent(site, depth):
     mera = _mera((16, 16), "coupling", seed=8, scale=0.3, depth=depth)

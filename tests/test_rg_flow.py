@@ -156,6 +156,10 @@ def test_bulk_correlation_frame(trained):
     (dict(theory=FreeScalar((4, 4), m2=1.0), z2_mixture="yes"), "z2_mixture"),
     (dict(theory=FreeScalar((4, 4), m2=1.0), z2_mixture=True), "z2_equivariant=False"),
     (dict(theory=_NotZ2((4, 4), m2=1.0), **MIXTURE), "z2_mixture.*_NotZ2"),
+    (dict(theory=FreeScalar((4, 4), m2=1.0), depth=0), "depth"),
+    (dict(theory=FreeScalar((4, 4), m2=1.0), depth=(1, 2, 1)), "depth needs one count per "
+     "level: 2"),
+    (dict(theory=FreeScalar((4, 4), m2=1.0), depth=(1, 0)), "depth must be ints >= 1"),
 ])
 def test_bad_parameters_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -34,8 +34,9 @@ def register(subparsers) -> None:
     add_flow_training_arguments(parser)
     parser.add_argument("--bijector", choices=["coupling", "ode"], default="coupling",
                         help="block bijector (default coupling)")
-    parser.add_argument("--depth", type=int, default=None,
-                        help="disentangler-decimator pairs per level (default: RGFlow's)")
+    parser.add_argument("--depth", type=int, nargs="+", default=None,
+                        help="disentangler-decimator pairs per level, or one count per level "
+                        "(finest first); default RGFlow's")
     parser.set_defaults(func=run)
 
 
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     check_flow_arguments(args, theory)
     options = flow_training_options(args)
     if args.depth is not None:
-        options["depth"] = args.depth
+        options["depth"] = args.depth[0] if len(args.depth) == 1 else tuple(args.depth)
     flow = RGFlow(theory, bijector=args.bijector, **options)
     diag = fit_and_diagnose(flow, f"{args.bijector} RG flow")
     exact = exact_log_z(theory)

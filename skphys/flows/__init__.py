@@ -4,13 +4,14 @@ Bijectors act on fields of shape ``(batch, channels, *lattice_shape)`` and retur
 transformed field with ``log|det J|`` of shape ``(batch,)``.
 """
 
+from ._activation import Tanh, tanh
 from ._bijector import Bijector, Composed
 from ._blocks import BlockMLP, BlockVelocity, block_coupling, block_masks, block_ode
 from ._continuous import ContinuousFlow, EquivariantVelocity
 from ._convnet import CircularConvNet
 from ._coupling import AffineCoupling, checkerboard_mask
 from ._fourier import FourierGaussian, momentum_orbits
-from ._mera import MERA, max_levels, mera_levels
+from ._mera import MERA, level_depths, max_levels, mera_levels
 from ._model import LatticeFlow, mera_flow
 
 __all__ = [
@@ -31,6 +32,9 @@ __all__ = [
     "MERA",
     "max_levels",
     "mera_levels",
+    "level_depths",
     "LatticeFlow",
     "mera_flow",
+    "tanh",
+    "Tanh",
 ]

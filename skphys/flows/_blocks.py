@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._activation import Tanh, tanh
 from ._bijector import Composed
 from ._continuous import ContinuousFlow
 from ._coupling import AffineCoupling
@@ -32,7 +33,7 @@ def _mlp(sizes: Sequence[int], bias: bool) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         if i:
-            layers.append(nn.Tanh())
+            layers.append(Tanh())
         layers.append(nn.Linear(n_in, n_out, bias=bias))
     return nn.Sequential(*layers)
 
@@ -186,7 +187,7 @@ class BlockVelocity(nn.Module):
         h = first(phi.flatten(1)) * modulation
         jacobian = (first.weight * modulation[:, None]).expand(h.shape[0], -1, -1)
         for layer in linear[1:]:  # tanh, then the next linear layer: chain rule
-            h = torch.tanh(h)
+            h = tanh(h)
             jacobian = layer.weight @ ((1 - h.square()).unsqueeze(-1) * jacobian)
             h = layer(h)
         divergence = torch.diagonal(jacobian, dim1=-2, dim2=-1).sum(-1)

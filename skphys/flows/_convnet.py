@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from ._activation import Tanh
+
 __all__ = ["CircularConvNet"]
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
@@ -25,7 +27,7 @@ class CircularConvNet(nn.Sequential):
     kernel_size : int
         Odd kernel size; padding keeps the lattice shape.
     activation : type of nn.Module
-        Activation class between layers (e.g. ``nn.LeakyReLU`` or ``nn.Tanh``).
+        Activation class between layers (e.g. ``nn.LeakyReLU`` or :class:`~skphys.flows.Tanh`).
     final_tanh : bool
         Apply ``tanh`` to the output (the tutorial recipe does, bounding ``s``).
     bias : bool
@@ -56,5 +58,5 @@ class CircularConvNet(nn.Sequential):
             if i < len(sizes) - 2:
                 layers.append(activation())
         if final_tanh:
-            layers.append(nn.Tanh())
+            layers.append(Tanh())
         super().__init__(*layers)

@@ -13,14 +13,16 @@ of its site (:func:`mera_levels`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from ._bijector import Bijector
 
-__all__ = ["max_levels", "mera_levels", "MERA"]
+__all__ = ["max_levels", "mera_levels", "level_depths", "MERA"]
 
 
 def _valuation(n: int, b: int) -> int:
@@ -84,6 +86,32 @@ def mera_levels(shape: tuple[int, ...], block_size: int = 2,
     return levels
 
 
+def level_depths(depth: int | Sequence[int], n_levels: int) -> tuple[int, ...]:
+    """Disentangler-decimator pairs of each level: ``depth`` for all, or one count per level.
+
+    Examples
+    --------
+    >>> from skphys.flows import level_depths
+    >>> level_depths(2, 3), level_depths([1, 2, 4], 3)
+    ((2, 2, 2), (1, 2, 4))
+    """
+    if isinstance(depth, (int, np.integer)) and not isinstance(depth, bool):
+        depths = (int(depth),) * n_levels
+    elif isinstance(depth, Sequence) and not isinstance(depth, str):
+        depths = tuple(depth)
+        if len(depths) != n_levels:
+            raise ValueError(
+                f"depth needs one count per level: {n_levels} for this hierarchy, got "
+                f"{len(depths)} ({list(depths)})"
+            )
+    else:
+        raise ValueError(f"depth must be an int or a sequence of ints, got {depth!r}")
+    for d in depths:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+            raise ValueError(f"depth must be ints >= 1, got {depth!r}")
+    return tuple(int(d) for d in depths)
+
+
 class MERA(Bijector):
     """Hierarchical bijector ``x = G(z)`` on fields ``(batch, channels, *shape)``.
 
@@ -100,9 +128,11 @@ class MERA(Bijector):
         ``make_block(block_shape) -> Bijector`` builds one block bijector (acting on fields
         ``(n_blocks, channels, *block_shape)``); called twice per level, for the disentangler
         and the decimator, whose parameters are shared by all blocks of the level.
-    depth : int, default=1
+    depth : int or sequence of int, default=1
         Disentangler-decimator pairs per level (NeuralRG uses one; more widen the range of
-        the map within a level).
+        the map within a level), or one count per level, finest first. The coarse levels act
+        on few sites, so pairs there are cheap: the finest level costs about ``b**d`` times the
+        next.
 
     Examples
     --------
@@ -123,12 +153,12 @@ class MERA(Bijector):
     """
 
     def __init__(self, shape: tuple[int, ...], block_size: int, n_levels: int,
-                 make_block: Callable[[tuple[int, ...]], Bijector], depth: int = 1):
+                 make_block: Callable[[tuple[int, ...]], Bijector],
+                 depth: int | Sequence[int] = 1):
         super().__init__()
         self.shape = tuple(shape)
         self.block_size = block_size
         self.n_levels = n_levels
-        self.depth = depth
         if block_size < 2 or block_size % 2:
             raise ValueError(f"block_size must be an even int >= 2, got {block_size!r}")
         limit = max_levels(self.shape, block_size)
@@ -137,47 +167,56 @@ class MERA(Bijector):
                 f"n_levels must be between 1 and {limit} for lattice {self.shape} with "
                 f"block_size={block_size}, got {n_levels!r}"
             )
+        self.depths = level_depths(depth, n_levels)
+        #: stage indices of every level: its disentangler-decimator pairs, applied in order
+        self.stages = [range(sum(self.depths[:level]), sum(self.depths[:level + 1]))
+                       for level in range(n_levels)]
         block_shape = (block_size,) * len(self.shape)
-        n_stages = n_levels * depth
+        n_stages = sum(self.depths)
         self.disentanglers = nn.ModuleList(make_block(block_shape) for _ in range(n_stages))
         self.decimators = nn.ModuleList(make_block(block_shape) for _ in range(n_stages))
+        for level in range(n_levels):  # gather and scatter indices (not saved: derived)
+            for shifted in (False, True):
+                order = self._block_order(level, shifted)
+                self.register_buffer(f"_gather_{level}_{int(shifted)}", order, persistent=False)
+                self.register_buffer(f"_scatter_{level}_{int(shifted)}", torch.argsort(order),
+                                     persistent=False)
 
     # -- gather / scatter -------------------------------------------------------------------
+    def _block_order(self, level: int, shifted: bool) -> torch.Tensor:
+        """Sites of the level's sublattice (row-major) in block order, blocks shifted by
+        ``b / 2`` when ``shifted``: entry ``k * b**d + j`` is site ``j`` of block ``k``."""
+        extents = tuple(n // self.block_size**level for n in self.shape)
+        b, d = self.block_size, len(extents)
+        sites = torch.arange(math.prod(extents)).view(extents)
+        if shifted:
+            sites = torch.roll(sites, (-(b // 2),) * d, tuple(range(d)))
+        split = sites.reshape(*(m for n in extents for m in (n // b, b)))
+        return split.permute(*range(0, 2 * d, 2), *range(1, 2 * d, 2)).reshape(-1)
+
     def _sublattice(self, level: int) -> tuple[slice, ...]:
         return (slice(None), slice(None)) + (slice(None, None, self.block_size**level),) * len(
             self.shape)
 
-    def _to_blocks(self, field: torch.Tensor) -> torch.Tensor:
-        """``(batch, C, *n)`` to ``(batch * n_blocks, C, b, ..., b)``."""
-        batch, channels, *extents = field.shape
-        b, d = self.block_size, len(extents)
-        split = field.reshape(batch, channels, *(m for n in extents for m in (n // b, b)))
-        grid = tuple(2 + 2 * i for i in range(d))
-        inner = tuple(3 + 2 * i for i in range(d))
-        blocks = split.permute(0, *grid, 1, *inner)
-        return blocks.reshape(-1, channels, *(b,) * d)
+    def _blockwise(self, block_map: Callable, field: torch.Tensor, level: int, shifted: bool):
+        """Apply ``block_map`` to every (shifted) block of the level's sublattice ``field``;
+        return the field and its log-det.
 
-    def _from_blocks(self, blocks: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """Inverse of :meth:`_to_blocks` for a field shaped like ``like``."""
-        batch, channels, *extents = like.shape
-        b, d = self.block_size, len(extents)
-        grid = tuple(n // b for n in extents)
-        split = blocks.reshape(batch, *grid, channels, *(b,) * d)
-        order = [0, d + 1]
-        for i in range(d):
-            order += [1 + i, d + 2 + i]
-        return split.permute(*order).reshape(like.shape)
-
-    def _blockwise(self, block_map: Callable, field: torch.Tensor, shifted: bool):
-        """Apply ``block_map`` to every (shifted) block; return the field and its log-det."""
-        dims = tuple(range(2, field.dim()))
-        shift = self.block_size // 2 if shifted else 0
-        rolled = torch.roll(field, (-shift,) * len(dims), dims) if shift else field
-        out, log_det = block_map(self._to_blocks(rolled))
-        out = self._from_blocks(out, rolled)
-        if shift:
-            out = torch.roll(out, (shift,) * len(dims), dims)
-        return out, log_det.view(field.shape[0], -1).sum(1)
+        The blocks are gathered with one ``index_select`` (and scattered back with one) along
+        the flattened sites, in the order of :meth:`_block_order`.
+        """
+        batch, channels = field.shape[:2]
+        gather = getattr(self, f"_gather_{level}_{int(shifted)}")
+        scatter = getattr(self, f"_scatter_{level}_{int(shifted)}")
+        block_shape = (self.block_size,) * len(self.shape)
+        size = math.prod(block_shape)
+        n_blocks = gather.numel() // size
+        blocks = field.reshape(batch, channels, -1).index_select(2, gather)
+        blocks = blocks.view(batch, channels, n_blocks, size).transpose(1, 2)
+        out, log_det = block_map(blocks.reshape(batch * n_blocks, channels, *block_shape))
+        out = out.reshape(batch, n_blocks, channels, size).transpose(1, 2)
+        out = out.reshape(batch, channels, -1).index_select(2, scatter).view(field.shape)
+        return out, log_det.view(batch, -1).sum(1)
 
     # -- the bijection ----------------------------------------------------------------------
     def forward(self, z):
@@ -185,9 +224,9 @@ class MERA(Bijector):
         for level in reversed(range(self.n_levels)):
             index = self._sublattice(level)
             sub = x[index]
-            for stage in reversed(range(level * self.depth, (level + 1) * self.depth)):
-                sub, ld_dec = self._blockwise(self.decimators[stage], sub, shifted=False)
-                sub, ld_dis = self._blockwise(self.disentanglers[stage], sub, shifted=True)
+            for stage in reversed(self.stages[level]):
+                sub, ld_dec = self._blockwise(self.decimators[stage], sub, level, False)
+                sub, ld_dis = self._blockwise(self.disentanglers[stage], sub, level, True)
                 log_det = log_det + ld_dec + ld_dis
             x = x.clone()
             x[index] = sub
@@ -198,9 +237,9 @@ class MERA(Bijector):
         for level in range(self.n_levels):
             index = self._sublattice(level)
             sub = z[index]
-            for stage in range(level * self.depth, (level + 1) * self.depth):
-                sub, ld_dis = self._blockwise(self.disentanglers[stage].inverse, sub, True)
-                sub, ld_dec = self._blockwise(self.decimators[stage].inverse, sub, False)
+            for stage in self.stages[level]:
+                sub, ld_dis = self._blockwise(self.disentanglers[stage].inverse, sub, level, True)
+                sub, ld_dec = self._blockwise(self.decimators[stage].inverse, sub, level, False)
                 log_det = log_det + ld_dis + ld_dec
             z = z.clone()
             z[index] = sub
@@ -224,9 +263,9 @@ class MERA(Bijector):
         for level in range(self.n_levels):
             index = self._sublattice(level)
             sub = cone[index]
-            for _ in range(self.depth):
-                sub, _ = self._blockwise(spread, sub, shifted=True)
-                sub, _ = self._blockwise(spread, sub, shifted=False)
+            for _ in self.stages[level]:
+                sub, _ = self._blockwise(spread, sub, level, True)
+                sub, _ = self._blockwise(spread, sub, level, False)
             cone = cone.clone()
             cone[index] = sub
         return cone.view(self.shape) > 0

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from ._activation import Tanh
 from ._bijector import Bijector, Composed
 from ._blocks import block_coupling, block_ode
 from ._continuous import ContinuousFlow, EquivariantVelocity
@@ -17,7 +18,7 @@ from ._mera import MERA, max_levels
 
 __all__ = ["LatticeFlow", "coupling_flow", "continuous_flow", "mera_flow"]
 
-_ACTIVATIONS = {"leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
+_ACTIVATIONS = {"leaky_relu": nn.LeakyReLU, "tanh": Tanh, "silu": nn.SiLU}
 _ODD_ACTIVATIONS = ("tanh",)
 _PRIORS = ("gaussian", "laplace")
 _BLOCK_BIJECTORS = ("coupling", "ode")
@@ -205,7 +206,7 @@ def continuous_flow(shape, channels: int, *, n_frequencies: int, n_time_kernels:
     return LatticeFlow(shape, channels, Composed(layers))
 
 
-def mera_flow(shape, channels: int, *, block_size: int, n_levels: int | None, depth: int,
+def mera_flow(shape, channels: int, *, block_size: int, n_levels: int | None, depth,
               bijector: str, n_layers: int, hidden_units, z2_equivariant: bool, ode_steps: int,
               prior: str, z2_mixture: bool = False) -> LatticeFlow:
     """NeuralRG flow: a :class:`MERA` hierarchy of block bijectors over a ``prior``.
@@ -213,9 +214,10 @@ def mera_flow(shape, channels: int, *, block_size: int, n_levels: int | None, de
     ``bijector="coupling"``: every disentangler and decimator is :func:`block_coupling`
     (``n_layers`` affine couplings with MLPs of ``hidden_units``); ``"ode"``: :func:`block_ode`
     (an MLP velocity integrated by RK4 in ``ode_steps`` steps or more). ``n_levels=None``
-    builds the full hierarchy (:func:`max_levels`), with ``depth`` disentangler-decimator pairs
-    per level. With ``z2_equivariant`` every block map commutes with ``phi -> -phi``; with
-    ``z2_mixture`` the density is symmetrized over the sign instead (see :class:`LatticeFlow`).
+    builds the full hierarchy (:func:`max_levels`), with ``depth`` disentangler-decimator
+    pairs per level (an int, or one count per level: :func:`~skphys.flows.level_depths`). With
+    ``z2_equivariant`` every block map commutes with ``phi -> -phi``; with ``z2_mixture`` the
+    density is symmetrized over the sign instead (see :class:`LatticeFlow`).
     """
     if bijector not in _BLOCK_BIJECTORS:
         raise ValueError(f"bijector must be one of {_BLOCK_BIJECTORS}, got {bijector!r}")
