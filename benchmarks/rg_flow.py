@@ -101,9 +101,10 @@ CONFIGS = {
 # Alone, (4, 1, 1): 5800 steps in 499 CPU s, KL 0.2885, ESS/N 0.18, energy -0.1 sigma, <m^2>
 # +0.5 sigma; an earlier run of 6000 steps took 610 CPU s (KL 0.2886) and drew a sample of
 # outsized weight (ESS/N 0.001): energy and <m^2> 5 sigma off. The weights are heavy-tailed.
-# Equivariant blocks with the same network cover the target better but reach a worse KL: lr 1e-2, 12000 steps without path gradients: KL 0.597,
-# ESS/N 0.15, energy -0.4 sigma, <m^2> +0.1 sigma; with path gradients lr 1e-2 diverged at step
-# 2507, lr 6e-3 (8000 steps, 708 CPU s): KL 0.513, energy -1.3 sigma, <m^2> +1.7 sigma.
+# Equivariant blocks with the same network cover the target better but reach a worse KL:
+# lr 1e-2, 12000 steps without path gradients: KL 0.597, ESS/N 0.15, energy -0.4 sigma,
+# <m^2> +0.1 sigma; with path gradients lr 1e-2 diverged at step 2507, lr 6e-3 (8000 steps,
+# 708 CPU s): KL 0.513, energy -1.3 sigma, <m^2> +1.7 sigma.
 STEPS_ISING = 5800
 Z2_OPTIONS = {
     "equivariant": dict(z2_equivariant=True),
