@@ -99,7 +99,8 @@ CONFIGS = {
 # the depth of the finest level is what counts: depth (2, 3, 4) 0.431 (8000), (1, 3, 4) 0.570
 # (10000), (4, 1, 1) 0.289 (6000), (6, 1, 1) 0.303 (4500); batch 64, depth 3: 0.318 (10000).
 # Alone, (4, 1, 1): 5800 steps in 499 CPU s, KL 0.2885, ESS/N 0.18, energy -0.1 sigma, <m^2>
-# +0.5 sigma; an earlier run of 6000 steps took 610 CPU s (KL 0.2886) and drew a sample of
+# +0.5 sigma (seed 1: 490 CPU s, KL 0.2990, energy +0.4 sigma, <m^2> -0.6 sigma); an
+# earlier run of 6000 steps took 610 CPU s (KL 0.2886) and drew a sample of
 # outsized weight (ESS/N 0.001): energy and <m^2> 5 sigma off. The weights are heavy-tailed.
 # Equivariant blocks with the same network cover the target better but reach a worse KL:
 # lr 1e-2, 12000 steps without path gradients: KL 0.597, ESS/N 0.15, energy -0.4 sigma,
