@@ -90,7 +90,8 @@ class RGFlow(FlowEstimator):
         Distribution of the bulk variables.
     depth : int or sequence of int, default=1
         Disentangler-decimator pairs per level (NeuralRG: 1), or one count per level, finest
-        first (e.g. ``(2, 3, 4)``: the coarse levels act on few sites, so depth there is cheap).
+        first. The finest level costs most and, for the L = 8 Ising dual at T_c, its depth is
+        what lowers the KL: ``(4, 1, 1)`` beat a uniform 3 and ``(2, 3, 4)``.
     n_layers : int, default=4
         Coupling layers per block bijector (``bijector="coupling"``).
     hidden_units : tuple of int, default=(32, 32)

@@ -130,9 +130,8 @@ class MERA(Bijector):
         and the decimator, whose parameters are shared by all blocks of the level.
     depth : int or sequence of int, default=1
         Disentangler-decimator pairs per level (NeuralRG uses one; more widen the range of
-        the map within a level), or one count per level, finest first. The coarse levels act
-        on few sites, so pairs there are cheap: the finest level costs about ``b**d`` times the
-        next.
+        the map within a level), or one count per level, finest first (a pair at the finest
+        level costs about ``b**d`` times one at the next).
 
     Examples
     --------
