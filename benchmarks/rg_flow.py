@@ -27,16 +27,17 @@ steps (they count towards the budget).
 * ``ising16``: IsingDual (16, 16) at T_c, Z2 mixture, ``--steps16`` steps (a step count, not
   a budget: the time is reported; issue: KL <= 1.9 nats); KL, ESS/N, MH acceptance and ln Z
   on 8192 fresh samples. Then the samplers side by side, on the Ising ``|m|`` (improved
-  estimator ``|mean tanh x|``): HMC on the dual field itself (the boundary,
-  ``--boundary-trajectories`` per chain) and HMC on the bulk effective action ``S_eff(z)``
-  (``sample(method="bulk_hmc")``'s sampler, ``--trajectories`` per chain), ``--chains``
-  chains each run as one batch, unit trajectory length, the step size tuned in burn-in to
-  80 % acceptance; and the flow's own independence Metropolis-Hastings chain of
-  ``chains x trajectories`` proposals. For each: the integrated autocorrelation time of
-  ``|m|`` in updates (trajectories, proposals), the CPU time per update and chain, and
-  their product (the cost of one independent sample). ``--model PATH`` loads the trained
-  flow from PATH if it exists, else trains it and saves it there (so the samplers can be
-  re-run without re-training; the training time is then not reported).
+  estimator ``|mean tanh x|``): HMC on the dual field itself (the boundary) at each of
+  ``--boundary-lengths`` (``--boundary-trajectories`` divided by the length, per chain) and
+  HMC on the bulk effective action ``S_eff(z)`` (``sample(method="bulk_hmc")``'s sampler,
+  ``--trajectories`` per chain) at each of ``--bulk-lengths``, ``--chains`` chains each run
+  as one batch, the step size tuned in burn-in to 80 % acceptance; and the flow's own
+  independence Metropolis-Hastings chain of ``chains x trajectories`` proposals. For each:
+  the integrated autocorrelation time of ``|m|`` in updates (trajectories, proposals), the
+  cost of one independent sample in force (flow) evaluations and in CPU time (per update and
+  chain, times tau). ``--model PATH`` loads the trained flow from PATH if it exists, else
+  trains it and saves it there (so the samplers can be re-run without re-training; the
+  training time is then not reported).
 * ``clustering``: phase clustering with
   ``Pipeline([RGFlow, top-level latents, PCA(2), |.|, KMeans(2)])`` on IsingDual (16, 16)
   fields at 12 temperatures in [1.8, 3.0] (``make_ising_dual``: Wolff spins, 500 per
@@ -84,7 +85,7 @@ CONFIGS = {
     "ode": dict(batch_size=64, learning_rate=1e-2, path_gradient=True, depth=2,
                 hidden_units=(16,)),
     "ising": dict(batch_size=128, learning_rate=1e-2, depth=(4, 1, 1), hidden_units=(16, 16)),
-    "ising16": dict(batch_size=128, learning_rate=3e-3, depth=2),
+    "ising16": dict(batch_size=128, learning_rate=1e-2, depth=(4, 1, 1, 1), hidden_units=(16, 16)),
 }
 # the Z2 treatments of the Ising dual (--z2): equivariant blocks, or a Z2 mixture of a
 # non-equivariant flow, which settles on one of the two magnetized modes. Probes at 120 CPU s
@@ -102,11 +103,27 @@ CONFIGS = {
 # +0.5 sigma (seed 1: 490 CPU s, KL 0.2990, energy +0.4 sigma, <m^2> -0.6 sigma); an
 # earlier run of 6000 steps took 610 CPU s (KL 0.2886) and drew a sample of
 # outsized weight (ESS/N 0.001): energy and <m^2> 5 sigma off. The weights are heavy-tailed.
+# Seeds 2 / 3 (alone): KL 0.2740 / 0.3251 in 403 / 473 CPU s, energy -5.0 / -3.9 sigma,
+# <m^2> +4.6 / +3.3 sigma: both biased towards order, as a mode-seeking reverse KL that
+# under-samples disordered fields would make them. A forward-KL term on exact fields (--data
+# 20000, seed 2) fixes the coverage but costs KL within the budget: 3500 steps, 499 CPU s:
+# KL 0.3375, ESS/N 0.32, energy -2.0 sigma, <m^2> +1.3 sigma; batch 64, 6000 steps, 561 CPU
+# s: KL 0.3318, ESS/N 0.20, energy -0.1 sigma, <m^2> -0.4 sigma.
 # Equivariant blocks with the same network cover the target better but reach a worse KL:
 # lr 1e-2, 12000 steps without path gradients: KL 0.597, ESS/N 0.15, energy -0.4 sigma,
 # <m^2> +0.1 sigma; with path gradients lr 1e-2 diverged at step 2507, lr 6e-3 (8000 steps,
 # 708 CPU s): KL 0.513, energy -1.3 sigma, <m^2> +1.7 sigma.
 STEPS_ISING = 5800
+# L = 16 (seed 0, 10000 steps, 2145 CPU s with a probe sharing the cores): KL 1.298 nats
+# (1.309 on a second 8192-sample estimate; the old depth 2, hidden (32, 32), lr 3e-3 config:
+# 1.725 in 3384 CPU s). Samplers on that flow (64 chains, alone), per independent sample of
+# |m|: boundary HMC at T = 1 / 4 / 16: 4213 / 1328 / 610 force evaluations, 16.5 / 4.0 / 1.3
+# ms; bulk HMC at T = 1 / pi/2: 273 / 247 flow evaluations, 153 / 144 ms; flow MH 684
+# proposals, 253 ms. A flow evaluation (forward and backward) costs ~270 boundary forces
+# (two FFTs) here, so the bulk wins per evaluation (2.5x against the best boundary length)
+# and loses per CPU second (110x). Even a perfect flow would lose per CPU second: HMC on a
+# 256-dimensional standard normal at T = pi/2 takes 5 leapfrog steps for tau ~ 1, i.e. ~3
+# ms per independent sample at 0.58 ms per evaluation.
 Z2_OPTIONS = {
     "equivariant": dict(z2_equivariant=True),
     "mixture": dict(z2_equivariant=False, z2_mixture=True, path_gradient=True),
@@ -164,18 +181,22 @@ def wolff_magnetization_sq(seed: int) -> tuple[float, float]:
     return tuple(mean_error(m2.mean(0))[:2])
 
 
-def ising_dual(steps: int, seconds: float, seed: int, z2: str) -> None:
+def ising_dual(steps: int, seconds: float, seed: int, z2: str, n_data: int) -> None:
     theory = IsingDual(SHAPE, temperature=T_C)
     log_z_x = ising_dual_log_z(SHAPE, T_C)
     start = time.process_time()
+    if n_data:  # exact dual fields from Wolff spins (their CPU time counts)
+        data, _ = make_ising_dual(SHAPE, T_C, n_data, random_state=seed + 1000)
     rg = RGFlow(theory, max_iter=steps, random_state=seed, monitor_every=0, device="cpu",
-                **CONFIGS["ising"], **Z2_OPTIONS[z2]).fit()
+                loss="both" if n_data else "reverse_kl", **CONFIGS["ising"],
+                **Z2_OPTIONS[z2]).fit(data if n_data else None)
     cpu = time.process_time() - start
     X, log_w = rg.sample(16384, method="importance")
     x = torch.as_tensor(X, dtype=torch.float64)
     loss = -log_w.mean()
     d = rg.diagnose(16384)
-    print(f"IsingDual {SHAPE} T_c, Z2 {z2}: {rg.n_iter_} steps in {cpu:.0f} CPU s "
+    loss_name = f"reverse KL + forward KL on {n_data} fields" if n_data else "reverse KL"
+    print(f"IsingDual {SHAPE} T_c, Z2 {z2}, {loss_name}: {rg.n_iter_} steps in {cpu:.0f} CPU s "
           f"({'within' if cpu <= seconds else 'OVER'} the {seconds:.0f} s budget); "
           f"loss = {loss:.4f}, ln Z_x = {log_z_x:.6f}, "
           f"KL = loss + ln Z_x = {loss + log_z_x:.4f} nats; ESS/N = {d['ess']:.4f} +- "
@@ -200,7 +221,8 @@ def ising_dual(steps: int, seconds: float, seed: int, z2: str) -> None:
               f"{(mean - ref) / sigma:+.2f} sigma", flush=True)
 
 
-def ising_dual_16(steps: int, n_chains: int, n_trajectories: int, n_boundary: int, seed: int,
+def ising_dual_16(steps: int, n_chains: int, n_trajectories: int, n_boundary: int,
+                  boundary_lengths: list[float], bulk_lengths: list[float], seed: int,
                   model: str | None) -> None:
     shape = (16, 16)
     theory = IsingDual(shape, temperature=T_C)
@@ -226,40 +248,42 @@ def ising_dual_16(steps: int, n_chains: int, n_trajectories: int, n_boundary: in
     reference = mean_error(np.abs(np.tanh(x).mean(-1)))
     print(f"  reference: <|m|> = {reference.mean:.4f} +- {reference.error:.4f} (20000 Wolff "
           f"configurations through IsingDual.sample_field)", flush=True)
-    for name, target, init, n_trajectories, n_burnin in [
-        ("boundary HMC", theory, None, n_boundary, 500),
-        ("bulk HMC", _LatentAction(rg), rg.module_.sample_prior(
-            n_chains, generator=torch.Generator().manual_seed(seed), device="cpu",
-            dtype=torch.float32), n_trajectories, 500),
-    ]:
+    runs = [("boundary HMC", theory, None, length, round(n_boundary / length))
+            for length in boundary_lengths]
+    runs += [("bulk HMC", _LatentAction(rg), rg.module_.sample_prior(
+        n_chains, generator=torch.Generator().manual_seed(seed), device="cpu",
+        dtype=torch.float32), length, n_trajectories) for length in bulk_lengths]
+    for name, target, init, length, n in runs:
         begin = time.process_time()
-        result = hmc(target, n_trajectories, n_chains=n_chains, n_burnin=n_burnin, init=init,
-                     generator=torch.Generator().manual_seed(seed), dtype=torch.float32)
-        cost = (time.process_time() - begin) / (n_chains * (n_trajectories + n_burnin))
+        result = hmc(target, n, n_chains=n_chains, n_burnin=500, init=init,
+                     trajectory_length=length, generator=torch.Generator().manual_seed(seed),
+                     dtype=torch.float32)
+        cost = (time.process_time() - begin) / (n_chains * (n + 500))
         x = result.samples
         if target is not theory:
             with torch.no_grad():
                 x = rg.module_.from_latent(x.reshape(-1, x.shape[-1])).reshape(x.shape)
         report_autocorrelation(name, torch.tanh(x).mean(-1).abs().numpy(), cost, reference,
-                               f"acceptance {result.acceptance:.3f}, "
-                               f"{result.info['n_leapfrog']} leapfrog steps")
+                               f"T = {length:.2f}, acceptance {result.acceptance:.3f}",
+                               result.info["n_leapfrog"])
     begin = time.process_time()
     X = rg.sample(n_chains * n_trajectories, method="mh", burn_in=1000)
     cost = (time.process_time() - begin) / (n_chains * n_trajectories + 1000)
     report_autocorrelation("flow MH", np.abs(np.tanh(X).mean(-1)), cost, reference,
-                           "one independence Metropolis-Hastings chain")
+                           "one independence Metropolis-Hastings chain", 1)
 
 
 def report_autocorrelation(name: str, abs_m: np.ndarray, cost: float, reference,
-                           details: str) -> None:
-    """<|m|> (pull against the reference), tau_int(|m|) in updates, CPU cost per update and
-    chain, and their product."""
+                           details: str, passes: int) -> None:
+    """<|m|> (pull against the reference), tau_int(|m|) in updates, the cost of one
+    independent sample in force (or flow) evaluations (``passes`` per update) and in CPU time
+    (per update and chain x tau)."""
     mean, error, tau = mean_error(abs_m)
     pull = (mean - reference.mean) / math.hypot(error, reference.error)
-    print(f"  {name:12s}: {details}; <|m|> = {mean:.4f} +- {error:.4f} ({pull:+.1f} sigma), "
-          f"tau_int(|m|) = "
-          f"{tau:.1f} updates, {1e3 * cost:.3f} ms per update and chain, tau x cost = "
-          f"{1e3 * tau * cost:.2f} ms", flush=True)
+    print(f"  {name:12s}: {details}, {passes} evaluations per update; <|m|> = {mean:.4f} +- "
+          f"{error:.4f} ({pull:+.1f} sigma), tau_int(|m|) = {tau:.1f} updates = "
+          f"{tau * passes:.0f} evaluations, {1e3 * cost:.4f} ms per update and chain, "
+          f"tau x cost = {1e3 * tau * cost:.2f} ms", flush=True)
 
 
 def clustering_pipeline(shape, n_levels: int | None, steps: int, seed: int) -> Pipeline:
@@ -323,6 +347,9 @@ def main() -> None:
                         help="CPU-second budget of each free-field training")
     parser.add_argument("--z2", choices=sorted(Z2_OPTIONS), default="mixture",
                         help="Z2 treatment of the Ising-dual flow")
+    parser.add_argument("--data", type=int, default=0,
+                        help="ising: add a forward-KL term on this many exact dual fields "
+                        "(Wolff spins through IsingDual.sample_field); 0: reverse KL alone")
     parser.add_argument("--steps16", type=int, default=10_000,
                         help="training steps of the L = 16 Ising-dual flow")
     parser.add_argument("--chains", type=int, default=64,
@@ -332,7 +359,12 @@ def main() -> None:
                         "independence Metropolis-Hastings chain has chains x trajectories "
                         "states")
     parser.add_argument("--boundary-trajectories", type=int, default=20_000,
-                        help="boundary HMC trajectories per chain after burn-in (ising16)")
+                        help="boundary HMC trajectories per chain after burn-in at unit "
+                        "trajectory length, divided by the length at the others (ising16)")
+    parser.add_argument("--boundary-lengths", type=float, nargs="+", default=[1, 4, 16],
+                        help="trajectory lengths of boundary HMC (ising16)")
+    parser.add_argument("--bulk-lengths", type=float, nargs="+", default=[1, math.pi / 2],
+                        help="trajectory lengths of bulk HMC (ising16)")
     parser.add_argument("--model", help="ising16: load the trained flow from this file if it "
                         "exists, else train and save it there")
     parser.add_argument("--clustering-steps", type=int, default=2000,
@@ -348,10 +380,10 @@ def main() -> None:
         for bijector in args.bijectors:
             free_field(bijector, args.free_seconds, args.seed)
     if "ising" in args.parts:
-        ising_dual(args.steps, args.seconds, args.seed, args.z2)
+        ising_dual(args.steps, args.seconds, args.seed, args.z2, args.data)
     if "ising16" in args.parts:
         ising_dual_16(args.steps16, args.chains, args.trajectories, args.boundary_trajectories,
-                      args.seed, args.model)
+                      args.boundary_lengths, args.bulk_lengths, args.seed, args.model)
     if "clustering" in args.parts:
         phase_clustering(args.clustering_steps, 500, args.clustering_seeds)
 

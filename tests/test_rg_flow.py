@@ -12,7 +12,7 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 
 import skphys
-from skphys._rg_flow import RGFlow
+from skphys._rg_flow import RGFlow, _LatentAction
 from skphys.lattice import ComplexPhi4, FreeScalar, IsingDual
 from skphys.lattice.exact import T_C, free_scalar_log_z, free_scalar_propagator
 from skphys.lattice.stats import mean_error
@@ -113,6 +113,20 @@ def test_bulk_hmc_is_exact(trained):
         series = products[:, :, site].mean(1)  # average over the 16 chains at each time
         mean, err, _ = mean_error(series)
         assert abs(mean - exact[site]) < 4 * err, (site, mean, exact[site], err)
+
+
+def test_latent_action_reuses_the_action_of_the_force_pass(trained):
+    """HMC's end-point action comes with the last force; any other tensor, or the same one
+    changed in place, gets a fresh pass."""
+    target = _LatentAction(trained)
+    z = torch.randn(5, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    fresh = trained._effective_action(z).detach()
+    target.grad_action(z)
+    assert target.action(z) is target._forced[2]
+    torch.testing.assert_close(target.action(z), fresh, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(target.action(z.clone()), fresh, rtol=1e-12, atol=1e-12)
+    z.mul_(0.5)
+    torch.testing.assert_close(target.action(z), trained._effective_action(z).detach())
 
 
 def test_inpaint_resamples_only_masked_sites(trained):
