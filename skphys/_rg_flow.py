@@ -248,8 +248,6 @@ class RGFlow(FlowEstimator):
         if block & (block - 1):
             raise ValueError(f"block_size must be a power of two, got {self.block_size!r}")
         _check_int("n_levels", self.n_levels, 1, allow_none=True)
-        if not isinstance(self.depth, Sequence):
-            _check_int("depth", self.depth, 1)
         _check_int("n_layers", self.n_layers, 1)
         _check_int("ode_steps", self.ode_steps, 1)
         units = tuple(self.hidden_units) if isinstance(self.hidden_units, Sequence) else ()
@@ -294,7 +292,7 @@ class RGFlow(FlowEstimator):
                 f"n_levels={self.n_levels} exceeds the {limit} levels of lattice_shape {shape} "
                 f"with block_size={self.block_size}"
             )
-        level_depths(self.depth, limit if self.n_levels is None else self.n_levels)
+        level_depths(self.depth, limit if self.n_levels is None else self.n_levels)  # checks it
 
     def _build_module(self):
         return mera_flow(
