@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin
 
-from ._base import TorchEstimator, _check_int
+from ._base import TorchEstimator, _check_int, _check_positive
 from ._reweighting import ReweightingMixin
 from ._torch_utils import draw_in_chunks, to_numpy
 from .lattice import LatticeTheory
@@ -33,9 +33,9 @@ class FlowEstimator(ReweightingMixin, ClassNamePrefixFeaturesOutMixin, Transform
                     DensityMixin, TorchEstimator):
     """Base of the flow estimators: training, sampling and diagnostics of a lattice flow.
 
-    Subclasses store (at least) ``theory``, ``lattice_shape``, ``loss``, ``path_gradient``,
-    ``batch_size``, ``monitor_every``, ``monitor_size`` and the training parameters read by
-    :class:`skphys._base.TorchEstimator`.
+    Subclasses store (at least) ``theory``, ``lattice_shape``, ``loss``, ``forward_weight``,
+    ``path_gradient``, ``batch_size``, ``monitor_every``, ``monitor_size`` and the training
+    parameters read by :class:`skphys._base.TorchEstimator`.
     """
 
     _key_metric = "ess"
@@ -83,6 +83,7 @@ class FlowEstimator(ReweightingMixin, ClassNamePrefixFeaturesOutMixin, Transform
     def _validate_params(self) -> None:
         if self.loss not in _LOSSES:
             raise ValueError(f"loss must be one of {_LOSSES}, got {self.loss!r}")
+        _check_positive("forward_weight", self.forward_weight)
         _check_int("monitor_size", self.monitor_size, 1)
         _check_int("monitor_every", self.monitor_every, 0)
 
@@ -116,7 +117,8 @@ class FlowEstimator(ReweightingMixin, ClassNamePrefixFeaturesOutMixin, Transform
             if mode in ("forward_kl", "both"):
                 idx = torch.randint(len(data), (self.batch_size,), generator=self._generator,
                                     device=self._device)
-                loss = loss - self.module_.log_prob(data[idx]).mean()
+                forward = -self.module_.log_prob(data[idx]).mean()
+                loss = loss + (self.forward_weight * forward if mode == "both" else forward)
             metrics = {}
             if monitor and (step % self.monitor_every == 0 or step == 1):
                 metrics.update(self._monitor())

@@ -63,7 +63,14 @@ class FlowSampler(FlowEstimator):
     adjoint : bool, default=False
         Adjoint backpropagation through the ODE.
     loss : {"auto", "reverse_kl", "forward_kl", "both"}, default="auto"
-        ``auto``: reverse KL for ``fit()``, forward KL (maximum likelihood) for ``fit(X)``.
+        ``auto``: reverse KL for ``fit()``, forward KL (maximum likelihood) for ``fit(X)``;
+        ``both``: their sum, reverse KL from ``theory`` plus ``forward_weight`` times the
+        forward KL on ``X``.
+    forward_weight : float, default=1.0
+        Weight of the forward-KL term with ``loss="both"``. The reverse KL is mode-seeking:
+        it can leave regions of the target under-sampled and the importance weights there
+        heavy-tailed; a forward term on data pulls mass onto them, at some cost in reverse
+        KL (the smaller the weight, the smaller that cost).
     path_gradient : bool, default=True
         Estimate the reverse-KL gradient along the sample path only (arXiv:2207.08219): no
         score term, whose variance does not vanish at the optimum. Costs an inverse pass per
@@ -137,6 +144,7 @@ class FlowSampler(FlowEstimator):
         ode_steps: int = 10,
         adjoint: bool = False,
         loss: str = "auto",
+        forward_weight: float = 1.0,
         path_gradient: bool = True,
         max_iter: int = 1000,
         batch_size: int = 64,
@@ -169,6 +177,7 @@ class FlowSampler(FlowEstimator):
         self.ode_steps = ode_steps
         self.adjoint = adjoint
         self.loss = loss
+        self.forward_weight = forward_weight
         self.path_gradient = path_gradient
         self.max_iter = max_iter
         self.batch_size = batch_size

@@ -11,7 +11,7 @@ import torch
 from ._base import _check_int
 from ._torch_utils import to_numpy
 from .lattice.mcmc import independence_metropolis
-from .lattice.stats import ess, importance_mean, log_mean_exp, mean_error, tau_int
+from .lattice.stats import ess, importance_mean, log_mean_exp, mean_error, pareto_k, tau_int
 
 __all__ = ["ReweightingMixin"]
 
@@ -52,10 +52,13 @@ class ReweightingMixin:
         Returns
         -------
         dict
-            ``ess`` (ESS/N) and ``ess_err`` (bootstrap), ``acceptance`` of an independence
-            Metropolis-Hastings chain through the samples, ``tau_int`` of the action along that
-            chain, ``kl`` the reverse KL estimate ``ln Z - E_q[log w]``, ``log_z`` (LSE of the
-            log-weights minus ln N) and ``log_z_err`` (delta-method error).
+            ``ess`` (ESS/N) and ``ess_err`` (bootstrap), ``pareto_k`` the tail shape of the
+            weights (:func:`skphys.lattice.stats.pareto_k`: from 0.5 up their variance is
+            infinite and ESS/N and every importance-sampling error bar, ``log_z_err``
+            included, are unreliable), ``acceptance`` of an independence Metropolis-Hastings
+            chain through the samples, ``tau_int`` of the action along that chain, ``kl`` the
+            reverse KL estimate ``ln Z - E_q[log w]``, ``log_z`` (LSE of the log-weights minus
+            ln N) and ``log_z_err`` (delta-method error).
         """
         self._check_fitted()
         self._require_theory("diagnose")
@@ -71,6 +74,7 @@ class ReweightingMixin:
         return {
             "ess": ess_value,
             "ess_err": ess_err,
+            "pareto_k": pareto_k(log_w_np),
             "acceptance": chain.acceptance,
             "tau_int": tau_int(action[chain.index]).tau,
             "kl": float(log_z - log_w_np.mean()),

@@ -128,6 +128,7 @@ class RGFlow(FlowEstimator):
     ode_steps : int, default=4
         Minimum RK4 steps of the ODE blocks (more when the velocity is stiff).
     loss : {"auto", "reverse_kl", "forward_kl", "both"}, default="auto"
+    forward_weight : float, default=1.0
     path_gradient : bool, default=False
         Path-gradient estimator of the reverse KL (see :class:`skphys.FlowSampler`).
     max_iter : int, default=1000
@@ -193,6 +194,7 @@ class RGFlow(FlowEstimator):
         z2_mixture: bool = False,
         ode_steps: int = 4,
         loss: str = "auto",
+        forward_weight: float = 1.0,
         path_gradient: bool = False,
         max_iter: int = 1000,
         batch_size: int = 64,
@@ -222,6 +224,7 @@ class RGFlow(FlowEstimator):
         self.z2_mixture = z2_mixture
         self.ode_steps = ode_steps
         self.loss = loss
+        self.forward_weight = forward_weight
         self.path_gradient = path_gradient
         self.max_iter = max_iter
         self.batch_size = batch_size

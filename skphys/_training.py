@@ -50,8 +50,14 @@ class TrainingOutcome:
 
 
 def make_optimizer(params: Sequence[torch.nn.Parameter], settings: TrainingSettings):
-    """Adam with the settings' learning rate and schedule (``None``/"constant" or "cosine")."""
-    optimizer = torch.optim.Adam(params, lr=settings.learning_rate)
+    """Adam with the settings' learning rate and schedule (``None``/"constant" or "cosine").
+
+    On the CPU and CUDA it is torch's fused Adam (one kernel for all parameters: the flows'
+    many small tensors made the per-tensor loop about 8 % of a MERA training step).
+    """
+    params = list(params)
+    fused = all(p.device.type in ("cpu", "cuda") for p in params)
+    optimizer = torch.optim.Adam(params, lr=settings.learning_rate, fused=fused or None)
     if settings.lr_schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=max(settings.max_iter, 1)

@@ -82,7 +82,7 @@ def test_sample_trains_saves_samples_and_loadable_model(tmp_path, capsys):
                "-o", str(path)])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "ESS/N" in out and "MH acceptance" in out and "chi2" in out
+    assert "ESS/N" in out and "weight tail k" in out and "MH acceptance" in out and "chi2" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["free.npz", "free.pt"]
     model = skphys.load(tmp_path / "free.pt")
     with np.load(path) as data:

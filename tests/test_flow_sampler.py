@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -52,6 +54,15 @@ def test_importance_estimate_and_log_z(imperfect):
     diag = fs.diagnose(20_000)
     assert abs(diag["log_z"] - free_scalar_log_z((2, 2), 1.5)) < 4 * diag["log_z_err"] + 1e-3
     assert diag["kl"] > 0
+    assert diag["pareto_k"] < 0.3  # wider than the target: bounded weights
+
+
+def test_diagnose_flags_a_flow_narrower_than_the_target(imperfect):
+    """Against a much wider target (m^2 = 0.05: the zero mode's variance 20, the flow's
+    about 1) the weights have a Pareto tail of k ~ 0.9: infinite variance, flagged."""
+    theory, fs = imperfect
+    wide = copy.deepcopy(fs).set_params(theory=FreeScalar((2, 2), m2=0.05))
+    assert wide.diagnose(16384)["pareto_k"] > 0.6
 
 
 @pytest.mark.parametrize("path_gradient", [False, True])
@@ -84,6 +95,24 @@ def test_maximum_likelihood_from_data_and_round_trip():
     assert abs(fs.score(X) - exact_ll) < 0.1
     Z = fs.transform(X[:10])
     np.testing.assert_allclose(fs.inverse_transform(Z), X[:10], atol=1e-10)
+
+
+def test_both_losses_weigh_the_forward_term():
+    """``loss="both"`` is reverse KL + forward_weight x forward KL: with the same seed (same
+    samples and data rows) the first-step loss is affine in the weight, with the forward KL
+    of the initial flow on the data as slope."""
+    theory = FreeScalar((4, 4), m2=0.5)
+    X = np.random.default_rng(0).normal(size=(64, 16)) * 3
+    first = {}
+    for weight in (0.5, 1.0, 2.0):
+        fs = FlowSampler(theory, loss="both", forward_weight=weight, max_iter=1,
+                         random_state=0, dtype="float64", **SMALL).fit(X)
+        first[weight] = fs.history_["loss"].iloc[0]
+    slope = first[2.0] - first[1.0]
+    assert slope > 1.0  # the identity flow (unit normal) is far from data of variance 9
+    np.testing.assert_allclose(first[1.0] - first[0.5], slope / 2, rtol=1e-12)
+    with pytest.raises(ValueError, match="forward_weight must be a finite number > 0"):
+        FlowSampler(theory, loss="both", forward_weight=-1.0, **SMALL).fit(X)
 
 
 def _precision(theory):

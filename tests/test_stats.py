@@ -12,6 +12,7 @@ from hypothesis.extra.numpy import arrays
 from scipy.signal import lfilter
 
 from skphys.lattice.stats import (
+    pareto_k,
     MeanErrorResult,
     TauIntResult,
     autocorrelation,
@@ -252,6 +253,40 @@ def test_log_mean_exp_error_is_the_delta_method_and_covers_the_truth():
     assert 0.6 < hits / 200 < 0.76  # ~68 % for a 1-sigma interval
     with pytest.raises(ValueError, match="at least 2"):
         log_mean_exp([0.0], return_error=True)
+
+
+@pytest.mark.parametrize("k", [0.3, 0.6, 1.0])
+def test_pareto_k_recovers_the_tail_of_pareto_weights(k):
+    # w = u**-k, u uniform: P(w > t) = t**(-1/k), a Pareto tail of shape k
+    estimates = [pareto_k(-k * np.log(np.random.default_rng(seed).random(16384)))
+                 for seed in range(8)]
+    assert abs(np.mean(estimates) - k) < 0.08  # 8 fits, each with an error ~0.09
+    assert np.std(estimates) < 0.15
+
+
+def test_pareto_k_of_gaussian_importance_sampling():
+    """Target N(0, s^2), proposal N(0, 1): for s > 1, w = exp(x^2 (1 - 1/s^2) / 2) has
+    k = 1 - 1/s^2 (infinite weight variance from s^2 = 2); a narrower target gives bounded
+    weights, a negative k."""
+    x = np.random.default_rng(3).normal(size=16384)
+    for s2, k in [(4.0, 0.75), (2.0, 0.5)]:
+        estimate = pareto_k(0.5 * x**2 * (1 - 1 / s2))
+        assert abs(estimate - k) < 0.2, (s2, estimate)
+    assert pareto_k(0.5 * x**2 * (1 - 1 / 0.5)) < 0
+    assert pareto_k(np.zeros(100)) == -math.inf  # equal weights
+    with pytest.raises(ValueError, match="at least 25"):
+        pareto_k(np.zeros(24))
+    with pytest.raises(ValueError, match="non-zero weights"):
+        pareto_k(np.r_[np.zeros(3), np.full(97, -math.inf)])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(-1e3, 1e3))
+def test_pareto_k_ignores_the_normalization_and_order(seed, shift):
+    log_w = np.random.default_rng(seed).standard_t(3, size=400)
+    value = pareto_k(log_w)
+    assert pareto_k(log_w + shift) == pytest.approx(value, abs=1e-6)
+    assert pareto_k(log_w[::-1]) == value
 
 
 finite_log_w = arrays(

@@ -53,7 +53,8 @@ def fit_and_diagnose(estimator, what: str) -> dict:
     trained = time.perf_counter() - start
     diag = estimator.diagnose(8192)
     print(f"trained {estimator.n_iter_} steps in {trained:.1f} s; on 8192 fresh samples: "
-          f"ESS/N {diag['ess']:.3f} +- {diag['ess_err']:.3f}, MH acceptance "
-          f"{diag['acceptance']:.3f}, KL {diag['kl']:.4f}, ln Z {diag['log_z']:.4f} +- "
-          f"{diag['log_z_err']:.4f}")
+          f"ESS/N {diag['ess']:.3f} +- {diag['ess_err']:.3f} (weight tail k "
+          f"{diag['pareto_k']:.2f}{'' if diag['pareto_k'] < 0.5 else ': unreliable errors'}), "
+          f"MH acceptance {diag['acceptance']:.3f}, KL {diag['kl']:.4f}, ln Z "
+          f"{diag['log_z']:.4f} +- {diag['log_z_err']:.4f}")
     return diag

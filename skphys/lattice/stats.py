@@ -5,7 +5,7 @@
   window, for one chain ``(n,)`` or several independent chains ``(n_chains, n)``;
 * :func:`bootstrap` and :func:`jackknife` (blocked, for correlated chains) errors of any
   function of the data;
-* :func:`ess`, :func:`log_mean_exp`, :func:`importance_mean` and
+* :func:`ess`, :func:`pareto_k`, :func:`log_mean_exp`, :func:`importance_mean` and
   :func:`reweighted_thermodynamics` for importance weights ``log w = -S - ln q``.
 
 Inputs may be NumPy arrays, PyTorch tensors or sequences; everything is computed in NumPy
@@ -25,6 +25,7 @@ import numpy.typing as npt
 import torch
 from scipy.fft import irfft, next_fast_len, rfft
 from scipy.special import logsumexp
+from scipy.stats import genpareto
 
 from ._theory import check_real
 
@@ -37,6 +38,7 @@ __all__ = [
     "bootstrap",
     "jackknife",
     "ess",
+    "pareto_k",
     "log_mean_exp",
     "importance_mean",
     "reweighted_thermodynamics",
@@ -476,6 +478,52 @@ def ess(
     return _ess_fraction(log_w)
 
 
+def pareto_k(log_w: Data) -> float:
+    r"""Shape :math:`\hat k` of the right tail of importance weights: can their means be trusted?
+
+    A generalized Pareto distribution is fitted (maximum likelihood,
+    :func:`scipy.stats.genpareto`) to the :math:`M = \min(N/5, 3\sqrt N)` largest weights
+    above the next largest, as in Pareto-smoothed importance sampling (Vehtari, Simpson,
+    Gelman, Yao, Gabry, :arxiv:`1507.02646`). Weights with tail shape :math:`k` have finite
+    moments of order below :math:`1/k`: for :math:`k \ge 1/2` their variance is infinite,
+    so ESS/N and the delta-method errors of :func:`importance_mean` and
+    :func:`log_mean_exp` are meaningless and the estimates converge slowly towards values
+    they can miss by many quoted errors; above about 0.7 importance sampling is
+    impractical. A good proposal gives a small or negative :math:`\hat k` (log-weights
+    normal with standard deviation 0.3 give about 0, with 1 about 0.2-0.35 on 16384
+    samples); its statistical error at that size is about 0.1.
+
+    Parameters
+    ----------
+    log_w : array_like or torch.Tensor of shape (N,)
+        Log-weights, ``N >= 25``; ``-inf`` is allowed, NaN and ``+inf`` are not.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skphys.lattice.stats import pareto_k
+    >>> u = np.random.default_rng(0).random(10_000)
+    >>> round(pareto_k(-0.8 * np.log(u)), 2)  # weights u**-0.8: a Pareto tail of k = 0.8
+    0.85
+    """
+    log_w = _as_log_weights(log_w)
+    n = log_w.size
+    if n < 25:
+        raise ValueError(f"pareto_k needs at least 25 log-weights, got {n}")
+    m = int(min(n / 5, 3 * math.sqrt(n)))
+    top = np.sort(log_w)[-(m + 1):]
+    if not np.isfinite(top[0]):
+        raise ValueError("pareto_k needs more than min(N/5, 3 sqrt N) non-zero weights")
+    excess = np.expm1(top[1:] - top[0])  # w / w_threshold - 1: scale-free
+    if not excess.any():  # equal weights: no tail at all
+        return -math.inf
+    return float(genpareto.fit(excess, floc=0)[0])
+
+
 def log_mean_exp(log_w: Data, return_error: bool = False) -> float | tuple[float, float]:
     r""":math:`\ln\big(\frac1N\sum_i e^{\log w_i}\big) = \mathrm{LSE}(\log w) - \ln N`.
 
@@ -525,7 +573,7 @@ def importance_mean(values: Data, log_w: Data) -> tuple[float, float]:
 
     for independent proposals :math:`x_i \sim q` with :math:`w_i = e^{-S(x_i)}/q(x_i)`. The
     estimate is consistent (its bias is of order 1/N); the error is trustworthy only when the
-    :func:`ess` is not small.
+    :func:`ess` is not small and the weights' tail shape :func:`pareto_k` is below 1/2.
 
     Parameters
     ----------
