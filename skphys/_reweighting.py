@@ -3,6 +3,7 @@ independence Metropolis-Hastings, shared by the flow and autoregressive estimato
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -11,7 +12,9 @@ import torch
 from ._base import _check_int
 from ._torch_utils import to_numpy
 from .lattice.mcmc import independence_metropolis
-from .lattice.stats import ess, importance_mean, log_mean_exp, mean_error, pareto_k, tau_int
+from .lattice.stats import (
+    _MIN_TAIL_WEIGHTS, ess, importance_mean, log_mean_exp, mean_error, pareto_k, tau_int,
+)
 
 __all__ = ["ReweightingMixin"]
 
@@ -55,10 +58,11 @@ class ReweightingMixin:
             ``ess`` (ESS/N) and ``ess_err`` (bootstrap), ``pareto_k`` the tail shape of the
             weights (:func:`skphys.lattice.stats.pareto_k`: from 0.5 up their variance is
             infinite and ESS/N and every importance-sampling error bar, ``log_z_err``
-            included, are unreliable), ``acceptance`` of an independence Metropolis-Hastings
-            chain through the samples, ``tau_int`` of the action along that chain, ``kl`` the
-            reverse KL estimate ``ln Z - E_q[log w]``, ``log_z`` (LSE of the log-weights minus
-            ln N) and ``log_z_err`` (delta-method error).
+            included, are unreliable; NaN below 25 samples), ``acceptance`` of an
+            independence Metropolis-Hastings chain through the samples, ``tau_int`` of the
+            action along that chain, ``kl`` the reverse KL estimate ``ln Z - E_q[log w]``,
+            ``log_z`` (LSE of the log-weights minus ln N) and ``log_z_err`` (delta-method
+            error).
         """
         self._check_fitted()
         self._require_theory("diagnose")
@@ -74,7 +78,7 @@ class ReweightingMixin:
         return {
             "ess": ess_value,
             "ess_err": ess_err,
-            "pareto_k": pareto_k(log_w_np),
+            "pareto_k": pareto_k(log_w_np) if n >= _MIN_TAIL_WEIGHTS else math.nan,
             "acceptance": chain.acceptance,
             "tau_int": tau_int(action[chain.index]).tau,
             "kl": float(log_z - log_w_np.mean()),

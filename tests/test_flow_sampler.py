@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -63,6 +64,7 @@ def test_diagnose_flags_a_flow_narrower_than_the_target(imperfect):
     theory, fs = imperfect
     wide = copy.deepcopy(fs).set_params(theory=FreeScalar((2, 2), m2=0.05))
     assert wide.diagnose(16384)["pareto_k"] > 0.6
+    assert math.isnan(fs.diagnose(10)["pareto_k"])  # too few weights for a tail fit
 
 
 @pytest.mark.parametrize("path_gradient", [False, True])

@@ -46,6 +46,7 @@ __all__ = [
 
 Data = npt.ArrayLike | torch.Tensor
 RandomState = int | np.random.Generator | np.random.RandomState | None
+_MIN_TAIL_WEIGHTS = 25  # the fewest log-weights pareto_k fits a tail to
 
 
 class TauIntResult(NamedTuple):
@@ -512,8 +513,8 @@ def pareto_k(log_w: Data) -> float:
     """
     log_w = _as_log_weights(log_w)
     n = log_w.size
-    if n < 25:
-        raise ValueError(f"pareto_k needs at least 25 log-weights, got {n}")
+    if n < _MIN_TAIL_WEIGHTS:
+        raise ValueError(f"pareto_k needs at least {_MIN_TAIL_WEIGHTS} log-weights, got {n}")
     m = int(min(n / 5, 3 * math.sqrt(n)))
     top = np.sort(log_w)[-(m + 1):]
     if not np.isfinite(top[0]):
