@@ -107,7 +107,8 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
         else the loss).
     n_iter_no_change : int, default=100
     warm_start : bool, default=False
-        Continue training the fitted model (annealing continues from the step reached).
+        Continue training the fitted model (annealing continues from the step reached; Adam
+        keeps its state, the learning rate and its schedule start over).
     device : str, default="auto"
     dtype : {"float32", "float64"}, default="float32"
     random_state : int, RandomState instance or None, default=None

@@ -25,6 +25,7 @@ from ._training import (
     TrainingOutcome,
     TrainingSettings,
     make_optimizer,
+    restart_schedule,
     run_lbfgs,
     run_training,
 )
@@ -139,7 +140,8 @@ class TorchEstimator(BaseEstimator):
         """Run the training loop on ``module_`` and update ``history_`` and ``n_iter_``.
 
         ``loss_fn(step) -> (loss, metrics)``. With ``warm_start`` the optimizer state, the
-        step count and the history carry over from the previous fit.
+        step count and the history carry over from the previous fit; the learning rate and
+        its schedule start over (:func:`~skphys._training.restart_schedule`).
         """
         settings = TrainingSettings(
             max_iter=self.max_iter,
@@ -159,6 +161,7 @@ class TorchEstimator(BaseEstimator):
             self._optimizer, self._scheduler = make_optimizer(params, settings)
             previous, offset = None, 0
         else:
+            self._scheduler = restart_schedule(self._optimizer, settings)
             previous, offset = self.history_, self.n_iter_
         outcome = TrainingOutcome()
         try:

@@ -92,6 +92,8 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
     tol : float or None, default=None
     n_iter_no_change : int, default=50
     warm_start : bool, default=False
+        Continue training the fitted model (Adam keeps its state; the learning rate and its
+        schedule start over for the new ``max_iter``).
     device : str, default="auto"
     dtype : {"float32", "float64"}, default="float32"
     random_state : int, RandomState instance or None, default=None

@@ -92,7 +92,8 @@ class FlowSampler(FlowEstimator):
     monitor_size : int, default=1024
         Size of the monitor batch.
     warm_start : bool, default=False
-        Continue training the fitted flow.
+        Continue training the fitted flow (Adam keeps its state; the learning rate and its
+        schedule start over for the new ``max_iter``).
     device : str, default="auto"
     dtype : {"float32", "float64"}, default="float32"
     random_state : int, RandomState instance or None, default=None

@@ -141,6 +141,8 @@ class RGFlow(FlowEstimator):
     monitor_every : int, default=50
     monitor_size : int, default=1024
     warm_start : bool, default=False
+        Continue training the fitted model (Adam keeps its state; the learning rate and its
+        schedule start over for the new ``max_iter``).
     device : str, default="auto"
     dtype : {"float32", "float64"}, default="float32"
     random_state : int, RandomState instance or None, default=None

@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 
 from .exceptions import NonFiniteLossError
 
-__all__ = ["TrainingSettings", "TrainingOutcome", "make_optimizer", "run_lbfgs", "run_training"]
+__all__ = ["TrainingSettings", "TrainingOutcome", "make_optimizer", "restart_schedule", "run_lbfgs",
+           "run_training"]
 
 LossFn = Callable[[int], "tuple[torch.Tensor, dict[str, float]]"]
 
@@ -58,13 +59,23 @@ def make_optimizer(params: Sequence[torch.nn.Parameter], settings: TrainingSetti
     params = list(params)
     fused = all(p.device.type in ("cpu", "cuda") for p in params)
     optimizer = torch.optim.Adam(params, lr=settings.learning_rate, fused=fused or None)
-    if settings.lr_schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(settings.max_iter, 1)
-        )
-    else:
-        scheduler = None
-    return optimizer, scheduler
+    return optimizer, restart_schedule(optimizer, settings)
+
+
+def restart_schedule(optimizer: torch.optim.Optimizer, settings: TrainingSettings):
+    """Set the learning rate to the settings' one and start its schedule over ``max_iter``.
+
+    A warm-started fit keeps the optimizer's moment estimates but runs its own schedule: the
+    cosine anneals from ``learning_rate`` to 0 over the new fit's ``max_iter`` steps (a warm
+    restart) instead of continuing the previous one's cosine past its end, where it climbs
+    back; and a ``learning_rate`` changed between the fits (``set_params``) takes effect.
+    Returns the scheduler (``None`` without a schedule).
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = group["initial_lr"] = settings.learning_rate
+    if settings.lr_schedule != "cosine":
+        return None
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(settings.max_iter, 1))
 
 
 def _format_row(record: dict) -> str:

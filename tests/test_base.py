@@ -87,6 +87,26 @@ def test_cosine_schedule(data):
     assert est._scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)
 
 
+@pytest.mark.parametrize("schedule", [None, "cosine"])
+def test_warm_start_restarts_the_schedule(data, schedule):
+    X, _ = data
+    est = GaussianDensity(max_iter=10, lr_schedule=schedule, learning_rate=0.02,
+                          warm_start=True, random_state=0, device="cpu").fit(X)
+    moments = est._optimizer.state[next(est.module_.parameters())]["exp_avg"].clone()
+    lr = []
+    est._optimizer.register_step_pre_hook(
+        lambda optimizer, args, kwargs: lr.append(optimizer.param_groups[0]["lr"]))
+    est.set_params(learning_rate=0.01).fit(X)
+    # the new learning rate, annealed over the new fit (not the old cosine past its end)
+    expected = ([0.01 * (1 + math.cos(math.pi * k / 10)) / 2 for k in range(10)]
+                if schedule else [0.01] * 10)
+    np.testing.assert_allclose(lr, expected, rtol=1e-6, atol=1e-12)
+    assert est.n_iter_ == 20
+    # Adam's moment estimates carried over (the first update would otherwise restart them)
+    assert est._optimizer.state[next(est.module_.parameters())]["step"] == 20
+    assert not torch.equal(moments, torch.zeros_like(moments))
+
+
 class _Diverging(GaussianDensity):
     """Loss becomes NaN at step 5."""
 
