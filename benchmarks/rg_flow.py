@@ -2,9 +2,10 @@
 
 Run with ``python benchmarks/rg_flow.py`` (options: ``--parts free ising ising16
 clustering``, ``--bijectors``, ``--steps``, ``--seconds S``, ``--free-seconds S``, ``--z2
-equivariant|mixture``, ``--data N``, ``--forward-weight W``, ``--steps16``, ``--chains``,
-``--trajectories``, ``--boundary-trajectories``, ``--boundary-lengths``, ``--bulk-lengths``,
-``--model PATH``, ``--clustering-steps``, ``--clustering-seeds``, ``--seed S``). Torch
+equivariant|mixture``, ``--data N``, ``--forward-weight W``, ``--eval-samples N``,
+``--ising-model PATH``, ``--steps16``, ``--chains``, ``--trajectories``,
+``--boundary-trajectories``, ``--boundary-lengths``, ``--bulk-lengths``, ``--model PATH``,
+``--clustering-steps``, ``--clustering-seeds``, ``--seed S``). Torch
 runs on one thread; times are CPU seconds of this process (``time.process_time``). Other jobs
 on the machine still inflate them (a second training on the other core made a step 1.5-2x
 dearer here: shared caches and memory bandwidth), so run the timed parts alone. The ``free``
@@ -21,13 +22,16 @@ steps (they count towards the budget).
   mixture of a non-equivariant flow (``--z2``); ``--data N`` adds a forward-KL term on N
   exact dual fields (``loss="both"``, weighted by ``--forward-weight``; drawing them counts
   towards the CPU time).
-  On 16384 fresh samples: KL = loss + ln Z_x (loss = E_q[ln q + S], ln Z_x from
-  ``skphys.lattice.exact.ising_dual_log_z``; issue: <= 0.3 nats), and the importance-weighted
-  Ising energy per site (improved estimator ``IsingDual.ising_energy``) against the exact
-  ``skphys.lattice.exact.ising_energy(8, T_c)``, and <m^2> (improved estimator
-  ``IsingDual.ising_magnetization_sq``) against a Wolff-cluster reference on the Ising model
-  itself, both within 2 sigma (combined errors), and the tail shape k of the weights
-  (``pareto_k``: from 0.5 up their variance is infinite and those error bars mean little).
+  On ``--eval-samples`` fresh samples (131072 by default, drawn 16384 at a time): KL = loss +
+  ln Z_x (loss = E_q[ln q + S], ln Z_x from ``skphys.lattice.exact.ising_dual_log_z``; issue:
+  <= 0.3 nats), the tail shape k of the weights (``pareto_k``: from 0.5 up their variance is
+  infinite, error bars converge slowly and mean little on few samples), and the
+  importance-weighted Ising energy per site (improved estimator ``IsingDual.ising_energy``)
+  and <m^2> (improved estimator ``IsingDual.ising_magnetization_sq``) against the exact
+  ``skphys.lattice.exact.ising_energy`` and ``ising_magnetization_sq`` (transfer matrix) at
+  L = 8, T_c, within 2 sigma, on the first 16384 samples and on all of them; ESS/N, MH
+  acceptance and ln Z on 16384 more. ``--ising-model PATH`` loads the trained flow from PATH
+  if it exists, else trains it and saves it there (then the training time is not reported).
 * ``ising16``: IsingDual (16, 16) at T_c, Z2 mixture, ``--steps16`` steps (a step count, not
   a budget: the time is reported; issue: KL <= 1.9 nats); KL, ESS/N, MH acceptance and ln Z
   on 8192 fresh samples. Then the samplers side by side, on the Ising ``|m|`` (improved
@@ -75,10 +79,11 @@ from skphys import load
 from skphys.datasets import make_ising_dual
 from skphys._rg_flow import RGFlow, _LatentAction
 from skphys.flows import max_levels
-from skphys.lattice import FreeScalar, Ising, IsingDual
-from skphys.lattice.exact import T_C, free_scalar_log_z, ising_dual_log_z, ising_energy
-from skphys.lattice.mcmc import hmc, wolff
-from skphys.lattice.stats import importance_mean, mean_error
+from skphys.lattice import FreeScalar, IsingDual
+from skphys.lattice.exact import (T_C, free_scalar_log_z, ising_dual_log_z, ising_energy,
+                                  ising_magnetization_sq)
+from skphys.lattice.mcmc import hmc
+from skphys.lattice.stats import importance_mean, mean_error, pareto_k
 
 SHAPE = (8, 8)
 # NeuralRG has one disentangler-decimator pair per level (depth=1): for the free field at
@@ -136,6 +141,7 @@ CONFIGS = {
 # <m^2> +0.1 sigma; with path gradients lr 1e-2 diverged at step 2507, lr 6e-3 (8000 steps,
 # 708 CPU s): KL 0.513, energy -1.3 sigma, <m^2> +1.7 sigma.
 STEPS_ISING = 5800
+EVAL_CHUNK = 16384  # samples per draw of the L = 8 evaluation (and of its ESS, MH, ln Z)
 # L = 16 (seed 0, 10000 steps, 2145 CPU s with a probe sharing the cores): KL 1.298 nats
 # (1.309 on a second 8192-sample estimate; the old depth 2, hidden (32, 32), lr 3e-3 config:
 # 1.725 in 3384 CPU s). Samplers on that flow (64 chains, alone), per independent sample of
@@ -187,37 +193,54 @@ def free_field(bijector: str, seconds: float, seed: int) -> None:
           flush=True)
 
 
-def wolff_magnetization_sq(seed: int) -> tuple[float, float]:
-    """<m^2> of the Ising model at T_c, L = 8, from Wolff chains (reference value)."""
-    result = wolff(Ising(SHAPE, temperature=T_C), 4000, n_chains=16, n_burnin=500,
-                   generator=torch.Generator().manual_seed(seed))
-    m2 = result.samples.mean(-1).square().numpy()  # chains, samples
-    return tuple(mean_error(m2.mean(0))[:2])
+def fit_or_load(model: str | None, fit) -> tuple[RGFlow, str, float | None]:
+    """The flow saved at ``model`` if that file exists, else ``fit()`` (saved there if given).
+
+    Returns the flow, how it was obtained, and the CPU seconds of its training (``None`` when
+    loaded).
+    """
+    if model is not None and os.path.exists(model):
+        rg = load(model, device="cpu")
+        return rg, f"{rg.n_iter_} steps (loaded from {model})", None
+    start = time.process_time()
+    rg = fit()
+    cpu = time.process_time() - start
+    if model is not None:
+        rg.save(model)
+    return rg, f"{rg.n_iter_} steps in {cpu:.0f} CPU s", cpu
 
 
 def ising_dual(steps: int, seconds: float, seed: int, z2: str, n_data: int,
-               forward_weight: float) -> None:
+               forward_weight: float, n_eval: int, model: str | None) -> None:
     theory = IsingDual(SHAPE, temperature=T_C)
     log_z_x = ising_dual_log_z(SHAPE, T_C)
-    start = time.process_time()
-    # exact dual fields from Wolff spins for the forward-KL term (their CPU time counts)
-    data = make_ising_dual(SHAPE, T_C, n_data, random_state=seed + 1000)[0] if n_data else None
-    rg = RGFlow(theory, max_iter=steps, random_state=seed, monitor_every=0, device="cpu",
-                loss="both" if n_data else "reverse_kl", forward_weight=forward_weight,
-                **CONFIGS["ising"], **Z2_OPTIONS[z2]).fit(data)
-    cpu = time.process_time() - start
-    X, log_w = rg.sample(16384, method="importance")
+
+    def fit():
+        # exact dual fields from Wolff spins for the forward-KL term (their CPU time counts)
+        data = (make_ising_dual(SHAPE, T_C, n_data, random_state=seed + 1000)[0] if n_data
+                else None)
+        return RGFlow(theory, max_iter=steps, random_state=seed, monitor_every=0, device="cpu",
+                      loss="both" if n_data else "reverse_kl", forward_weight=forward_weight,
+                      **CONFIGS["ising"], **Z2_OPTIONS[z2]).fit(data)
+
+    rg, trained, cpu = fit_or_load(model, fit)
+    draws = [rg.sample(min(EVAL_CHUNK, n_eval - i), method="importance")
+             for i in range(0, n_eval, EVAL_CHUNK)]
+    X = np.concatenate([X for X, _ in draws])
+    log_w = np.concatenate([log_w for _, log_w in draws])
     x = torch.as_tensor(X, dtype=torch.float64)
     loss = -log_w.mean()
-    d = rg.diagnose(16384)
+    d = rg.diagnose(EVAL_CHUNK)
     loss_name = (f"reverse KL + {forward_weight:g} x forward KL on {n_data} fields" if n_data
                  else "reverse KL")
-    print(f"IsingDual {SHAPE} T_c, Z2 {z2}, {loss_name}: {rg.n_iter_} steps in {cpu:.0f} CPU s "
-          f"({'within' if cpu <= seconds else 'OVER'} the {seconds:.0f} s budget); "
-          f"loss = {loss:.4f}, ln Z_x = {log_z_x:.6f}, "
-          f"KL = loss + ln Z_x = {loss + log_z_x:.4f} nats; ESS/N = {d['ess']:.4f} +- "
-          f"{d['ess_err']:.4f}, weight tail k = {d['pareto_k']:.2f}, acceptance = "
-          f"{d['acceptance']:.3f}, ln Z = {d['log_z']:.4f} +- {d['log_z_err']:.4f}", flush=True)
+    if cpu is not None:
+        trained += f" ({'within' if cpu <= seconds else 'OVER'} the {seconds:.0f} s budget)"
+    print(f"IsingDual {SHAPE} T_c, Z2 {z2}, {loss_name}: {trained}; "
+          f"on {n_eval} samples: loss = {loss:.4f}, ln Z_x = {log_z_x:.6f}, "
+          f"KL = loss + ln Z_x = {loss + log_z_x:.4f} nats, weight tail k = "
+          f"{pareto_k(log_w):.2f}; on {EVAL_CHUNK}: ESS/N = {d['ess']:.4f} +- "
+          f"{d['ess_err']:.4f}, acceptance = {d['acceptance']:.3f}, ln Z = {d['log_z']:.4f} +- "
+          f"{d['log_z_err']:.4f}", flush=True)
     if rg.z2_mixture:  # has G settled on one mode? (its two branches then differ by far)
         with torch.no_grad():
             xf = torch.as_tensor(X[:4096])
@@ -229,12 +252,14 @@ def ising_dual(steps: int, seconds: float, seed: int, z2: str, n_data: int,
     m2 = theory.ising_magnetization_sq(x).numpy()
     for name, values, (ref, ref_err) in [
         ("energy per site", energy, (ising_energy(SHAPE[0], T_C), 0.0)),
-        ("<m^2>", m2, wolff_magnetization_sq(seed)),
+        ("<m^2>", m2, (ising_magnetization_sq(SHAPE[0], T_C), 0.0)),
     ]:
-        mean, err = importance_mean(values, log_w)
-        sigma = math.hypot(err, ref_err)
-        print(f"  {name}: {mean:.5f} +- {err:.5f} vs reference {ref:.5f} +- {ref_err:.5f}: "
-              f"{(mean - ref) / sigma:+.2f} sigma", flush=True)
+        # the first chunk alone, then all samples: heavy-tailed weights converge slowly
+        for size in sorted({min(EVAL_CHUNK, n_eval), n_eval}):
+            mean, err = importance_mean(values[:size], log_w[:size])
+            sigma = math.hypot(err, ref_err)
+            print(f"  {name} ({size} samples): {mean:.5f} +- {err:.5f} vs reference "
+                  f"{ref:.5f} +- {ref_err:.5f}: {(mean - ref) / sigma:+.2f} sigma", flush=True)
 
 
 def ising_dual_16(steps: int, n_chains: int, n_trajectories: int, n_boundary: int,
@@ -243,16 +268,9 @@ def ising_dual_16(steps: int, n_chains: int, n_trajectories: int, n_boundary: in
     shape = (16, 16)
     theory = IsingDual(shape, temperature=T_C)
     log_z_x = ising_dual_log_z(shape, T_C)
-    if model is not None and os.path.exists(model):
-        rg = load(model, device="cpu")
-        trained = f"{rg.n_iter_} steps (loaded from {model})"
-    else:
-        start = time.process_time()
-        rg = RGFlow(theory, max_iter=steps, random_state=seed, monitor_every=0, device="cpu",
-                    **CONFIGS["ising16"], **Z2_OPTIONS["mixture"]).fit()
-        trained = f"{steps} steps in {time.process_time() - start:.0f} CPU s"
-        if model is not None:
-            rg.save(model)
+    rg, trained, _ = fit_or_load(model, lambda: RGFlow(
+        theory, max_iter=steps, random_state=seed, monitor_every=0, device="cpu",
+        **CONFIGS["ising16"], **Z2_OPTIONS["mixture"]).fit())
     _, log_w = rg.sample(8192, method="importance")
     d = rg.diagnose(8192)
     print(f"IsingDual {shape} T_c, Z2 mixture: {trained}; KL = "
@@ -384,6 +402,10 @@ def main() -> None:
                         help="trajectory lengths of boundary HMC (ising16)")
     parser.add_argument("--bulk-lengths", type=float, nargs="+", default=[1, math.pi / 2],
                         help="trajectory lengths of bulk HMC (ising16)")
+    parser.add_argument("--eval-samples", type=int, default=131072,
+                        help="ising: fresh samples for KL, the weight tail and the observables")
+    parser.add_argument("--ising-model", help="ising: load the trained flow from this file if "
+                        "it exists, else train and save it there")
     parser.add_argument("--model", help="ising16: load the trained flow from this file if it "
                         "exists, else train and save it there")
     parser.add_argument("--clustering-steps", type=int, default=2000,
@@ -400,7 +422,7 @@ def main() -> None:
             free_field(bijector, args.free_seconds, args.seed)
     if "ising" in args.parts:
         ising_dual(args.steps, args.seconds, args.seed, args.z2, args.data,
-                   args.forward_weight)
+                   args.forward_weight, args.eval_samples, args.ising_model)
     if "ising16" in args.parts:
         ising_dual_16(args.steps16, args.chains, args.trajectories, args.boundary_trajectories,
                       args.boundary_lengths, args.bulk_lengths, args.seed, args.model)

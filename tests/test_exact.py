@@ -21,6 +21,7 @@ from skphys.lattice.exact import (
     ising_energy,
     ising_heat_capacity,
     ising_log_z,
+    ising_magnetization_sq,
     onsager_energy,
     onsager_free_energy,
     onsager_log_z,
@@ -103,6 +104,32 @@ def test_energy_and_heat_capacity_match_enumeration(L):
     np.testing.assert_allclose(
         ising_heat_capacity(L, TEMPERATURES), brute[:, 2], rtol=0, atol=1e-9
     )
+
+
+@pytest.mark.parametrize("L", [2, 3, 4])
+def test_magnetization_sq_matches_enumeration(L):
+    s = all_spin_states(L * L)
+    m2 = s.mean(1) ** 2
+    brute = []
+    for temperature in TEMPERATURES:
+        log_p = -torus_energies(L) / temperature
+        p = np.exp(log_p - logsumexp(log_p))
+        brute.append(p @ m2)
+    np.testing.assert_allclose(ising_magnetization_sq(L, TEMPERATURES), brute, rtol=0,
+                               atol=1e-12)
+
+
+def test_magnetization_sq_limits_and_errors():
+    # ground states (m^2 = 1) and independent spins (m^2 = 1/N) at the extremes of T
+    assert ising_magnetization_sq(6, 0.05) == pytest.approx(1.0, abs=1e-12)
+    assert ising_magnetization_sq(6, 1e6) == pytest.approx(1 / 36, rel=1e-4)
+    # <m^2> falls with L at T_c as L^(-1/4) (eta = 1/4), roughly: 2^(-1/4) per doubling
+    ratio = ising_magnetization_sq(8, T_C) / ising_magnetization_sq(4, T_C)
+    assert ratio == pytest.approx(2 ** -0.25, rel=0.03)
+    with pytest.raises(ValueError, match="L must be <= 12"):
+        ising_magnetization_sq(13, T_C)
+    with pytest.raises(ValueError, match="temperature"):
+        ising_magnetization_sq(4, -1.0)
 
 
 @pytest.mark.parametrize(
