@@ -242,7 +242,7 @@ def ising_dual(steps: int, seconds: float, seed: int, z2: str, n_data: int,
     loss = -log_w.mean()
     d = rg.diagnose(EVAL_CHUNK)
     # the flow's own settings (a loaded one may differ from the options)
-    z2 = "mixture" if rg.z2_mixture else "equivariant"
+    symmetry = "mixture" if rg.z2_mixture else "equivariant"
     loss_name = "reverse KL"
     if rg.loss == "both":
         loss_name += f" + {rg.forward_weight:g} x forward KL"
@@ -250,7 +250,7 @@ def ising_dual(steps: int, seconds: float, seed: int, z2: str, n_data: int,
             loss_name += f" on {n_data} fields"
     if cpu is not None:
         trained += f" ({'within' if cpu <= seconds else 'OVER'} the {seconds:.0f} s budget)"
-    print(f"IsingDual {SHAPE} T_c, Z2 {z2}, {loss_name}: {trained}; "
+    print(f"IsingDual {SHAPE} T_c, Z2 {symmetry}, {loss_name}: {trained}; "
           f"on {n_eval} samples: loss = {loss:.4f}, ln Z_x = {log_z_x:.6f}, "
           f"KL = loss + ln Z_x = {loss + log_z_x:.4f} nats, weight tail k = "
           f"{pareto_k(log_w):.2f}; on {EVAL_CHUNK}: ESS/N = {d['ess']:.4f} +- "

@@ -290,7 +290,7 @@ def ising_magnetization_sq(L: int, temperature: Temperature) -> float | np.ndarr
         weights = (basis.T @ (row_m[:, None] * basis)) ** 2
         powers = mu[None, :] ** np.arange(L + 1)[:, None]  # mu^r, r = 0..L
         trace = sum(powers[r] @ weights @ powers[L - r] for r in range(L))
-        values[i] = L * trace / powers[L].sum() / L**4
+        values[i] = trace / powers[L].sum() / L**3  # L * <M_0 M_r> summed, over N^2
     return _as_output(values, scalar, temperature)
 
 
