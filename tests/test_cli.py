@@ -121,12 +121,13 @@ def test_van_rejects_field_theories(capsys):
     assert exc.value.code == 2 and "spin model" in capsys.readouterr().err
 
 
-def test_rg_saves_bulk_code_with_levels_and_loadable_model(tmp_path, capsys):
+@pytest.mark.parametrize("extra", [[], ["--fourier-layer"]])
+def test_rg_saves_bulk_code_with_levels_and_loadable_model(tmp_path, capsys, extra):
     import skphys
 
     path = tmp_path / "rg.npz"
     rc = main(["rg", "free", "--shape", "4", "4", "--m2", "0.5", "-n", "200", "--max-iter",
-               "20", "--quiet", "--device", "cpu", "-o", str(path)])
+               "20", "--quiet", "--device", "cpu", "-o", str(path), *extra])
     assert rc == 0
     out = capsys.readouterr().out
     assert "exact ln Z = 3.891139" in out and "RG level" in out
@@ -134,8 +135,9 @@ def test_rg_saves_bulk_code_with_levels_and_loadable_model(tmp_path, capsys):
         X, Z, levels = data["X"], data["Z"], data["levels"]
     assert X.shape == Z.shape == (200, 16)
     assert np.bincount(levels).tolist() == [12, 4]
-    np.testing.assert_allclose(skphys.load(tmp_path / "rg.pt").inverse_transform(Z), X,
-                               atol=1e-4)
+    loaded = skphys.load(tmp_path / "rg.pt")
+    assert loaded.fourier_layer == bool(extra)
+    np.testing.assert_allclose(loaded.inverse_transform(Z), X, atol=1e-4)
 
 
 def test_rg_rejects_lattices_that_are_not_powers_of_two(capsys):

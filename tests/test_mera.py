@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skphys._torch_utils import init_parameters
-from skphys.flows import MERA, block_coupling, block_ode, level_depths, max_levels, mera_levels
+from skphys.flows import (MERA, block_coupling, block_ode, level_depths, max_levels, mera_flow,
+                          mera_levels)
+from skphys.lattice import FreeScalar
+from skphys.lattice.exact import free_scalar_log_z
 
 BIJECTORS = ("coupling", "ode")
 
 
 def _mera(shape, bijector: str, *, z2: bool = False, seed: int = 0, scale: float = 0.0,
           block_size: int = 2, n_levels: int | None = None, depth: int | tuple = 1,
-          dtype=torch.float64, ode_steps: int = 4) -> MERA:
+          dtype=torch.float64, ode_steps: int = 4, fourier: bool = False) -> MERA:
     """A MERA of small blocks, initialized from ``seed`` and then perturbed by ``scale``."""
     def make_block(block):
         if bijector == "coupling":
@@ -23,7 +28,7 @@ def _mera(shape, bijector: str, *, z2: bool = False, seed: int = 0, scale: float
         return block_ode(1, block, hidden_units=(6,), z2_equivariant=z2, n_steps=ode_steps)
 
     levels = max_levels(shape, block_size) if n_levels is None else n_levels
-    mera = MERA(shape, block_size, levels, make_block, depth)
+    mera = MERA(shape, block_size, levels, make_block, depth, fourier_layer=fourier)
     generator = torch.Generator().manual_seed(seed)
     init_parameters(mera, generator)
     with torch.no_grad():
@@ -73,11 +78,13 @@ def test_identity_at_initialization(bijector, z2):
     assert torch.equal(log_det, torch.zeros(4, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("bijector, depth", [("coupling", 1), ("coupling", 2), ("ode", 1),
-                                             ("coupling", (1, 3, 2))])
+@pytest.mark.parametrize("bijector, depth, fourier", [
+    ("coupling", 1, False), ("coupling", 2, False), ("ode", 1, False),
+    ("coupling", (1, 3, 2), False), ("coupling", 1, True)])
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
-def test_exact_inverse(bijector, depth, dtype, tol):
-    mera = _mera((8, 8), bijector, seed=2, scale=0.1, depth=depth, dtype=dtype)
+def test_exact_inverse(bijector, depth, fourier, dtype, tol):
+    mera = _mera((8, 8), bijector, seed=2, scale=0.1, depth=depth, dtype=dtype,
+                 fourier=fourier)
     assert len(mera.decimators) == sum(level_depths(depth, 3))
     z = torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(3), dtype=dtype)
     x, log_det = mera(z)
@@ -89,11 +96,13 @@ def test_exact_inverse(bijector, depth, dtype, tol):
 
 @pytest.mark.parametrize("bijector", BIJECTORS)
 @settings(max_examples=5, deadline=None)
-@given(seed=st.integers(0, 2**16), scale=st.floats(0.02, 0.2), z2=st.booleans())
-def test_log_det_matches_autograd_jacobian(bijector, seed, scale, z2):
+@given(seed=st.integers(0, 2**16), scale=st.floats(0.02, 0.2), z2=st.booleans(),
+       fourier=st.booleans())
+def test_log_det_matches_autograd_jacobian(bijector, seed, scale, z2, fourier):
     # 8 RK4 steps: with 4, weights perturbed by ~0.2 leave a 1.2e-6 solver error (seed 1,
     # scale 0.1875), falling 17x per halving of the step (O(h^4)): 7e-8 with 8
-    mera = _mera((4, 4), bijector, z2=z2, seed=seed, scale=scale, ode_steps=8)
+    mera = _mera((4, 4), bijector, z2=z2, seed=seed, scale=scale, ode_steps=8,
+                 fourier=fourier)
     z = torch.randn(16, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
 
     def forward(flat):
@@ -106,8 +115,9 @@ def test_log_det_matches_autograd_jacobian(bijector, seed, scale, z2):
     assert abs(mera(z.view(1, 1, 4, 4))[1].item() - expected.item()) < tol
 
 
-def test_z2_equivariant_hierarchy_is_odd():
-    mera = _mera((8, 8), "coupling", z2=True, seed=4, scale=0.2)
+@pytest.mark.parametrize("fourier", [False, True])
+def test_z2_equivariant_hierarchy_is_odd(fourier):
+    mera = _mera((8, 8), "coupling", z2=True, seed=4, scale=0.2, fourier=fourier)
     z = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     x, log_det = mera(z)
     x_neg, log_det_neg = mera(-z)
@@ -146,3 +156,30 @@ def test_causal_cone_contains_every_influential_latent(site, depth):
     assert not (influence & ~cone).any()
     assert influence.sum() > 0.8 * cone.sum()  # the cone is tight, not the whole lattice
     assert cone.sum() < 256
+
+
+def test_fourier_layer_spreads_every_site_over_the_lattice():
+    mera = _mera((8, 8), "coupling", seed=8, scale=0.3, fourier=True)
+    mask = torch.zeros(8, 8, dtype=torch.bool)
+    assert not mera.causal_cone(mask).any()
+    mask[2, 5] = True
+    assert mera.causal_cone(mask).all() and _influence(mera, (2, 5)).all()
+
+
+def test_fourier_layer_makes_the_free_field_exact():
+    """Identity blocks and the free-field scales per momentum, sigma_k = (m2 + p_k^2)^-1/2:
+    G maps the prior onto the free field exactly, so log q + S = -ln Z for every sample."""
+    shape, m2 = (4, 4), 0.5
+    flow = mera_flow(shape, 1, block_size=2, n_levels=None, depth=1, bijector="coupling",
+                     n_layers=2, hidden_units=(4,), z2_equivariant=False, ode_steps=4,
+                     prior="gaussian", fourier_layer=True).double()
+    init_parameters(flow, torch.Generator().manual_seed(0))
+    layer = flow.bijector.boundary
+    k = torch.stack(torch.meshgrid(*(torch.arange(n) for n in shape), indexing="ij"))
+    p2 = (4 * torch.sin(math.pi * k.double() / torch.tensor(shape).view(-1, 1, 1)) ** 2).sum(0)
+    with torch.no_grad():
+        layer.log_sigma.index_put_((layer.labels.flatten(),),
+                                   -0.5 * torch.log(m2 + p2).flatten())
+    x, log_q = flow.sample(64, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    excess = log_q + FreeScalar(shape, m2=m2).action(x) + free_scalar_log_z(shape, m2)
+    assert excess.abs().max() < 1e-10

@@ -168,6 +168,7 @@ def test_bulk_correlation_frame(trained):
     (dict(theory=FreeScalar((4, 4), m2=1.0), prior="cauchy"), "prior"),
     (dict(theory=FreeScalar((4, 4), m2=1.0), hidden_units=()), "hidden_units"),
     (dict(theory=FreeScalar((4, 4), m2=1.0), z2_mixture="yes"), "z2_mixture"),
+    (dict(theory=FreeScalar((4, 4), m2=1.0), fourier_layer=1), "fourier_layer must be a bool"),
     (dict(theory=FreeScalar((4, 4), m2=1.0), z2_mixture=True), "z2_equivariant=False"),
     (dict(theory=_NotZ2((4, 4), m2=1.0), **MIXTURE), "z2_mixture.*_NotZ2"),
     (dict(theory=FreeScalar((4, 4), m2=1.0), depth=0), "depth"),
@@ -218,6 +219,27 @@ def test_save_load(tmp_path, trained):
     np.testing.assert_allclose(loaded.score_samples(X), trained.score_samples(X), rtol=1e-12)
     np.testing.assert_array_equal(loaded.levels_, trained.levels_)
     assert loaded.get_feature_names_out().tolist() == trained.get_feature_names_out().tolist()
+
+
+def test_fourier_layer_learns_the_free_field_and_refuses_inpainting(tmp_path):
+    """The Fourier layer alone can represent the free field (see test_mera): a short fit
+    gets close (KL 0.004, ESS/N 0.99; the same fit without the layer: KL 0.06, ESS/N 0.85),
+    the round trip stays exact, the model persists, and inpainting (which needs a local
+    causal cone) is refused."""
+    rg = RGFlow(THEORY, fourier_layer=True, max_iter=150, learning_rate=2e-2, batch_size=128,
+                path_gradient=True, random_state=0, **SMALL).fit()
+    diag = rg.diagnose(4096)
+    assert diag["kl"] < 0.015 and diag["ess"] > 0.97
+    X = rg.sample(8)
+    np.testing.assert_allclose(rg.inverse_transform(rg.transform(X)), X, atol=1e-10)
+    mask = np.zeros(16, dtype=bool)
+    mask[5] = True
+    assert rg.causal_cone(mask).all()
+    with pytest.raises(ValueError, match="fourier_layer=True"):
+        rg.inpaint(X[:1], mask)
+    rg.save(tmp_path / "rg.pt")
+    np.testing.assert_allclose(skphys.load(tmp_path / "rg.pt").score_samples(X),
+                               rg.score_samples(X), rtol=1e-12)
 
 
 @pytest.fixture(scope="module")

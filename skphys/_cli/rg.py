@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     parser.add_argument("--depth", type=int, nargs="+", default=None,
                         help="disentangler-decimator pairs per level, or one count per level "
                         "(finest first); default RGFlow's")
+    parser.add_argument("--fourier-layer", action="store_true",
+                        help="end the flow with a learnable Gaussian layer diagonal in momentum "
+                        "space (long-range correlations; lower KL, but no local causal cone)")
     parser.set_defaults(func=run)
 
 
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     options = flow_training_options(args)
     if args.depth is not None:
         options["depth"] = args.depth[0] if len(args.depth) == 1 else tuple(args.depth)
-    flow = RGFlow(theory, bijector=args.bijector, **options)
+    flow = RGFlow(theory, bijector=args.bijector, fourier_layer=args.fourier_layer, **options)
     diag = fit_and_diagnose(flow, f"{args.bijector} RG flow")
     exact = exact_log_z(theory)
     if exact is not None:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ._bijector import Bijector
+from ._fourier import FourierGaussian
 
 __all__ = ["max_levels", "mera_levels", "level_depths", "MERA"]
 
@@ -132,6 +133,13 @@ class MERA(Bijector):
         Disentangler-decimator pairs per level (NeuralRG uses one; more widen the range of
         the map within a level), or one count per level, finest first (a pair at the finest
         level costs about ``b**d`` times one at the next).
+    fourier_layer : bool, default=False
+        End ``G`` with a :class:`~skphys.flows.FourierGaussian` acting on the boundary field
+        (a learnable scale per momentum orbit, linear, hence odd). It carries the long-range
+        Gaussian correlations of the field, which the local blocks would otherwise have to
+        build level by level (for the Ising dual the quadratic part of the action couples
+        all sites). The map stays bijective and exact, but every latent then moves every
+        site: :meth:`causal_cone` is the whole lattice.
 
     Examples
     --------
@@ -153,7 +161,7 @@ class MERA(Bijector):
 
     def __init__(self, shape: tuple[int, ...], block_size: int, n_levels: int,
                  make_block: Callable[[tuple[int, ...]], Bijector],
-                 depth: int | Sequence[int] = 1):
+                 depth: int | Sequence[int] = 1, *, fourier_layer: bool = False):
         super().__init__()
         self.shape = tuple(shape)
         self.block_size = block_size
@@ -174,6 +182,7 @@ class MERA(Bijector):
         n_stages = sum(self.depths)
         self.disentanglers = nn.ModuleList(make_block(block_shape) for _ in range(n_stages))
         self.decimators = nn.ModuleList(make_block(block_shape) for _ in range(n_stages))
+        self.boundary = FourierGaussian(self.shape) if fourier_layer else None
         for level in range(n_levels):  # gather and scatter indices (not saved: derived)
             for shifted in (False, True):
                 order = self._block_order(level, shifted)
@@ -229,10 +238,15 @@ class MERA(Bijector):
                 log_det = log_det + ld_dec + ld_dis
             x = x.clone()
             x[index] = sub
+        if self.boundary is not None:
+            x, ld = self.boundary(x)
+            log_det = log_det + ld
         return x, log_det
 
     def inverse(self, x):
         z, log_det = x, x.new_zeros(x.shape[0])
+        if self.boundary is not None:
+            z, log_det = self.boundary.inverse(z)
         for level in range(self.n_levels):
             index = self._sublattice(level)
             sub = z[index]
@@ -250,9 +264,12 @@ class MERA(Bijector):
         Walking ``G`` backwards from the output, every block (shifted, then aligned) that
         holds an influential site makes all its sites influential; at each level the sites
         frozen there that are influential belong to the cone, the others continue upwards.
+        With ``fourier_layer`` the cone of any site is the whole lattice.
         """
         if tuple(sites.shape) != self.shape:
             raise ValueError(f"sites must have shape {self.shape}, got {tuple(sites.shape)}")
+        if self.boundary is not None:  # the Fourier layer spreads any site over the lattice
+            return sites.any().expand(self.shape).clone()
         cone = sites.to(torch.float32).view(1, 1, *self.shape)
 
         def spread(block):

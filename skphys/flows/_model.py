@@ -231,7 +231,7 @@ def continuous_flow(shape, channels: int, *, n_frequencies: int, n_time_kernels:
 
 def mera_flow(shape, channels: int, *, block_size: int, n_levels: int | None, depth,
               bijector: str, n_layers: int, hidden_units, z2_equivariant: bool, ode_steps: int,
-              prior: str, z2_mixture: bool = False) -> LatticeFlow:
+              prior: str, z2_mixture: bool = False, fourier_layer: bool = False) -> LatticeFlow:
     """NeuralRG flow: a :class:`MERA` hierarchy of block bijectors over a ``prior``.
 
     ``bijector="coupling"``: every disentangler and decimator is :func:`block_coupling`
@@ -240,7 +240,8 @@ def mera_flow(shape, channels: int, *, block_size: int, n_levels: int | None, de
     builds the full hierarchy (:func:`max_levels`), with ``depth`` disentangler-decimator
     pairs per level (an int, or one count per level: :func:`~skphys.flows.level_depths`). With
     ``z2_equivariant`` every block map commutes with ``phi -> -phi``; with ``z2_mixture`` the
-    density is symmetrized over the sign instead (see :class:`LatticeFlow`).
+    density is symmetrized over the sign instead (see :class:`LatticeFlow`); with
+    ``fourier_layer`` the MERA ends with a :class:`FourierGaussian` on the boundary field.
 
     Examples
     --------
@@ -268,5 +269,5 @@ def mera_flow(shape, channels: int, *, block_size: int, n_levels: int | None, de
             return block_ode(channels, block_shape, hidden_units=hidden_units,
                              z2_equivariant=z2_equivariant, n_steps=ode_steps)
     levels = max_levels(tuple(shape), block_size) if n_levels is None else n_levels
-    mera = MERA(shape, block_size, levels, make_block, depth)
+    mera = MERA(shape, block_size, levels, make_block, depth, fourier_layer=fourier_layer)
     return LatticeFlow(shape, channels, mera, prior, z2_mixture=z2_mixture)
