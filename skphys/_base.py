@@ -44,6 +44,13 @@ def _check_int(name, value, low, allow_none=False):
     return int(value)
 
 
+def _check_bool(name, value) -> bool:
+    """Return ``value`` as a bool (Python or NumPy); ValueError naming ``name`` otherwise."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
 def _check_positive(name, value, allow_none=False, allow_zero=False):
     if allow_none and value is None:
         return

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._base import _check_int
+from ._base import _check_bool, _check_int
 from ._flow_base import FlowEstimator
 from ._torch_utils import to_numpy
 from .flows._mera import level_depths, max_levels, mera_levels
@@ -274,15 +274,12 @@ class RGFlow(FlowEstimator):
         for width in units:
             _check_int("hidden_units", width, 1)
         self._check_z2_mixture()
-        if not isinstance(self.fourier_layer, (bool, np.bool_)):
-            raise ValueError(f"fourier_layer must be a bool, got {self.fourier_layer!r}")
+        _check_bool("fourier_layer", self.fourier_layer)
         super()._validate_params()
 
     def _check_z2_mixture(self) -> None:
         """``z2_mixture`` is a bool, and when set the flow and the theory allow it."""
-        if not isinstance(self.z2_mixture, (bool, np.bool_)):
-            raise ValueError(f"z2_mixture must be a bool, got {self.z2_mixture!r}")
-        if not self.z2_mixture:
+        if not _check_bool("z2_mixture", self.z2_mixture):
             return
         if self.z2_equivariant:
             raise ValueError(
