@@ -9,7 +9,7 @@ import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin
 from sklearn.utils.validation import check_non_negative
 
-from ._base import TorchEstimator, _check_int
+from ._base import TorchEstimator, _check_bool, _check_int
 from ._reweighting import ReweightingMixin
 from ._torch_utils import draw_in_chunks, to_numpy
 from .autoregressive import MADE, AutoregressiveModel, Bernoulli, BetaMixture, PixelCNN
@@ -224,6 +224,9 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
             _check_int(name, getattr(self, name), 1)
         _check_int("hidden_channels", self.hidden_channels, 1, allow_none=True)
         _check_int("half_kernel_size", self.half_kernel_size, 0, allow_none=True)
+        for name in ("z2_symmetric", "rotation_symmetric"):
+            if getattr(self, name) is not None:
+                _check_bool(name, getattr(self, name))
         if not 0 <= self.beta_anneal < 1:
             raise ValueError(f"beta_anneal must be in [0, 1), got {self.beta_anneal!r}")
         if not 0 <= self.validation_fraction < 1:

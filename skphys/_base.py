@@ -9,6 +9,7 @@ numpy/torch boundary, and persistence (pickle, ``copy.deepcopy``, ``sklearn.base
 
 from __future__ import annotations
 
+import inspect
 import numbers
 from collections.abc import Callable
 
@@ -72,7 +73,8 @@ class TorchEstimator(BaseEstimator):
     :meth:`_build_module` and train by calling :meth:`_train` with a loss closure. The
     parameters this class reads, when the subclass has them, are ``device``, ``dtype``,
     ``random_state``, ``max_iter``, ``learning_rate``, ``lr_schedule``, ``clip_grad_norm``,
-    ``tol``, ``n_iter_no_change``, ``warm_start`` and ``verbose``.
+    ``tol``, ``n_iter_no_change``, ``warm_start`` and ``verbose``; every parameter whose
+    default is a bool must be a bool.
 
     Fitted state lives in attributes ending in ``_``: ``module_`` (the torch module),
     ``device_`` (the resolved device as a string), ``history_`` (a DataFrame with one row per
@@ -133,6 +135,15 @@ class TorchEstimator(BaseEstimator):
             )
         if hasattr(self, "verbose"):
             _check_int("verbose", self.verbose, 0)
+        for name in self._flag_names():
+            _check_bool(name, getattr(self, name))
+
+    @classmethod
+    def _flag_names(cls) -> list[str]:
+        """The parameters whose default is a bool (``warm_start``, ``z2_equivariant``, ...)."""
+        signature = inspect.signature(cls.__init__)
+        return [name for name in cls._get_param_names()
+                if isinstance(signature.parameters[name].default, bool)]
 
     def _init_module(self) -> None:
         """Build ``module_`` with parameters drawn from the estimator's own generator."""

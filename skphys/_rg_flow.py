@@ -274,7 +274,6 @@ class RGFlow(FlowEstimator):
         for width in units:
             _check_int("hidden_units", width, 1)
         self._check_z2_mixture()
-        _check_bool("fourier_layer", self.fourier_layer)
         super()._validate_params()
 
     def _check_z2_mixture(self) -> None:

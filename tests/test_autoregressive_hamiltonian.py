@@ -153,6 +153,10 @@ def test_angles_out_of_range(value):
         (dict(temperature=-1.0), ValueError, "temperature"),
         (dict(theory=Ising(SHAPE, T), rotation_symmetric=True), ValueError,
          "rotation_symmetric=True needs dof='angle'"),
+        (dict(theory=Ising(SHAPE, T), z2_symmetric="yes"), ValueError,
+         "z2_symmetric must be a bool"),
+        (dict(theory=XY(SHAPE, T), rotation_symmetric=1), ValueError,
+         "rotation_symmetric must be a bool"),
     ],
 )
 def test_bad_parameters(params, error, match):

@@ -6,6 +6,9 @@ explain any expected failure in ``EXPECTED_FAILURES``.
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from _gaussian_estimator import GaussianDensity
@@ -113,3 +116,32 @@ def _expected_failed_checks(estimator):
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+def _fit_arguments(estimator):
+    """Valid training data for ``estimator`` (8 angles per sample, or potentials)."""
+    V, rho = make_schrodinger_1d(n_samples=16, n_sites=12, random_state=0)
+    if isinstance(estimator, PhysicsTranslator):
+        return V, rho
+    if isinstance(estimator, BottleneckDistiller):
+        return (V,)
+    return (np.random.default_rng(0).uniform(0, 2 * np.pi, (16, 8)),)
+
+
+def _flags_to_check(estimator) -> list[str]:
+    """Every bool parameter; the Z2-mixture RGFlow only for ``z2_mixture`` (an equivariant
+    flag other than False is refused there as a contradiction with the mixture)."""
+    if getattr(estimator, "z2_mixture", False):
+        return ["z2_mixture"]
+    return [flag for flag in type(estimator)._flag_names() if flag != "z2_mixture"]
+
+
+@pytest.mark.parametrize("estimator, flag", [
+    (estimator, flag)
+    for estimator in ESTIMATORS[1:] for flag in _flags_to_check(estimator)
+], ids=lambda p: p if isinstance(p, str) else type(p).__name__)
+def test_bool_parameters_reject_other_values(estimator, flag):
+    # 1 and "no" would pass a truthiness test; every bool parameter insists on a bool
+    for value in (1, "no"):
+        with pytest.raises(ValueError, match=f"{flag} must be a bool, got {value!r}"):
+            clone(estimator).set_params(**{flag: value}).fit(*_fit_arguments(estimator))
