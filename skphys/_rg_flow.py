@@ -519,7 +519,7 @@ class RGFlow(FlowEstimator):
         """
         self._check_fitted()
         self._require_theory("inpaint")
-        if self.fourier_layer:
+        if self.module_.bijector.boundary is not None:  # the fitted flow, not the parameter
             raise ValueError(
                 "inpaint needs a local G, but with fourier_layer=True every latent moves every "
                 "site (the causal cone of any mask is the whole lattice); refit with "
