@@ -20,7 +20,7 @@ from ._rg_flow import RGFlow
 from ._temperature_scan import heat_capacity_peak, temperature_scan
 from ._version import __version__
 from ._translator import PhysicsTranslator
-from .exceptions import NonFiniteLossError
+from .exceptions import NonFiniteLossError, UnreliableEstimateWarning
 
 __all__ = [
     "__version__",
@@ -34,4 +34,5 @@ __all__ = [
     "heat_capacity_peak",
     "load",
     "NonFiniteLossError",
+    "UnreliableEstimateWarning",
 ]

@@ -480,6 +480,12 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
             ``heat_capacity``, each with its error under the same name plus ``_err``; ``ess``
             (ESS/N of the importance weights) and ``n_sites``. Extensive values (totals, not
             per site).
+
+        Warns
+        -----
+        UnreliableEstimateWarning
+            When the weights' Pareto tail shape exceeds 0.7: the reweighted values and their
+            errors cannot be trusted (the variational bound ``free_energy`` still holds).
         """
         self._check_fitted()
         self._require_theory("free_energy")
@@ -489,13 +495,15 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
             energy = to_numpy(self.theory.energy(x)).astype(np.float64)
         log_q = to_numpy(log_q).astype(np.float64)
         t = self.theory.temperature
+        log_w = -energy / t - log_q
+        self._warn_if_heavy_tailed(log_w, "the reweighted thermodynamics")
         thermo = reweighted_thermodynamics(energy, log_q, t)
         names = {"free_energy_variational": "free_energy", "free_energy": "free_energy_nis"}
         result = {}
         for key, (value, error) in thermo.items():
             name = names.get(key, key)
             result[name], result[name + "_err"] = value, error
-        result["ess"] = ess(-energy / t - log_q)
+        result["ess"] = ess(log_w)
         result["n_sites"] = math.prod(self.lattice_shape_)
         return result
 

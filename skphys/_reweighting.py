@@ -4,6 +4,7 @@ independence Metropolis-Hastings, shared by the flow and autoregressive estimato
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 
 from ._base import _check_int
 from ._torch_utils import to_numpy
+from .exceptions import UnreliableEstimateWarning
 from .lattice.mcmc import independence_metropolis
 from .lattice.stats import (
     _MIN_TAIL_WEIGHTS, ess, importance_mean, log_mean_exp, mean_error, pareto_k, tau_int,
@@ -19,6 +21,7 @@ from .lattice.stats import (
 __all__ = ["ReweightingMixin"]
 
 _ESTIMATE_METHODS = ("mh", "importance")
+_MAX_TRUSTED_PARETO_K = 0.7  # Vehtari et al.: above it importance sampling is impractical
 
 
 class ReweightingMixin:
@@ -41,6 +44,19 @@ class ReweightingMixin:
         x, log_q = self._draw(n)
         with torch.no_grad():
             return x, self._log_weights(x, log_q)
+
+    def _warn_if_heavy_tailed(self, log_w: np.ndarray, what: str) -> None:
+        """Warn (:class:`UnreliableEstimateWarning`) when the weights' tail makes ``what``
+        untrustworthy; too few weights to fit a tail give no warning."""
+        if len(log_w) < _MIN_TAIL_WEIGHTS:
+            return
+        k = pareto_k(log_w)
+        if k > _MAX_TRUSTED_PARETO_K:
+            warnings.warn(
+                f"the importance weights have a heavy tail (Pareto k = {k:.2f} > "
+                f"{_MAX_TRUSTED_PARETO_K}): {what} can be many quoted errors from the true "
+                f"value, as the model misses part of the target. Train longer or use a Markov "
+                f"chain on the target.", UnreliableEstimateWarning, stacklevel=3)
 
     def _metropolis_samples(self, n: int, burn_in) -> torch.Tensor:
         """``n`` states of an independence Metropolis-Hastings chain after ``burn_in``."""
@@ -104,6 +120,14 @@ class ReweightingMixin:
         Returns
         -------
         (mean, error) : tuple of float
+
+        Warns
+        -----
+        UnreliableEstimateWarning
+            When the weights' Pareto tail shape exceeds 0.7 (both methods draw on the same
+            weights): the model misses part of the target and the error understates the
+            distance to the true value. At the Ising dual, L = 16, T_c, a flow with
+            ``pareto_k`` 0.85 put ``<|m|>`` 7-10 errors high with either method.
         """
         self._check_fitted()
         self._require_theory("estimate")
@@ -115,6 +139,7 @@ class ReweightingMixin:
         if values.shape != (n,):
             raise ValueError(f"observable must return shape ({n},), got {values.shape}")
         log_w = to_numpy(log_w).astype(np.float64)
+        self._warn_if_heavy_tailed(log_w, "the estimate")
         if method == "importance":
             return importance_mean(values, log_w)
         chain = independence_metropolis(log_w, generator=self._cpu_generator)

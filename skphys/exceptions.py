@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["NonFiniteLossError"]
+__all__ = ["NonFiniteLossError", "UnreliableEstimateWarning"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -31,3 +31,15 @@ class NonFiniteLossError(FloatingPointError):
             f"to those of step {restored_step}. Try a smaller learning_rate, gradient clipping "
             f"(clip_grad_norm) or float64."
         )
+
+
+class UnreliableEstimateWarning(UserWarning):
+    """Importance weights too heavy-tailed for an estimate and its error bar to be trusted.
+
+    Raised when the fitted Pareto tail shape of the weights
+    (:func:`skphys.lattice.stats.pareto_k`) exceeds 0.7: the model misses part of the target,
+    so importance-weighted means and the independence Metropolis-Hastings chain (whose
+    proposals are the same samples) can sit many quoted errors from the true value. Train
+    longer, or use a Markov chain that does not rely on the model covering the target (e.g.
+    ``RGFlow.sample(method="bulk_hmc")`` or :func:`skphys.lattice.mcmc.hmc`).
+    """

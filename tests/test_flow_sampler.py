@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 import skphys
-from skphys import FlowSampler
+from skphys import FlowSampler, UnreliableEstimateWarning
 from skphys.lattice import ComplexPhi4, FreeScalar, IsingDual, Phi4
 from skphys.lattice.exact import free_scalar_log_z, free_scalar_propagator
 from skphys.lattice.stats import mean_error
@@ -50,12 +51,24 @@ def test_mh_chain_is_exact_for_imperfect_flow(imperfect):
 def test_importance_estimate_and_log_z(imperfect):
     theory, fs = imperfect
     exact = free_scalar_propagator((2, 2), 1.5)[0, 0]
-    mean, err = fs.estimate(lambda x: x[:, 0] ** 2, 20_000, method="importance")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnreliableEstimateWarning)  # bounded weights: trusted
+        mean, err = fs.estimate(lambda x: x[:, 0] ** 2, 20_000, method="importance")
     assert abs(mean - exact) < 4 * err
     diag = fs.diagnose(20_000)
     assert abs(diag["log_z"] - free_scalar_log_z((2, 2), 1.5)) < 4 * diag["log_z_err"] + 1e-3
     assert diag["kl"] > 0
     assert diag["pareto_k"] < 0.3  # wider than the target: bounded weights
+
+
+@pytest.mark.parametrize("method", ["mh", "importance"])
+def test_estimate_warns_when_the_flow_misses_the_targets_soft_mode(method):
+    # m^2 = 0.01: the zero mode has variance 1 / m^2 = 100 under the target, about 1 under a
+    # two-step flow, so the weights grow like exp(x^2 / 2) and have a Pareto tail k ~ 1
+    fs = FlowSampler(FreeScalar((2, 2), m2=0.01), max_iter=2, random_state=0, dtype="float64",
+                     **SMALL).fit()
+    with pytest.warns(UnreliableEstimateWarning, match=r"Pareto k = \d\.\d\d > 0\.7"):
+        fs.estimate(lambda x: x[:, 0] ** 2, 20_000, method=method)
 
 
 def test_diagnose_flags_a_flow_narrower_than_the_target(imperfect):

@@ -492,7 +492,10 @@ def pareto_k(log_w: Data) -> float:
     they can miss by many quoted errors; above about 0.7 importance sampling is
     impractical. A good proposal gives a small or negative :math:`\hat k` (log-weights
     normal with standard deviation 0.3 give about 0, with 1 about 0.2-0.35 on 16384
-    samples); its statistical error at that size is about 0.1.
+    samples); its statistical error at that size is about 0.1. When at most half of the
+    :math:`M + 1` largest weights are distinct (equal weights, or a model of discrete
+    configurations that keeps re-drawing its highest-weight states) the tail is atomic and
+    bounded, and :math:`-\infty` is returned rather than a fit to ties.
 
     Parameters
     ----------
@@ -519,9 +522,9 @@ def pareto_k(log_w: Data) -> float:
     top = np.sort(log_w)[-(m + 1):]
     if not np.isfinite(top[0]):
         raise ValueError("pareto_k needs more than min(N/5, 3 sqrt N) non-zero weights")
-    excess = np.expm1(top[1:] - top[0])  # w / w_threshold - 1: scale-free
-    if not excess.any():  # equal weights: no tail at all
+    if 2 * np.unique(top).size <= top.size:  # mostly repeated values: a bounded, atomic tail
         return -math.inf
+    excess = np.expm1(top[1:] - top[0])  # w / w_threshold - 1: scale-free
     return float(genpareto.fit(excess, floc=0)[0])
 
 
