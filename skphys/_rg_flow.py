@@ -539,7 +539,8 @@ class RGFlow(FlowEstimator):
             x = self.module_.from_latent(full.reshape(len(X) * n, -1)).view(len(X), n, -1)
         return np.where(np.asarray(mask), to_numpy(x), X[:, None, :])
 
-    def sample(self, n_samples: int = 1, method: str = "flow", *, burn_in: int = 100):
+    def sample(self, n_samples: int = 1, method: str = "flow", *, burn_in: int = 100,
+               n_chains: int | None = None):
         """Draw configurations.
 
         Parameters
@@ -548,12 +549,17 @@ class RGFlow(FlowEstimator):
             Number of configurations.
         method : {"flow", "mh", "importance", "bulk_hmc"}
             As :meth:`FlowEstimator.sample`, plus ``bulk_hmc``: HMC on the bulk effective
-            action from flow samples, 16 chains (fewer for small ``n_samples``) mapped back by
-            ``G``; local moves in the bulk are global moves of the field. With
+            action from flow samples, ``n_chains`` chains run as one batch, mapped back by
+            ``G``; local moves in the bulk are global moves of the field. Row
+            ``t * n_chains + c`` is chain ``c`` after ``t + 1`` trajectories. With
             ``z2_mixture`` each sample also gets the mixture's random sign (exact, since the
             action is even), as the chains stay on the branch of ``G`` they start in.
         burn_in : int, default=100
             Discarded proposals (``mh``) or HMC trajectories per chain (``bulk_hmc``).
+        n_chains : int, optional
+            ``bulk_hmc`` only: number of chains, at most ``n_samples``; by default 16 (fewer
+            for small ``n_samples``). More chains fill a GPU better; each still needs its
+            ``burn_in``.
 
         Returns
         -------
@@ -573,11 +579,19 @@ class RGFlow(FlowEstimator):
         put ``<|m|>`` 7-10 sigma high, while bulk HMC agreed with the reference.
         """
         if method != "bulk_hmc":
+            if n_chains is not None:
+                raise ValueError(f"n_chains applies only to method='bulk_hmc', got "
+                                 f"method={method!r}")
             return super().sample(n_samples, method, burn_in=burn_in)
         self._check_fitted()
         self._require_theory("sample(method='bulk_hmc')")
         n = _check_int("n_samples", n_samples, 1)
-        n_chains = min(16, n)
+        if n_chains is None:
+            n_chains = min(16, n)
+        else:
+            n_chains = _check_int("n_chains", n_chains, 1)
+            if n_chains > n:
+                raise ValueError(f"n_chains must be at most n_samples={n}, got {n_chains}")
         init = self.module_.sample_prior(n_chains, generator=self._generator,
                                          device=self._device, dtype=self._dtype)
         chains = hmc(_LatentAction(self), -(-n // n_chains), n_chains=n_chains,

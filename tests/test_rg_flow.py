@@ -103,16 +103,27 @@ def test_maximum_likelihood_on_exact_samples():
         8, 4, 2, 2]
 
 
-def test_bulk_hmc_is_exact(trained):
+@pytest.mark.parametrize("n_chains", [None, 40])
+def test_bulk_hmc_is_exact(trained, n_chains):
     """HMC on S_eff samples the theory exactly (the log-det of G matters: the trained map
-    contracts volumes by about exp(-12))."""
-    X = trained.sample(1600, method="bulk_hmc", burn_in=50)
+    contracts volumes by about exp(-12)). Rows are time-major: 16 chains by default."""
+    X = trained.sample(1600, method="bulk_hmc", burn_in=50, n_chains=n_chains)
     exact = free_scalar_propagator((4, 4), 1.0).ravel()
-    products = (X[:, :1] * X).reshape(100, 16, 16)  # time, chain, site
+    chains = n_chains or 16
+    products = (X[:, :1] * X).reshape(1600 // chains, chains, 16)  # time, chain, site
     for site in (0, 1, 5):
-        series = products[:, :, site].mean(1)  # average over the 16 chains at each time
+        series = products[:, :, site].mean(1)  # average over the chains at each time
         mean, err, _ = mean_error(series)
         assert abs(mean - exact[site]) < 4 * err, (site, mean, exact[site], err)
+
+
+def test_bulk_hmc_rejects_bad_n_chains(trained):
+    with pytest.raises(ValueError, match="n_chains applies only to method='bulk_hmc'"):
+        trained.sample(4, method="mh", n_chains=2)
+    with pytest.raises(ValueError, match="n_chains must be at most n_samples=4, got 5"):
+        trained.sample(4, method="bulk_hmc", n_chains=5)
+    with pytest.raises(ValueError, match="n_chains must be an int >= 1"):
+        trained.sample(4, method="bulk_hmc", n_chains=0)
 
 
 def test_latent_action_reuses_the_action_of_the_force_pass(trained):
