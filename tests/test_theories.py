@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -186,6 +188,19 @@ def test_symmetries_and_equality():
     assert Phi4((4, 4), -4.0, 8.0) != Phi4((4, 4), -4.0, 7.0)
     theory = XY((4, 4), 1.0)
     assert eval(repr(theory)) == theory
+
+
+@pytest.mark.parametrize("theory", THEORIES + [Ising((4, 4), 2.0)], ids=repr)
+def test_used_theory_pickles_without_tensors(theory):
+    """Whatever a theory caches on the device it last ran on stays out of pickles and copies,
+    so an estimator fitted on a GPU unpickles on a machine without one."""
+    x = theory.initial_state(3, generator=torch.Generator().manual_seed(0))
+    action = theory.action(x)
+    blob = pickle.dumps(theory)
+    assert b"_rebuild_tensor" not in blob
+    for twin in (pickle.loads(blob), copy.deepcopy(theory)):
+        assert twin == theory
+        torch.testing.assert_close(twin.action(x), action, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("theory", THEORIES + [Ising((4, 4), 2.0)], ids=repr)

@@ -48,6 +48,11 @@ class IsingDual(LatticeTheory):
         self.temperature = check_real("temperature", temperature, low=0.0, low_inclusive=False)
         self._kernel_cache: dict = {}
 
+    def __getstate__(self):
+        # the cached kernels live on whatever device the theory was last used on: never pickle
+        # (or copy) them, so a theory used on a GPU unpickles on a machine without one
+        return {**self.__dict__, "_kernel_cache": {}}
+
     @property
     def alpha(self) -> float:
         """Diagonal shift making the smallest eigenvalue of ``K + alpha I`` equal to 0.1."""
