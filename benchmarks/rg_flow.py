@@ -6,11 +6,13 @@ equivariant|mixture``, ``--data N``, ``--forward-weight W``, ``--eval-samples N`
 ``--ising-model PATH``, ``--steps16``, ``--chains``, ``--trajectories``,
 ``--boundary-trajectories``, ``--boundary-lengths``, ``--bulk-lengths``, ``--model PATH``,
 ``--steps32``, ``--model32 PATH``, ``--clustering-steps``, ``--clustering-seeds``,
-``--seed S``). Torch runs on one thread; times are CPU seconds of this process
+``--seed S``, ``--device``). Torch runs on one thread; times are CPU seconds of this process
 (``time.process_time``). Other jobs on the machine still inflate them (a second training on
 the other core made a step 1.5-2x dearer here: shared caches and memory bandwidth), so run the
-timed parts alone. The ``free`` trainings get a CPU budget: the number of steps is set from
-timed probe fits of 10 and 30 steps (they count towards the budget).
+timed parts alone. ``--device cuda`` runs ``ising16`` and ``ising32`` on the GPU and times
+them in wall seconds, synchronizing the GPU before reading the clock. The ``free``
+trainings get a CPU budget: the number of steps is set from timed probe fits of 10 and 30
+steps (they count towards the budget).
 
 * ``free``: FreeScalar (8, 8), m2 = 0.1, trained by reverse KL (path gradients) for
   ``--free-seconds`` CPU seconds with each block bijector ("coupling", "ode"); ESS/N on 8192
@@ -68,6 +70,7 @@ import argparse
 import math
 import os
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -212,6 +215,19 @@ Z2_OPTIONS = {
 }
 
 
+def clock(device: str) -> tuple[Callable[[], float], str]:
+    """A timer in seconds and its name: this process's CPU time on the CPU, wall time after
+    the queued kernels on a GPU."""
+    if device == "cpu":
+        return time.process_time, "CPU"
+
+    def wall() -> float:
+        torch.cuda.synchronize()
+        return time.perf_counter()
+
+    return wall, "GPU wall"
+
+
 def fit_within(theory, seconds: float, seed: int, **config) -> tuple[RGFlow, float]:
     """Fit by reverse KL with as many steps as ``seconds`` of CPU allow; return the CPU time.
 
@@ -247,21 +263,24 @@ def free_field(bijector: str, seconds: float, seed: int) -> None:
           flush=True)
 
 
-def fit_or_load(model: str | None, fit) -> tuple[RGFlow, str, float | None]:
-    """The flow saved at ``model`` if that file exists, else ``fit()`` (saved there if given).
+def fit_or_load(model: str | None, fit, device: str = "cpu"
+                ) -> tuple[RGFlow, str, float | None]:
+    """The flow saved at ``model`` if that file exists (loaded onto ``device``), else
+    ``fit()`` (saved there if given).
 
-    Returns the flow, how it was obtained, and the CPU seconds of its training (``None`` when
-    loaded).
+    Returns the flow, how it was obtained, and the seconds of its training (``clock(device)``;
+    ``None`` when loaded).
     """
     if model is not None and os.path.exists(model):
-        rg = load(model, device="cpu")
+        rg = load(model, device=device)
         return rg, f"{rg.n_iter_} steps (loaded from {model})", None
-    start = time.process_time()
+    timer, unit = clock(device)
+    start = timer()
     rg = fit()
-    cpu = time.process_time() - start
+    seconds = timer() - start
     if model is not None:
         rg.save(model)
-    return rg, f"{rg.n_iter_} steps in {cpu:.0f} CPU s", cpu
+    return rg, f"{rg.n_iter_} steps in {seconds:.0f} {unit} s", seconds
 
 
 def ising_dual(steps: int, seconds: float, seed: int, z2: str, n_data: int,
@@ -321,17 +340,17 @@ def ising_dual(steps: int, seconds: float, seed: int, z2: str, n_data: int,
                   f"{ref:.5f} +- {ref_err:.5f}: {(mean - ref) / sigma:+.2f} sigma", flush=True)
 
 
-def large_ising_dual(size: int, steps: int, seed: int, model: str | None
+def large_ising_dual(size: int, steps: int, seed: int, model: str | None, device: str
                      ) -> tuple[RGFlow, IsingDual]:
-    """Fit (or load) the flow of the (size, size) Ising dual at T_c with the config
-    ``CONFIGS[f"ising{size}"]`` and a Z2 mixture; print KL, ESS/N, MH acceptance and ln Z on
-    8192 fresh samples."""
+    """Fit (or load) the flow of the (size, size) Ising dual at T_c on ``device`` with the
+    config ``CONFIGS[f"ising{size}"]`` and a Z2 mixture; print KL, ESS/N, MH acceptance and
+    ln Z on 8192 fresh samples."""
     shape = (size, size)
     theory = IsingDual(shape, temperature=T_C)
     log_z_x = ising_dual_log_z(shape, T_C)
     rg, trained, _ = fit_or_load(model, lambda: RGFlow(
-        theory, max_iter=steps, random_state=seed, monitor_every=0, device="cpu",
-        **CONFIGS[f"ising{size}"], **Z2_OPTIONS["mixture"]).fit())
+        theory, max_iter=steps, random_state=seed, monitor_every=0, device=device,
+        **CONFIGS[f"ising{size}"], **Z2_OPTIONS["mixture"]).fit(), device)
     _, log_w = rg.sample(8192, method="importance")
     d = rg.diagnose(8192)
     print(f"IsingDual {shape} T_c, Z2 mixture: {trained}; KL = "
@@ -344,8 +363,9 @@ def large_ising_dual(size: int, steps: int, seed: int, model: str | None
 
 def ising_dual_16(steps: int, n_chains: int, n_trajectories: int, n_boundary: int,
                   boundary_lengths: list[float], bulk_lengths: list[float], seed: int,
-                  model: str | None) -> None:
-    rg, theory = large_ising_dual(16, steps, seed, model)
+                  model: str | None, device: str) -> None:
+    rg, theory = large_ising_dual(16, steps, seed, model, device)
+    timer, unit = clock(device)
     # the reference: Wolff spins mapped to exact, independent dual fields
     x, _ = make_ising_dual(theory.shape, T_C, 20_000, random_state=seed)
     reference = mean_error(np.abs(np.tanh(x).mean(-1)))
@@ -354,39 +374,39 @@ def ising_dual_16(steps: int, n_chains: int, n_trajectories: int, n_boundary: in
     runs = [("boundary HMC", theory, None, length, round(n_boundary / length))
             for length in boundary_lengths]
     runs += [("bulk HMC", _LatentAction(rg), rg.module_.sample_prior(
-        n_chains, generator=torch.Generator().manual_seed(seed), device="cpu",
+        n_chains, generator=torch.Generator(device=device).manual_seed(seed), device=device,
         dtype=torch.float32), length, n_trajectories) for length in bulk_lengths]
     for name, target, init, length, n in runs:
-        begin = time.process_time()
+        begin = timer()
         result = hmc(target, n, n_chains=n_chains, n_burnin=500, init=init,
-                     trajectory_length=length, generator=torch.Generator().manual_seed(seed),
-                     dtype=torch.float32)
-        cost = (time.process_time() - begin) / (n_chains * (n + 500))
+                     trajectory_length=length, device=device, dtype=torch.float32,
+                     generator=torch.Generator(device=device).manual_seed(seed))
+        cost = (timer() - begin) / (n_chains * (n + 500))
         x = result.samples
         if target is not theory:
             with torch.no_grad():
                 x = rg.module_.from_latent(x.reshape(-1, x.shape[-1])).reshape(x.shape)
-        report_autocorrelation(name, torch.tanh(x).mean(-1).abs().numpy(), cost, reference,
-                               f"T = {length:.2f}, acceptance {result.acceptance:.3f}",
-                               result.info["n_leapfrog"])
-    begin = time.process_time()
+        report_autocorrelation(name, torch.tanh(x).mean(-1).abs().cpu().numpy(), cost,
+                               reference, f"T = {length:.2f}, acceptance "
+                               f"{result.acceptance:.3f}", result.info["n_leapfrog"], unit)
+    begin = timer()
     X = rg.sample(n_chains * n_trajectories, method="mh", burn_in=1000)
-    cost = (time.process_time() - begin) / (n_chains * n_trajectories + 1000)
+    cost = (timer() - begin) / (n_chains * n_trajectories + 1000)
     report_autocorrelation("flow MH", np.abs(np.tanh(X).mean(-1)), cost, reference,
-                           "one independence Metropolis-Hastings chain", 1)
+                           "one independence Metropolis-Hastings chain", 1, unit)
 
 
 def report_autocorrelation(name: str, abs_m: np.ndarray, cost: float, reference,
-                           details: str, passes: int) -> None:
+                           details: str, passes: int, unit: str) -> None:
     """<|m|> (pull against the reference), tau_int(|m|) in updates, the cost of one
-    independent sample in force (or flow) evaluations (``passes`` per update) and in CPU time
-    (per update and chain x tau)."""
+    independent sample in force (or flow) evaluations (``passes`` per update) and in time
+    (on the clock named ``unit``; per update and chain x tau)."""
     mean, error, tau = mean_error(abs_m)
     pull = (mean - reference.mean) / math.hypot(error, reference.error)
     print(f"  {name:12s}: {details}, {passes} evaluations per update; <|m|> = {mean:.4f} +- "
           f"{error:.4f} ({pull:+.1f} sigma), tau_int(|m|) = {tau:.1f} updates = "
-          f"{tau * passes:.1f} evaluations, {1e3 * cost:.4f} ms per update and chain, "
-          f"tau x cost = {1e3 * tau * cost:.2f} ms", flush=True)
+          f"{tau * passes:.1f} evaluations, {1e3 * cost:.4f} {unit} ms per update and chain, "
+          f"tau x cost = {1e3 * tau * cost:.2f} {unit} ms", flush=True)
 
 
 def clustering_pipeline(shape, n_levels: int | None, steps: int, seed: int) -> Pipeline:
@@ -484,6 +504,9 @@ def main() -> None:
                         help="maximum-likelihood steps of each clustering pipeline's flow")
     parser.add_argument("--clustering-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu",
+                        help="torch device of ising16 and ising32 (the other parts run on the "
+                        "CPU); with cuda, times are GPU wall seconds")
     args = parser.parse_args()
     torch.set_num_threads(1)
     # float32 denormals (the far tails of the mixture's other branch) made the steps of the Z2
@@ -497,9 +520,10 @@ def main() -> None:
                    args.forward_weight, args.eval_samples, args.ising_model)
     if "ising16" in args.parts:
         ising_dual_16(args.steps16, args.chains, args.trajectories, args.boundary_trajectories,
-                      args.boundary_lengths, args.bulk_lengths, args.seed, args.model)
+                      args.boundary_lengths, args.bulk_lengths, args.seed, args.model,
+                      args.device)
     if "ising32" in args.parts:
-        large_ising_dual(32, args.steps32, args.seed, args.model32)
+        large_ising_dual(32, args.steps32, args.seed, args.model32, args.device)
     if "clustering" in args.parts:
         phase_clustering(args.clustering_steps, 500, args.clustering_seeds)
 
