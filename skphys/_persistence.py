@@ -124,6 +124,21 @@ def load(path, device=None):
     -------
     estimator
         The fitted estimator.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from skphys import FlowSampler, load
+    >>> from skphys.lattice import FreeScalar
+    >>> flow = FlowSampler(FreeScalar((4, 4), m2=1.0), n_layers=2, hidden_channels=(4,),
+    ...                    max_iter=5, monitor_every=0, device="cpu", random_state=0).fit()
+    >>> X = flow.sample(3)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     flow.save(os.path.join(folder, "flow.pt"))
+    ...     loaded = load(os.path.join(folder, "flow.pt"))
+    >>> bool(np.array_equal(loaded.score_samples(X), flow.score_samples(X)))
+    True
     """
     payload = torch.load(path, map_location="cpu", weights_only=True)
     return from_payload(payload, device=device)

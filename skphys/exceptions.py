@@ -20,6 +20,21 @@ class NonFiniteLossError(FloatingPointError):
         The offending value.
     restored_step : int
         The step whose parameters were restored (0: the initial parameters).
+
+    Examples
+    --------
+    A learning rate far too large for a Gaussian fit:
+
+    >>> import numpy as np
+    >>> from skphys import FlowSampler, NonFiniteLossError
+    >>> X = np.random.default_rng(0).normal(size=(64, 4))
+    >>> flow = FlowSampler(n_layers=2, hidden_channels=(4,), max_iter=50, learning_rate=1e9,
+    ...                    monitor_every=0, device="cpu", random_state=0)
+    >>> try:
+    ...     flow.fit(X)
+    ... except NonFiniteLossError as error:
+    ...     print(error.restored_step < error.step)
+    True
     """
 
     def __init__(self, step: int, value: float, restored_step: int, what: str = "loss"):
@@ -42,4 +57,21 @@ class UnreliableEstimateWarning(UserWarning):
     proposals are the same samples) can sit many quoted errors from the true value. Train
     longer, or use a Markov chain that does not rely on the model covering the target (e.g.
     ``RGFlow.sample(method="bulk_hmc")`` or :func:`skphys.lattice.mcmc.hmc`).
+
+    Examples
+    --------
+    A flow two steps into its training misses the soft zero mode of a light free field, whose
+    variance under the target is 1 / m^2 = 100:
+
+    >>> import warnings
+    >>> from skphys import FlowSampler, UnreliableEstimateWarning
+    >>> from skphys.lattice import FreeScalar
+    >>> flow = FlowSampler(FreeScalar((2, 2), m2=0.01), n_layers=2, hidden_channels=(8,),
+    ...                    max_iter=2, monitor_every=0, device="cpu", dtype="float64",
+    ...                    random_state=0).fit()
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     mean, error = flow.estimate(lambda x: x[:, 0] ** 2, 20_000, method="importance")
+    >>> [w.category.__name__ for w in caught]
+    ['UnreliableEstimateWarning']
     """

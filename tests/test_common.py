@@ -6,6 +6,11 @@ explain any expected failure in ``EXPECTED_FAILURES``.
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -145,3 +150,19 @@ def test_bool_parameters_reject_other_values(estimator, flag):
     for value in (1, "no"):
         with pytest.raises(ValueError, match=f"{flag} must be a bool, got {value!r}"):
             clone(estimator).set_params(**{flag: value}).fit(*_fit_arguments(estimator))
+
+
+_API_MODULES = re.findall(r"^   (skphys[\w.]*)$",
+                          (Path(__file__).parents[1] / "docs" / "api.rst").read_text(), re.M)
+
+
+@pytest.mark.parametrize("module", _API_MODULES)
+def test_every_documented_class_and_function_has_an_example(module):
+    """The API reference promises a runnable Examples section for each public class and
+    function (the doctests run them)."""
+    mod = importlib.import_module(module)
+    public = {name: getattr(mod, name) for name in mod.__all__}
+    missing = [name for name, obj in public.items()
+               if (inspect.isclass(obj) or inspect.isfunction(obj))
+               and "Examples\n" not in (obj.__doc__ or "")]  # a class's own docstring
+    assert not missing, f"{module}: no Examples section in {missing}"

@@ -16,6 +16,7 @@ from skphys.flows import (
     ContinuousFlow,
     EquivariantVelocity,
     FourierGaussian,
+    block_coupling,
     checkerboard_mask,
     momentum_orbits,
     tanh,
@@ -188,6 +189,17 @@ def test_z2_coupling_flow_starts_at_the_identity_with_live_gradients():
         flow.from_latent(z).pow(4).sum().backward()  # a non-Gaussian target
         optimizer.step()
     assert all(p.grad.abs().min() > 0 for p in flow.parameters())
+
+
+def test_z2_couplings_start_at_the_identity_as_built():
+    """Built directly (no init_parameters), as their docstrings promise."""
+    z = torch.randn(8, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    odd_net = CircularConvNet(2, 1, 3, [4], activation=torch.nn.Tanh, bias=False)
+    layers = [AffineCoupling(checkerboard_mask((4, 4), 0), odd_net, z2_equivariant=True),
+              block_coupling(1, (4, 4), n_layers=3, hidden_units=(8,), z2_equivariant=True)]
+    for layer in layers:
+        x, log_det = layer(z)
+        assert torch.equal(x, z) and torch.equal(log_det, torch.zeros(8))
 
 
 def test_z2_coupling_flow_needs_an_odd_activation():

@@ -10,7 +10,17 @@ __all__ = ["MaskedLinear", "MADE"]
 
 
 class MaskedLinear(nn.Linear):
-    """A linear layer whose weight is multiplied by a fixed 0/1 ``mask`` of shape (out, in)."""
+    """A linear layer whose weight is multiplied by a fixed 0/1 ``mask`` of shape (out, in).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skphys.autoregressive import MaskedLinear
+    >>> layer = MaskedLinear(torch.ones(3, 3).tril(-1))  # output i sees the inputs j < i only
+    >>> jacobian = torch.autograd.functional.jacobian(layer, torch.zeros(3))
+    >>> (jacobian != 0).int().tolist()
+    [[0, 0, 0], [1, 0, 0], [1, 1, 0]]
+    """
 
     def __init__(self, mask: torch.Tensor):
         super().__init__(mask.shape[1], mask.shape[0])

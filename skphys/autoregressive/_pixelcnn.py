@@ -15,6 +15,18 @@ class MaskedConv2d(nn.Conv2d):
     The kernel keeps the rows above the centre and, in the centre row, the columns left of
     the centre; with ``include_center`` (type B) also the centre itself, without it (type A)
     not. Zero padding keeps the size: sites outside the lattice contribute nothing.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skphys.autoregressive import MaskedConv2d
+    >>> conv = MaskedConv2d(1, 2, 1, include_center=False)  # type A, 3 x 3
+    >>> conv.mask.int().tolist()
+    [[1, 1, 1], [1, 0, 0], [0, 0, 0]]
+    >>> x, y = torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4)
+    >>> y[0, 0, 2, 1] = 1.0  # the sites whose output changes all come later in raster order
+    >>> (conv(y) != conv(x))[0].any(0).int().tolist()
+    [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [1, 1, 1, 0]]
     """
 
     def __init__(self, in_channels: int, out_channels: int, half_kernel: int, *,

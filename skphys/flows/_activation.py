@@ -58,7 +58,18 @@ def tanh(x: torch.Tensor) -> torch.Tensor:
 
 
 class Tanh(nn.Module):
-    """:func:`tanh` as a module (a drop-in for ``torch.nn.Tanh``)."""
+    """:func:`tanh` as a module (a drop-in for ``torch.nn.Tanh``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skphys.flows import Tanh
+    >>> x = torch.linspace(-5, 5, 101)
+    >>> torch.allclose(Tanh()(x), torch.nn.Tanh()(x), atol=1e-6)
+    True
+    >>> torch.equal(Tanh()(-x), -Tanh()(x))  # exactly odd
+    True
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return tanh(x)

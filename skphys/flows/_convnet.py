@@ -32,6 +32,17 @@ class CircularConvNet(nn.Sequential):
         Apply ``tanh`` to the output (the tutorial recipe does, bounding ``s``).
     bias : bool
         Whether the convolutions have biases (no bias + odd activation gives an odd network).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skphys.flows import CircularConvNet
+    >>> net = CircularConvNet(2, 1, 2, [8], kernel_size=3)
+    >>> z = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    >>> net(z).shape
+    torch.Size([3, 2, 4, 4])
+    >>> torch.allclose(net(z.roll(1, dims=-1)), net(z).roll(1, dims=-1), atol=1e-6)  # periodic
+    True
     """
 
     def __init__(

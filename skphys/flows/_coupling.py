@@ -15,6 +15,14 @@ def checkerboard_mask(shape: tuple[int, ...], parity: int) -> torch.Tensor:
     """Checkerboard mask of a lattice, 1.0 on the sites whose coordinate sum has ``parity``.
 
     Returns a float tensor of the lattice ``shape``.
+
+    Examples
+    --------
+    >>> from skphys.flows import checkerboard_mask
+    >>> checkerboard_mask((3, 4), 1).int().tolist()
+    [[0, 1, 0, 1], [1, 0, 1, 0], [0, 1, 0, 1]]
+    >>> bool((checkerboard_mask((3, 4), 0) + checkerboard_mask((3, 4), 1) == 1).all())
+    True
     """
     odd = checkerboard(shape).view(shape)
     return (odd if parity else ~odd).to(torch.get_default_dtype())
@@ -45,7 +53,8 @@ class AffineCoupling(Bijector):
         Maps ``(batch, C, *shape)`` to ``(batch, 2 C, *shape)`` (``s`` then ``t`` channels),
         or, with ``z2_equivariant``, to ``(batch, 3 C, *shape)`` (``a``, ``b``, ``t``).
     z2_equivariant : bool
-        Use an odd ``net`` to make ``s`` even and ``t`` odd.
+        Use an odd ``net`` to make ``s`` even and ``t`` odd. The layer then starts as the
+        identity (see :meth:`reset_parameters`).
 
     Examples
     --------
@@ -54,8 +63,15 @@ class AffineCoupling(Bijector):
     >>> net = CircularConvNet(2, 1, 3, [4], activation=torch.nn.Tanh, bias=False)
     >>> layer = AffineCoupling(checkerboard_mask((4, 4), 0), net, z2_equivariant=True)
     >>> z = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
-    >>> torch.allclose(layer(-z)[0], -layer(z)[0])
+    >>> torch.equal(layer(z)[0], z)  # the identity until trained
     True
+    >>> g = torch.Generator().manual_seed(1)
+    >>> with torch.no_grad():  # any odd network: the layer commutes with phi -> -phi
+    ...     for p in layer.parameters():
+    ...         _ = p.normal_(0.0, 0.5, generator=g)
+    >>> x, log_det = layer(z)
+    >>> torch.allclose(layer(-z)[0], -x), torch.allclose(layer(-z)[1], log_det)
+    (True, True)
     """
 
     def __init__(self, mask: torch.Tensor, net: nn.Module, z2_equivariant: bool = False):
@@ -64,6 +80,7 @@ class AffineCoupling(Bijector):
         self.net = net
         self.z2_equivariant = z2_equivariant
         self.log_scale = nn.Parameter(torch.zeros(())) if z2_equivariant else None
+        self.reset_parameters()
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """With ``z2_equivariant``, zero the ``b`` and ``t`` outputs of the network's last layer.

@@ -18,6 +18,16 @@ def momentum_orbits(shape: tuple[int, ...]) -> tuple[torch.Tensor, int]:
     Momenta ``k`` and ``-k`` always share a label (so a function of the label is real in
     position space); reflections of each axis too, and permutations of axes when all extents
     are equal. Returns the integer labels of ``shape`` and the number of orbits.
+
+    Examples
+    --------
+    >>> from skphys.flows import momentum_orbits
+    >>> labels, n_orbits = momentum_orbits((5,))  # k and 5 - k share a label
+    >>> labels.tolist(), n_orbits
+    ([0, 1, 2, 2, 1], 3)
+    >>> labels, n_orbits = momentum_orbits((3, 3))  # square lattice: axes may be swapped
+    >>> labels.tolist(), n_orbits
+    ([[0, 1, 1], [1, 2, 2], [1, 2, 2]], 3)
     """
     keys = {}
     labels = torch.empty(shape, dtype=torch.long)
@@ -42,6 +52,18 @@ class FourierGaussian(Bijector):
     ----------
     shape : tuple of int
         Lattice extents.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skphys.flows import FourierGaussian
+    >>> layer = FourierGaussian((4, 4))
+    >>> with torch.no_grad():  # leave the identity: sigma_k = exp(log_sigma) per orbit
+    ...     _ = layer.log_sigma.copy_(torch.linspace(-1.0, 1.0, len(layer.log_sigma)))
+    >>> z = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    >>> x, log_det = layer(z)
+    >>> torch.allclose(layer.inverse(x)[0], z, atol=1e-6), x.dtype, log_det.shape
+    (True, torch.float32, torch.Size([2]))
     """
 
     def __init__(self, shape: tuple[int, ...]):

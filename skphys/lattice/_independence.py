@@ -26,6 +26,16 @@ class IndependenceChain:
         ``index[t]`` is the proposal the chain sits on at time ``t``.
     accepted : ndarray of bool, shape (n,)
         Whether step ``t`` accepted its proposal (step 0 starts the chain: True).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from skphys.lattice.mcmc import independence_metropolis
+    >>> log_w = np.log([1.0, 1e-9, 1e-9, 2.0, 1e-9])  # weightless proposals are rejected
+    >>> chain = independence_metropolis(log_w, generator=torch.Generator().manual_seed(0))
+    >>> chain.index.tolist(), chain.acceptance
+    ([0, 0, 0, 3, 3], 0.25)
     """
 
     index: np.ndarray

@@ -109,6 +109,20 @@ class LatticeTheory:
     symmetries : tuple of str
         Exact symmetries of the action: internal ("z2", "u1") and lattice ("translation",
         "reflection", and "rotation" when all extents are equal).
+
+    Examples
+    --------
+    A theory needs only its action; the force then comes from autograd:
+
+    >>> import torch
+    >>> from skphys.lattice import LatticeTheory
+    >>> class Gaussian(LatticeTheory):
+    ...     def action(self, x):
+    ...         return 0.5 * x.square().sum(1)
+    >>> theory = Gaussian((2, 3))
+    >>> x = torch.ones(4, theory.n_features, dtype=torch.float64)
+    >>> theory.n_sites, theory.action(x).tolist(), bool(torch.equal(theory.grad_action(x), x))
+    (6, [3.0, 3.0, 3.0, 3.0], True)
     """
 
     field_type = "real"

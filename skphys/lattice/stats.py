@@ -50,7 +50,16 @@ _MIN_TAIL_WEIGHTS = 25  # the fewest log-weights pareto_k fits a tail to
 
 
 class TauIntResult(NamedTuple):
-    """Integrated autocorrelation time with its error and the summation window."""
+    """Integrated autocorrelation time with its error and the summation window.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skphys.lattice.stats import tau_int
+    >>> result = tau_int(np.random.default_rng(0).normal(size=10_000))  # white noise: 1/2
+    >>> round(result.tau, 2), result.window
+    (0.5, 1)
+    """
 
     tau: float
     tau_err: float
@@ -58,7 +67,16 @@ class TauIntResult(NamedTuple):
 
 
 class MeanErrorResult(NamedTuple):
-    """Mean of a series, its error including autocorrelations, and the ``tau_int`` used."""
+    """Mean of a series, its error including autocorrelations, and the ``tau_int`` used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skphys.lattice.stats import mean_error
+    >>> mean, error, tau = mean_error(np.random.default_rng(0).normal(size=10_000))
+    >>> abs(mean) < 3 * error, round(error, 3), round(tau, 2)  # error ~ sqrt(2 tau / N)
+    (True, 0.01, 0.5)
+    """
 
     mean: float
     error: float
