@@ -551,7 +551,7 @@ class RGFlow(FlowEstimator):
             As :meth:`FlowEstimator.sample`, plus ``bulk_hmc``: HMC on the bulk effective
             action from flow samples, ``n_chains`` chains run as one batch, mapped back by
             ``G``; local moves in the bulk are global moves of the field. Row
-            ``t * n_chains + c`` is chain ``c`` after ``t + 1`` trajectories. With
+            ``t * n_chains + c`` is chain ``c`` after ``burn_in + t + 1`` trajectories. With
             ``z2_mixture`` each sample also gets the mixture's random sign (exact, since the
             action is even), as the chains stay on the branch of ``G`` they start in.
         burn_in : int, default=100
