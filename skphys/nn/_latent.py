@@ -38,6 +38,7 @@ class QuadraticMap(nn.Module):
     Examples
     --------
     >>> import torch
+    >>> from skphys.nn import QuadraticMap
     >>> f = QuadraticMap(3, 2)
     >>> f.linear.in_features  # 3 linear and 6 quadratic monomials
     9
@@ -90,6 +91,7 @@ class LatentRecurrence(nn.Module):
     --------
     >>> import torch
     >>> from skphys._torch_utils import init_parameters
+    >>> from skphys.nn import LatentRecurrence
     >>> net = LatentRecurrence(hidden_size=8, latent_dim=2)
     >>> init_parameters(net, torch.Generator().manual_seed(0))
     >>> net(torch.zeros(3, 8), torch.zeros(3, 10)).shape

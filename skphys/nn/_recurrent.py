@@ -33,6 +33,7 @@ class MultiplicativeRNN(nn.Module):
     Examples
     --------
     >>> import torch
+    >>> from skphys.nn import MultiplicativeRNN
     >>> cell = MultiplicativeRNN(3)
     >>> cell.reset_parameters(torch.Generator().manual_seed(0))
     >>> hs, last = cell(torch.zeros(2, 5), torch.ones(2, 3))
@@ -90,6 +91,7 @@ class RecurrentTranslator(nn.Module):
     --------
     >>> import torch
     >>> from skphys._torch_utils import init_parameters
+    >>> from skphys.nn import RecurrentTranslator
     >>> net = RecurrentTranslator("gru", 8)
     >>> init_parameters(net, torch.Generator().manual_seed(0))
     >>> r, hidden, state = net(torch.zeros(4, 30))
