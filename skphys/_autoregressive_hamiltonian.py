@@ -10,7 +10,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, DensityMixin, Transfor
 from sklearn.utils.validation import check_non_negative
 
 from ._base import TorchEstimator, _check_bool, _check_int
-from ._reweighting import ReweightingMixin
+from ._reweighting import ReweightingMixin, _warn_if_heavy_tailed
 from ._torch_utils import draw_in_chunks, to_numpy
 from .autoregressive import MADE, AutoregressiveModel, Bernoulli, BetaMixture, PixelCNN
 from .lattice import LatticeTheory
@@ -496,7 +496,7 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
         log_q = to_numpy(log_q).astype(np.float64)
         t = self.theory.temperature
         log_w = -energy / t - log_q
-        self._warn_if_heavy_tailed(log_w, "the reweighted thermodynamics")
+        _warn_if_heavy_tailed(log_w, "the reweighted thermodynamics")
         thermo = reweighted_thermodynamics(energy, log_q, t)
         names = {"free_energy_variational": "free_energy", "free_energy": "free_energy_nis"}
         result = {}

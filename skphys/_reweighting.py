@@ -24,6 +24,23 @@ _ESTIMATE_METHODS = ("mh", "importance")
 _MAX_TRUSTED_PARETO_K = 0.7  # Vehtari et al.: above it importance sampling is impractical
 
 
+def _tail_shape(log_w: np.ndarray) -> float:
+    """:func:`pareto_k` of the weights, NaN when there are too few to fit a tail."""
+    return pareto_k(log_w) if len(log_w) >= _MIN_TAIL_WEIGHTS else math.nan
+
+
+def _warn_if_heavy_tailed(log_w: np.ndarray, what: str) -> None:
+    """Warn (:class:`UnreliableEstimateWarning`) when the weights' tail makes ``what``
+    untrustworthy (called by the estimator method the user called)."""
+    k = _tail_shape(log_w)
+    if k > _MAX_TRUSTED_PARETO_K:  # False for NaN
+        warnings.warn(
+            f"the importance weights have a heavy tail (Pareto k = {k:.2f} > "
+            f"{_MAX_TRUSTED_PARETO_K}): {what} can be many quoted errors from the true "
+            f"value, as the model misses part of the target. Train longer or use a Markov "
+            f"chain on the target.", UnreliableEstimateWarning, stacklevel=3)
+
+
 class ReweightingMixin:
     """Corrects the samples of a fitted model ``q`` towards ``p = exp(-theory.action) / Z``:
     independence Metropolis-Hastings, importance-weighted estimates, sampler diagnostics.
@@ -44,19 +61,6 @@ class ReweightingMixin:
         x, log_q = self._draw(n)
         with torch.no_grad():
             return x, self._log_weights(x, log_q)
-
-    def _warn_if_heavy_tailed(self, log_w: np.ndarray, what: str) -> None:
-        """Warn (:class:`UnreliableEstimateWarning`) when the weights' tail makes ``what``
-        untrustworthy; too few weights to fit a tail give no warning."""
-        if len(log_w) < _MIN_TAIL_WEIGHTS:
-            return
-        k = pareto_k(log_w)
-        if k > _MAX_TRUSTED_PARETO_K:
-            warnings.warn(
-                f"the importance weights have a heavy tail (Pareto k = {k:.2f} > "
-                f"{_MAX_TRUSTED_PARETO_K}): {what} can be many quoted errors from the true "
-                f"value, as the model misses part of the target. Train longer or use a Markov "
-                f"chain on the target.", UnreliableEstimateWarning, stacklevel=3)
 
     def _metropolis_samples(self, n: int, burn_in) -> torch.Tensor:
         """``n`` states of an independence Metropolis-Hastings chain after ``burn_in``."""
@@ -94,7 +98,7 @@ class ReweightingMixin:
         return {
             "ess": ess_value,
             "ess_err": ess_err,
-            "pareto_k": pareto_k(log_w_np) if n >= _MIN_TAIL_WEIGHTS else math.nan,
+            "pareto_k": _tail_shape(log_w_np),
             "acceptance": chain.acceptance,
             "tau_int": tau_int(action[chain.index]).tau,
             "kl": float(log_z - log_w_np.mean()),
@@ -139,7 +143,7 @@ class ReweightingMixin:
         if values.shape != (n,):
             raise ValueError(f"observable must return shape ({n},), got {values.shape}")
         log_w = to_numpy(log_w).astype(np.float64)
-        self._warn_if_heavy_tailed(log_w, "the estimate")
+        _warn_if_heavy_tailed(log_w, "the estimate")
         if method == "importance":
             return importance_mean(values, log_w)
         chain = independence_metropolis(log_w, generator=self._cpu_generator)
