@@ -1,7 +1,8 @@
 """Acceptance figures of the autoregressive models and VAN (issue 4), on the CPU.
 
-Run with ``python benchmarks/autoregressive_van.py [--parts abcd] [--seconds 600]``. One
-thread (``--threads``); times are CPU times (``time.process_time``). Prints:
+Run with ``python benchmarks/autoregressive_van.py [--parts abcd] [--seconds 600]
+[--no-record]``. One thread (``--threads``); times are CPU times (``time.process_time``).
+Prints, and writes to ``docs/results/autoregressive_van.inc`` unless ``--no-record``:
 
 (a) Ising L = 4, T = 2.5, MADE and PixelCNN trained by VAN with the default settings (in
     float32), then evaluated in float64: the sum of ``exp(score_samples)`` over all 2^16
@@ -21,10 +22,12 @@ import math
 import time
 
 import numpy as np
+import pandas as pd
 import torch
+from _results import record
 from scipy import stats
 
-from skphys._autoregressive_hamiltonian import AutoregressiveHamiltonian
+from skphys import MADE, AutoregressiveHamiltonian, PixelCNN
 from skphys.lattice import Ising
 from skphys.lattice.exact import ising_log_z
 
@@ -50,15 +53,18 @@ def _chi_square(samples: np.ndarray, log_q: np.ndarray, n_bins: int = 100) -> fl
     return float(stats.chisquare(observed[used], expected).pvalue)
 
 
-def parts_a_b(max_iter: int | None) -> None:
+def parts_a_b(max_iter: int | None) -> tuple[pd.DataFrame, float]:
+    """Print (a) and (b); return their table and CPU seconds."""
+    cpu = time.process_time()
+    rows = []
     temperature, shape = 2.5, (4, 4)
     theory = Ising(shape, temperature)
     states = _all_states(16)
     energy = theory.energy(torch.from_numpy(states)).numpy()
     log_p = -energy / temperature - ising_log_z(4, temperature)
-    for network in ("made", "pixelcnn"):
+    for name, network in (("made", MADE()), ("pixelcnn", PixelCNN())):
         start = time.process_time()
-        ah = AutoregressiveHamiltonian(theory=theory, network=network, random_state=0)
+        ah = AutoregressiveHamiltonian(theory, network=network, random_state=0)
         if max_iter is not None:
             ah.set_params(max_iter=max_iter)
         ah.fit()
@@ -70,48 +76,71 @@ def parts_a_b(max_iter: int | None) -> None:
         total = math.fsum(np.exp(log_q))
         kl = float(np.sum(np.exp(log_q) * (log_q - log_p)))
         pvalue = _chi_square(samples, log_q)
-        print(f"(a) L=4 {network:8s}: sum exp(score_samples) - 1 = {total - 1:+.2e}; "
+        print(f"(a) L=4 {name:8s}: sum exp(score_samples) - 1 = {total - 1:+.2e}; "
               f"chi^2 of 1e5 samples in 100 equal-q bins: p = {pvalue:.3f}")
-        print(f"(b) L=4 T=2.5 {network:8s}: exact KL(q||p) = {kl:.2e} nats "
+        print(f"(b) L=4 T=2.5 {name:8s}: exact KL(q||p) = {kl:.2e} nats "
               f"({ah.n_iter_} steps, {fit_time:.0f} s CPU)")
+        rows.append({"network": {"made": "MADE", "pixelcnn": "PixelCNN"}[name],
+                     "VAN steps": ah.n_iter_, "CPU s": round(fit_time),
+                     "Σ exp(score_samples) − 1": f"{total - 1:.1e}",
+                     "χ² p-value (10⁵ samples, 100 bins)": f"{pvalue:.3f}",
+                     "exact KL(q‖p) (nats)": f"{kl:.2e}"})
+    return pd.DataFrame(rows), time.process_time() - cpu
 
 
-def part_c(seconds: float) -> None:
+def part_c(seconds: float) -> tuple[dict, float]:
+    """Print (c); return its figures and CPU seconds."""
     L, beta = 8, 0.44
     temperature = 1 / beta
     exact_f = -temperature * ising_log_z(L, temperature)
     n_sites, n_eval = L * L, 50_000
     start = time.process_time()
     theory = Ising((L, L), temperature)
-    probe = AutoregressiveHamiltonian(theory=theory, max_iter=20, random_state=0).fit()
+    probe = AutoregressiveHamiltonian(theory, max_iter=20, random_state=0).fit()
     per_step = (time.process_time() - start) / 20
     t_eval = time.process_time()
     probe.free_energy(2000)
     per_eval = (time.process_time() - t_eval) / 2000
     budget = seconds - (time.process_time() - start) - per_eval * n_eval
-    max_iter = int(0.95 * budget / per_step)
-    ah = AutoregressiveHamiltonian(theory=theory, max_iter=max_iter, random_state=0).fit()
-    f = ah.free_energy(n_eval)
+    max_iter = max(1, int(0.95 * budget / per_step))  # at least one step on a tiny budget
+    ah = AutoregressiveHamiltonian(theory, max_iter=max_iter, random_state=0).fit()
+    f = ah.free_energy(n_eval)  # per site
     used = time.process_time() - start
-    rel = (f["free_energy"] - exact_f) / abs(exact_f)
-    nis, nis_err = f["free_energy_nis"] / n_sites, f["free_energy_nis_err"] / n_sites
+    rel = (f["free_energy"] - exact_f / n_sites) / abs(exact_f / n_sites)
+    nis, nis_err = f["free_energy_nis"], f["free_energy_nis_err"]
     print(f"(c) Ising L=8 beta=0.44, defaults, {max_iter} steps, {used:.0f} s CPU in all:")
-    print(f"    F_q/N = {f['free_energy'] / n_sites:.6f} +- {f['free_energy_err'] / n_sites:.6f}, "
+    print(f"    F_q/N = {f['free_energy']:.6f} +- {f['free_energy_err']:.6f}, "
           f"exact F/N = {exact_f / n_sites:.6f}, relative error of F_q = {rel:.2e}")
     print(f"    NIS F/N = {nis:.6f} +- {nis_err:.6f}: {(nis - exact_f / n_sites) / nis_err:+.2f} "
           f"sigma from exact; ESS/N = {f['ess']:.3f} ({n_eval} samples)")
+    return {
+        "VAN steps": f"{max_iter} (defaults, {seconds:.0f} CPU s budget)",
+        "F_q/N": f"{f['free_energy']:.6f} ± {f['free_energy_err']:.6f}",
+        "exact F/N (Kaufman)": f"{exact_f / n_sites:.6f}",
+        "relative error of F_q": f"{rel:.2e}",
+        "NIS F/N": f"{nis:.6f} ± {nis_err:.6f} "
+                   f"({(nis - exact_f / n_sites) / nis_err:+.2f} σ from exact)",
+        "ESS/N": f"{f['ess']:.3f} ({n_eval} samples)",
+    }, used
 
 
-def part_d() -> None:
+def part_d() -> tuple[pd.DataFrame, float]:
+    """Print (d); return its table and CPU seconds."""
+    cpu = time.process_time()
+    rows = []
     theory = Ising((16, 16), 2.269)
-    for network in ("pixelcnn", "made"):
-        ah = AutoregressiveHamiltonian(theory=theory, network=network, max_iter=1,
+    for name, network in (("pixelcnn", PixelCNN()), ("made", MADE())):
+        ah = AutoregressiveHamiltonian(theory, network=network, max_iter=1,
                                        batch_size=8, random_state=0).fit()
         start = time.process_time()
         n = ah.sample(1024).shape[0]
         elapsed = time.process_time() - start
-        print(f"(d) 16x16 {network:8s} (defaults, float32): {n / elapsed:.0f} samples/s "
+        print(f"(d) 16x16 {name:8s} (defaults, float32): {n / elapsed:.0f} samples/s "
               f"(1024 samples, {elapsed:.1f} s CPU)")
+        rows.append({"network": {"made": "MADE", "pixelcnn": "PixelCNN"}[name],
+                     "samples per CPU s": round(n / elapsed),
+                     "CPU s for 1024 samples": f"{elapsed:.1f}"})
+    return pd.DataFrame(rows), time.process_time() - cpu
 
 
 def main() -> None:
@@ -121,14 +150,26 @@ def main() -> None:
     parser.add_argument("--steps-l4", type=int, default=None,
                         help="VAN steps of (a), (b) (default: the estimator's max_iter)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-record", dest="record", action="store_false",
+                        help="print the figures only, without writing them to docs/results/")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if "a" in args.parts or "b" in args.parts:
-        parts_a_b(args.steps_l4)
+        table, cpu = parts_a_b(args.steps_l4)
+        if args.record:
+            record("autoregressive_van", "(a, b) Ising 4 x 4, T = 2.5", table, cpu_seconds=cpu,
+                   notes="Models trained by VAN in float32, evaluated in float64 over all "
+                         "2¹⁶ states; CPU s of a row: its training.")
     if "d" in args.parts:
-        part_d()
+        table, cpu = part_d()
+        if args.record:
+            record("autoregressive_van", "(d) sampling speed, 16 x 16", table, cpu_seconds=cpu,
+                   notes="Default networks, float32.")
     if "c" in args.parts:
-        part_c(args.seconds)
+        figures, cpu = part_c(args.seconds)
+        if args.record:
+            record("autoregressive_van", "(c) Ising 8 x 8, beta = 0.44", figures,
+                   cpu_seconds=cpu, notes="CPU s: training and evaluation.")
 
 
 if __name__ == "__main__":

@@ -25,15 +25,20 @@ Everything runs on one CPU thread (``torch.set_num_threads(1)``)::
 from __future__ import annotations
 
 import argparse
+import time
 
+import pandas as pd
 import torch
-
 from _flow_timing import fit_for
+from _results import record
+
+from skphys import Adam, CouplingFlow
 from skphys.lattice import Phi4
 
-TUTORIAL = dict(n_layers=16, hidden_channels=(8, 8), activation="leaky_relu", final_tanh=True,
-                z2_equivariant=False, fourier_layer=False, learning_rate=1e-3, batch_size=64,
-                lr_schedule=None, path_gradient=False)
+TUTORIAL = dict(flow=CouplingFlow(n_layers=16, hidden_channels=(8, 8), activation="leaky_relu",
+                                  final_tanh=True, z2_equivariant=False, fourier_layer=False),
+                optimizer=Adam(1e-3, lr_schedule="constant", clip_grad_norm=100.0),
+                batch_size=64, path_gradient=False)
 CONFIGS = {"defaults": {}, "tutorial": TUTORIAL}
 CHI2_HMC = (0.7416, 0.0014)
 
@@ -55,7 +60,10 @@ def main() -> None:
                         help="training budgets in seconds (default: 100 300)")
     parser.add_argument("--n-eval", type=int, default=8192, help="fresh samples per diagnosis")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-record", action="store_true",
+                        help="do not write the figures to docs/results/")
     args = parser.parse_args()
+    start = time.process_time()
     torch.set_num_threads(1)
     theory = Phi4((8, 8), m2=-4.0, lam=8.0)
     print(f"Phi4((8, 8), m2=-4, lam=8), reverse KL, torch threads = {torch.get_num_threads()}; "
@@ -64,6 +72,7 @@ def main() -> None:
               f"{'wall s':>6} {'ESS/N':>14} {'MH acc':>6} {'<chi2> (MH)':>16}")
     print(header)
     print("-" * len(header))
+    table, ratios = [], []
     for seconds in args.seconds:
         rows = [run(theory, name, seconds, args.n_eval, args.seed) for name in CONFIGS]
         for r in rows:
@@ -72,6 +81,15 @@ def main() -> None:
                   f"{r['acceptance']:6.3f} {r['chi2']:7.4f} +- {r['chi2_err']:.4f}", flush=True)
         ratio = rows[0]["ess"] / max(rows[1]["ess"], 1e-12)
         print(f"{'':6} ESS/N ratio defaults / tutorial = {ratio:.1f}", flush=True)
+        table += [{"budget (CPU s)": r["budget"], "config": r["config"], "steps": r["steps"],
+                   "ms/step": r["ms_per_step"], "ESS/N": f"{r['ess']:.3f} ± {r['ess_err']:.3f}",
+                   "MH acceptance": r["acceptance"],
+                   "<chi2> (MH)": f"{r['chi2']:.4f} ± {r['chi2_err']:.4f}"} for r in rows]
+        ratios.append(f"ESS/N ratio defaults / tutorial at {seconds:.0f} CPU s: {ratio:.1f}.")
+    if not args.no_record:
+        record("flow_tutorial_point", "budgets", pd.DataFrame(table),
+               cpu_seconds=time.process_time() - start,
+               notes=" ".join(ratios) + f" HMC reference <chi2> = {CHI2_HMC[0]} ± {CHI2_HMC[1]}.")
 
 
 if __name__ == "__main__":

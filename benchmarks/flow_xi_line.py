@@ -30,14 +30,16 @@ import time
 
 import numpy as np
 import torch
-
 from _flow_timing import fit_for
+
+from skphys import ContinuousFlow, CouplingFlow
 from skphys.lattice import Phi4
 from skphys.lattice.mcmc import hmc, independence_metropolis
 from skphys.lattice.stats import ess, mean_error, tau_int
 
 LAMBDA = {6: 6.975, 8: 6.008, 10: 5.550, 12: 5.276, 14: 5.113, 20: 4.807, 32: 4.572}
 N_EVAL = 8192
+FLOWS = {"coupling": CouplingFlow, "continuous": ContinuousFlow}  # each with its defaults
 
 
 def chi2(x: torch.Tensor) -> np.ndarray:
@@ -62,7 +64,7 @@ def run_hmc(theory, n_traj: int, seed: int) -> dict:
 
 
 def run_flow(theory, flow: str, seconds: float, seed: int) -> dict:
-    fs, cpu_train, _, per_step = fit_for(theory, {"flow": flow}, seconds, seed)
+    fs, cpu_train, _, per_step = fit_for(theory, {"flow": FLOWS[flow]()}, seconds, seed)
     hist = fs.history_.dropna(subset=["acceptance"])
     reached = hist[hist["acceptance"] >= 0.5]
     t_half = reached["step"].iloc[0] * per_step if len(reached) else math.nan
@@ -81,7 +83,8 @@ def run_flow(theory, flow: str, seconds: float, seed: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[6, 8, 10, 12, 14])
-    parser.add_argument("--flows", nargs="+", default=["coupling", "continuous"])
+    parser.add_argument("--flows", nargs="+", default=["coupling", "continuous"],
+                        choices=sorted(FLOWS))
     parser.add_argument("--seconds", type=float, default=150.0, help="CPU training budget")
     parser.add_argument("--hmc-trajectories", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)

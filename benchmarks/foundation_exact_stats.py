@@ -1,6 +1,7 @@
 """Acceptance figures of skphys.lattice.exact and skphys.lattice.stats.
 
-Run with ``python benchmarks/foundation_exact_stats.py`` (a few seconds on one core). Prints:
+Run with ``python benchmarks/foundation_exact_stats.py [--no-record]`` on one thread. Prints,
+and writes to ``docs/results/foundation_exact_stats.inc`` unless ``--no-record``:
 
 * the largest deviation of Kaufman's ln Z from brute-force enumeration (L = 3, 4);
 * ln Z / N at L = 256, T = T_c and its difference from Onsager's value;
@@ -8,11 +9,14 @@ Run with ``python benchmarks/foundation_exact_stats.py`` (a few seconds on one c
 * tau_int of an AR(1) chain with rho = 0.9 (exact 9.5) by Wolff's Gamma method.
 """
 
+import argparse
 import math
 import time
 
 import numpy as np
+import pandas as pd
 import torch
+from _results import record
 from scipy.signal import lfilter
 from scipy.special import logsumexp
 
@@ -38,18 +42,28 @@ def enumerated_log_z(L: int, temperature: float) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-record", dest="record", action="store_false",
+                        help="print the figures only, without writing them to docs/results/")
+    args = parser.parse_args()
     torch.set_num_threads(1)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
+    rows = []
 
     deviation = max(
         abs(ising_log_z(L, t) - enumerated_log_z(L, t)) for L in (3, 4) for t in TEMPERATURES
     )
     print(f"max |ising_log_z - enumeration| over L=3,4 and T in {TEMPERATURES}: {deviation:.2e}")
+    rows.append(("max |ising_log_z − enumeration|, L = 3, 4, T ∈ {"
+                 + ", ".join("T_c" if t == T_C else f"{t:g}" for t in TEMPERATURES) + "}",
+                 f"{deviation:.1e}", "–", "–"))
 
     per_site = ising_log_z(256, T_C) / 256**2
     onsager = onsager_log_z(T_C)
     print(f"L=256, T=T_c: ln Z/N = {per_site:.10f}, Onsager {onsager:.10f}, "
           f"difference {per_site - onsager:.3e}")
+    rows.append(("ising_log_z(256, T_c) / N", f"{per_site:.10f}", f"Onsager {onsager:.10f}",
+                 f"{per_site - onsager:.1e}"))
 
     checks = [
         ("ising_log_z(4, T_c)", ising_log_z(4, T_C), 15.5219154588),
@@ -60,6 +74,7 @@ def main() -> None:
     for name, value, reference in checks:
         diff = value - reference
         print(f"{name:36s} = {value:.10f}  (conventions {reference}, diff {diff:+.1e})")
+        rows.append((name, f"{value:.10f}", str(reference), f"{diff:+.1e}"))
 
     rho, n = 0.9, 1_000_000
     rng = np.random.default_rng(0)
@@ -70,7 +85,16 @@ def main() -> None:
     print(f"AR(1) rho={rho}, N={n}: tau_int = {result.tau:.3f} +- {result.tau_err:.3f} "
           f"(window {result.window}); exact {exact:.4g}, relative deviation "
           f"{result.tau / exact - 1:+.2%}")
-    print(f"total time {time.perf_counter() - start:.1f} s")
+    rows.append((f"τ_int of an AR(1) chain, ρ = {rho}, N = {n}",
+                 f"{result.tau:.3f} ± {result.tau_err:.3f}", f"{exact:.4g}",
+                 f"{result.tau / exact - 1:+.2%}"))
+    cpu = time.process_time() - cpu
+    print(f"total time {cpu:.1f} CPU s, {time.perf_counter() - start:.1f} s wall")
+    if args.record:
+        table = pd.DataFrame(rows, columns=["quantity", "value", "reference", "difference"])
+        record("foundation_exact_stats", "checks", table, cpu_seconds=cpu,
+               notes="The references are those of :doc:`conventions`; the AR(1) reference "
+                     "is the exact (1 + ρ) / (2 (1 − ρ)).")
 
 
 if __name__ == "__main__":

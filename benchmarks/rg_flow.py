@@ -7,12 +7,11 @@ equivariant|mixture``, ``--data N``, ``--forward-weight W``, ``--eval-samples N`
 ``--boundary-trajectories``, ``--boundary-lengths``, ``--bulk-lengths``, ``--model PATH``,
 ``--steps32``, ``--model32 PATH``, ``--clustering-steps``, ``--clustering-seeds``,
 ``--seed S``, ``--device``). Torch runs on one thread; times are CPU seconds of this process
-(``time.process_time``). Other jobs on the machine still inflate them (a second training on
-the other core made a step 1.5-2x dearer here: shared caches and memory bandwidth), so run the
-timed parts alone. ``--device cuda`` runs ``ising16`` and ``ising32`` on the GPU and times
-them in wall seconds, synchronizing the GPU before reading the clock. The ``free``
-trainings get a CPU budget: the number of steps is set from timed probe fits of 10 and 30
-steps (they count towards the budget).
+(``time.process_time``). Other jobs on the machine still inflate them (shared caches and
+memory bandwidth), so run the timed parts alone. ``--device cuda`` runs ``ising16`` and
+``ising32`` on the GPU and times them in wall seconds, synchronizing the GPU before reading
+the clock. The ``free`` trainings get a CPU budget: the number of steps is set from timed
+probe fits of 10 and 30 steps (they count towards the budget).
 
 * ``free``: FreeScalar (8, 8), m2 = 0.1, trained by reverse KL (path gradients) for
   ``--free-seconds`` CPU seconds with each block bijector ("coupling", "ode"); ESS/N on 8192
@@ -74,149 +73,63 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-
+from _results import record
 from sklearn.cluster import KMeans
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from skphys import load
+from skphys import Adam, CouplingBlock, MERAFlow, ODEBlock, RGFlow, load
 from skphys.datasets import make_ising_dual
-from skphys._rg_flow import RGFlow, _LatentAction
 from skphys.flows import max_levels
 from skphys.lattice import FreeScalar, IsingDual
-from skphys.lattice.exact import (T_C, free_scalar_log_z, ising_dual_log_z, ising_energy,
-                                  ising_magnetization_sq)
+from skphys.lattice.exact import (
+    T_C,
+    free_scalar_log_z,
+    ising_dual_log_z,
+    ising_energy,
+    ising_magnetization_sq,
+)
 from skphys.lattice.mcmc import hmc
 from skphys.lattice.stats import importance_mean, mean_error, pareto_k
 
 SHAPE = (8, 8)
-# NeuralRG has one disentangler-decimator pair per level (depth=1): for the free field at
-# L = 8, m2 = 0.1 even its best *linear* version stays 0.21 nats from the target (exact
-# Gaussian KL, minimized directly); depth 2 reaches 0.006 and depth 3 0.0016.
+# each configuration: the MERAFlow parameters ("flow") and the other RGFlow parameters
 CONFIGS = {
-    "coupling": dict(batch_size=256, learning_rate=3e-3, path_gradient=True, depth=3),
-    "ode": dict(batch_size=64, learning_rate=1e-2, path_gradient=True, depth=2,
-                hidden_units=(16,)),
-    "ising": dict(batch_size=128, learning_rate=1e-2, depth=(4, 1, 1), hidden_units=(16, 16),
-                  fourier_layer=True),
-    "ising16": dict(batch_size=128, learning_rate=1e-2, depth=(4, 1, 1, 1), hidden_units=(16, 16),
-                    fourier_layer=True),
-    "ising32": dict(batch_size=128, learning_rate=1e-2, depth=(4, 1, 1, 1, 1),
-                    hidden_units=(16, 16), fourier_layer=True),
+    "coupling": dict(flow=dict(depth=3), batch_size=256,
+                     optimizer=Adam(3e-3, clip_grad_norm=100.0), path_gradient=True),
+    "ode": dict(flow=dict(depth=2, block=ODEBlock(hidden_channels=(16,))), batch_size=64,
+                optimizer=Adam(1e-2, clip_grad_norm=100.0), path_gradient=True),
+    "ising": dict(flow=dict(depth=(4, 1, 1), block=CouplingBlock(hidden_channels=(16, 16)),
+                            fourier_layer=True),
+                  batch_size=128, optimizer=Adam(1e-2, clip_grad_norm=100.0)),
+    "ising16": dict(flow=dict(depth=(4, 1, 1, 1), block=CouplingBlock(hidden_channels=(16, 16)),
+                              fourier_layer=True),
+                    batch_size=128, optimizer=Adam(1e-2, clip_grad_norm=100.0)),
+    "ising32": dict(flow=dict(depth=(4, 1, 1, 1, 1),
+                              block=CouplingBlock(hidden_channels=(16, 16)), fourier_layer=True),
+                    batch_size=128, optimizer=Adam(1e-2, clip_grad_norm=100.0)),
 }
-# the Z2 treatments of the Ising dual (--z2): equivariant blocks, or a Z2 mixture of a
-# non-equivariant flow, which settles on one of the two magnetized modes. Probes at 120 CPU s
-# budgets (seed 0, on a loaded machine): equivariant KL 1.19 (1724 steps); mixture 1.11
-# (530 steps), 1.06 with path gradients (539 steps, cheaper per step here). At a 600 CPU s
-# budget: equivariant KL 0.88, ESS/N 0.005; mixture KL 0.46, ESS/N 0.10 (4634 steps, 779 CPU
-# s: the budget overshoots), with the energy and <m^2> still 4-5 sigma off and ln Z 0.10 low
-# L = 8 Ising dual (up to the Fourier-layer paragraph: without it), Z2 mixture, KL after a
-# fixed number of steps (seed 0; two trainings shared the cores, so CPU times were inflated;
-# the figures of this part are from a run alone):
-# hidden (32, 32), depth 2, lr 6e-3: 0.403 (7278 steps); hidden (16, 16): 0.385 (9180 steps),
-# (8, 8): 0.495 (7577). With (16, 16): depth 3, lr 6e-3 0.381 (5514), lr 1e-2 0.337 (6000);
-# the depth of the finest level is what counts: depth (2, 3, 4) 0.431 (8000), (1, 3, 4) 0.570
-# (10000), (4, 1, 1) 0.289 (6000), (6, 1, 1) 0.303 (4500); batch 64, depth 3: 0.318 (10000).
-# Alone, (4, 1, 1): 5800 steps in 499 CPU s, KL 0.2885, ESS/N 0.18, energy -0.1 sigma, <m^2>
-# +0.5 sigma (seed 1: 490 CPU s, KL 0.2990, energy +0.4 sigma, <m^2> -0.6 sigma); an
-# earlier run of 6000 steps took 610 CPU s (KL 0.2886) and drew a sample of
-# outsized weight (ESS/N 0.001): energy and <m^2> 5 sigma off. The weights are heavy-tailed.
-# Seeds 2 / 3 (alone): KL 0.2740 / 0.3251 in 403 / 473 CPU s, energy -5.0 / -3.9 sigma,
-# <m^2> +4.6 / +3.3 sigma: both biased towards order, as a mode-seeking reverse KL that
-# under-samples disordered fields would make them. A forward-KL term on exact fields (--data
-# 20000, seed 2) fixes the coverage but costs KL within the budget: 3500 steps, 499 CPU s:
-# KL 0.3375, ESS/N 0.32, energy -2.0 sigma, <m^2> +1.3 sigma; batch 64, 6000 steps, 561 CPU
-# s: KL 0.3318, ESS/N 0.20, energy -0.1 sigma, <m^2> -0.4 sigma.
-# Since the fused Adam (other rounding, so other trajectories), seeds 0 / 1 / 2, 5800 steps in
-# 511 (alone) / 488 / 505 CPU s (1 and 2 sharing the cores): KL 0.3073 / 0.3144 / 0.2826, energy
-# -2.5 / +0.5 / -4.1 sigma, <m^2> +2.0 / -0.5 / +4.4 sigma; weight tail k of seeds 1 / 2: 0.78 /
-# 0.64 (seed 1 passes on error bars 3-4x the others'). Why the observables miss: the flow
-# under-samples the disordered fields. On 65536 samples of a seed-3 flow (depth (4, 2, 2), KL
-# 0.323) only 0.07 % have |mean tanh x| < 0.4, with weights 10x the mean there; the tail shape
-# of the weights (pareto_k) is 0.6-0.9 on 16384-sample draws, so their variance is infinite:
-# ESS/N and the 2-sigma test mean little, and a run passes or fails by the luck of its rare
-# heavy samples. Forward-KL weight (--forward-weight, seeds 3 / 2, 6000 steps, two runs sharing
-# the cores): 0.25: KL 0.2825 / 0.3140, energy -3.6 / -0.3 sigma, <m^2> +3.3 / +0.0 sigma (seed
-# 2 has ESS/N 0.001: one sample carries the estimate); weight 1 with batch 64 (seeds 2 / 3): KL
-# 0.327 / 0.343, energy -0.1 / -1.1 sigma, <m^2> -0.5 / +1.1 sigma (16384 samples; on 65536 all
-# within 0.6 sigma), |m| < 0.4 sampled at 1.1 % instead of 0.07 %, k still 0.65-0.83. Neither a
-# Laplace prior (seed 3: KL 0.56) nor more coarse depth ((4, 2, 2): KL 0.323, 1.3x the step
-# cost) helped. A decaying forward weight (1 for 1500 steps, then linearly down to 0.05 at
-# step 5000; batch 128; seeds 2 / 3, sharing the cores, 642 / 640 CPU s): KL 0.2582 / 0.3261,
-# k 0.79 / 0.65, energy -4.4 / -0.2 sigma, <m^2> +3.2 / +0.4 sigma: the reverse-KL end of the
-# schedule empties the disordered region again.
-# On 131072 samples against the exact <m^2> (transfer matrix): the default config, seeds 0 /
-# 2 (sharing the cores, 582 / 585 CPU s): KL 0.3025 / 0.2853, k 0.81 / 0.77, energy +0.9 /
-# -2.8 sigma, <m^2> -0.8 / +2.9 sigma (seed 0 passes only on an error bar 4x seed 2's, blown
-# up by one heavy sample). Forward weight 1, batch 64, 6000 steps (saved seed 2 / 3 flows):
-# KL 0.3167 / 0.3333, k 0.79 / 0.83, energy +0.1 / +1.0, <m^2> -0.2 / -1.0 sigma. Forward
-# weight 0.5, batch 64, 6000 steps, --data 20000 (two runs sharing the cores, 532-618 CPU s),
-# seeds 0 / 1 / 2 / 3: KL 0.2996 / 0.3499 / 0.2765 / 0.3529, k 0.80 / 0.79 / 0.71 / 0.82,
-# energy +1.1 / -1.3 / +0.5 / -0.4 sigma, <m^2> -0.9 / +1.4 / -0.6 / +0.4 sigma (seed 1 on
-# the first 16384 samples alone: -4.1 / +3.6 sigma). The forward term keeps the observables
-# right; the KL target then depends on the seed (2 of 4).
-# Equivariant blocks with the same network cover the target better but reach a worse KL:
-# lr 1e-2, 12000 steps without path gradients: KL 0.597, ESS/N 0.15, energy -0.4 sigma,
-# <m^2> +0.1 sigma; with path gradients lr 1e-2 diverged at step 2507, lr 6e-3 (8000 steps,
-# 708 CPU s): KL 0.513, energy -1.3 sigma, <m^2> +1.7 sigma.
-# Reverse KL without path gradients on G alone (the mixture only for the evaluation; 47 ms a
-# step, half the cost): 12000 steps, seeds 0 / 1: KL 0.404 / 0.426. Path gradients count for
-# more than steps.
-# The Fourier layer (fourier_layer=True, in the config since): G ends with a learnable
-# Gaussian scale per momentum orbit, which carries the long-range Gaussian correlations of the
-# dual field (its action couples all sites through (K + alpha)^-1) that the 2 x 2 blocks
-# otherwise build level by level; it adds two FFTs per pass. 5800 steps, seeds 0 / 1 / 2 / 3
-# (two runs sharing the cores, 476 / 481 / 586 / 579 CPU s), on 65536 samples: KL 0.183 /
-# 0.178 / 0.173 / 0.148, k 0.86 / 0.80 / 0.80 / 0.79, energy -0.3 / -0.1 / +0.4 / -1.2 sigma,
-# <m^2> +0.4 / -0.2 / -0.5 / +0.3 sigma (seed 2 on its first 16384 samples: -3.0 / +3.5
-# sigma: the weight tail is still heavy, and the first chunk can miss its heavy samples).
-# The disordered fields are sampled 5x more often (|m| < 0.4: 0.4 % against 0.07 %).
-# This script, the config above (5800 steps), seeds 0 / 1 / 2 / 3 (two runs sharing the
-# cores): 530 / 516 / 482 / 486 CPU s, KL 0.1837 / 0.1762 / 0.1761 / 0.1500, k 0.90 / 0.79 /
-# 0.76 / 0.75, on 131072 samples energy +1.05 / -1.16 / +0.64 / -0.06 sigma, <m^2> -0.61 /
-# +1.14 / -0.54 / +0.10 sigma (seed 2 on its first 16384: -2.60 / +3.39 sigma; its error bar
-# on 131072 is 4x the others', from one heavy sample). 4500 steps, seeds 0 / 1: 405 / 400 CPU
-# s, KL 0.2030 / 0.1993, but seed 1 at -2.18 / +2.34 sigma on 131072 samples.
-# Seed 0 alone: 467 CPU s, the same figures to the last digit (the run is reproducible).
 STEPS_ISING = 5800
 EVAL_CHUNK = 16384  # samples per draw of the L = 8 evaluation (and of its ESS, MH, ln Z)
-# L = 16 without the Fourier layer (seed 0, 10000 steps, 2145 CPU s with a probe sharing the cores):
-# KL 1.298 nats (1.309 on a second 8192-sample estimate; the old depth 2, hidden (32, 32), lr 3e-3
-# config: 1.725 in 3384 CPU s). Samplers on that flow (64 chains, alone), per independent sample of
-# |m|: boundary HMC at T = 1 / 4 / 16: 4213 / 1328 / 610 force evaluations, 16.5 / 4.0 / 1.3 ms;
-# bulk HMC at T = 1 / pi/2: 273 / 247 flow evaluations, 153 / 144 ms; flow MH 684 proposals, 253 ms.
-# A flow evaluation (forward and backward) costs ~270 boundary forces (two FFTs) here, so the bulk
-# wins per evaluation (2.5x against the best boundary length) and loses per CPU second (110x). Even
-# a perfect flow would lose per CPU second: HMC on a 256-dimensional standard normal at T = pi/2
-# takes 5 leapfrog steps for tau ~ 1, i.e. ~3 ms per independent sample at 0.58 ms per evaluation.
-# With the Fourier layer (fourier_layer=True, in the config since; --parts ising16
-# --boundary-lengths 16), seed 0, 10000 steps, 2466 CPU s (the L = 32 training sharing the cores):
-# KL 0.5467 nats, ESS/N 0.046, k 0.85, MH acceptance 0.50, ln Z 592.793 +- 0.050 (exact 592.876).
-# Samplers on it (64 chains, the L = 32 training on the other core), per independent sample of |m|:
-# boundary HMC at T = 16: 610 force evaluations, 1.70 ms; bulk HMC at T = 1 / pi/2: 141 / 144 flow
-# evaluations, 114 / 134 ms (<|m|> +0.8 / -1.3 sigma); flow MH 77 proposals, 57 ms. The bulk now
-# wins 4.3x per evaluation and still loses 67x per CPU second. Batching does not close the gap: a
-# flow pass costs 350-400 boundary forces per chain from 64 to 4096 chains (0.70-0.91 ms against
-# 1.7-2.5 us), so the work is arithmetic, not overhead. The flow still under-samples the disordered
-# fields: raw <|m|> 0.807, importance-weighted 0.758 +- 0.004 on 65536 samples and the MH chain
-# 0.760 +- 0.006 (+7.3 sigma, its tau under-estimated), against the reference 0.7133 +- 0.0014,
-# which both HMCs reproduce. Seed 1 (--seed 1, the same command; tests sharing the cores at
-# times): 10000 steps, 2732 CPU s: KL 0.4646 nats, ESS/N 0.054, k 0.74, MH acceptance 0.51, ln Z
-# 592.824 +- 0.046. Boundary HMC at T = 16: 623 force evaluations, 1.76 ms; bulk HMC at T = 1 /
-# pi/2: 145 / 148 flow evaluations, 123 / 128 ms (+1.6 / +2.0 sigma); flow MH 101 proposals,
-# 58 ms (+4.3 sigma). Again 4.3x fewer evaluations in the bulk, 70x dearer per CPU second.
-# L = 32 (this script, --parts ising32, seed 0, 1500 steps, 1514 CPU s with the L = 16 samplers on
-# the other core): KL 5.094 nats (issue, on a GPU: <= 8), ESS/N 0.0002, k 1.05, MH acceptance 0.075,
-# ln Z 2368.6 +- 0.7 (exact 2369.587: at this KL the weights are too heavy-tailed for ln Z). Seed 1
-# (1564 CPU s, the CI sharing the cores): KL 4.487 nats, ESS/N 0.012, k 0.98, acceptance 0.090. A
-# chunked run of the same config (warm_start, 750 steps a chunk, KL on 2048 samples): 6.64 / 5.39 /
-# 4.88 / 4.50 nats after 750 / 1500 / 2250 / 3000 steps.
+# the Z2 treatments of the Ising dual (--z2): equivariant blocks, or a Z2 mixture of a
+# non-equivariant flow (with path gradients); MERAFlow parameters and RGFlow parameters
 Z2_OPTIONS = {
-    "equivariant": dict(z2_equivariant=True),
-    "mixture": dict(z2_equivariant=False, z2_mixture=True, path_gradient=True),
+    "equivariant": (dict(z2_equivariant=True), {}),
+    "mixture": (dict(z2_mixture=True), dict(path_gradient=True)),
 }
+
+
+def rg_flow(theory, config: str, z2: str | None = None, **params) -> RGFlow:
+    """The RGFlow of ``CONFIGS[config]`` with the Z2 treatment ``z2`` and ``params``."""
+    settings = dict(CONFIGS[config])
+    flow = dict(settings.pop("flow"))
+    if z2 is not None:
+        flow_z2, estimator_z2 = Z2_OPTIONS[z2]
+        flow.update(flow_z2)
+        settings.update(estimator_z2)
+    return RGFlow(theory, flow=MERAFlow(**flow), **settings, **params)
 
 
 def clock(device: str) -> tuple[Callable[[], float], str]:
@@ -232,7 +145,7 @@ def clock(device: str) -> tuple[Callable[[], float], str]:
     return wall, "GPU wall"
 
 
-def fit_within(theory, seconds: float, seed: int, **config) -> tuple[RGFlow, float]:
+def fit_within(theory, seconds: float, seed: int, config: str) -> tuple[RGFlow, float]:
     """Fit by reverse KL with as many steps as ``seconds`` of CPU allow; return the CPU time.
 
     The cost of a step is the difference of two probe fits (10 and 30 steps), which removes
@@ -244,21 +157,21 @@ def fit_within(theory, seconds: float, seed: int, **config) -> tuple[RGFlow, flo
     probe_times = []
     for n_steps in (10, 10, 30):
         begin = time.process_time()
-        RGFlow(theory, max_iter=n_steps, random_state=seed, monitor_every=0, device="cpu",
-               **config).fit()
+        rg_flow(theory, config, max_iter=n_steps, random_state=seed, monitor_every=0,
+                device="cpu").fit()
         probe_times.append(time.process_time() - begin)
     per_step = (probe_times[2] - probe_times[1]) / 20
     fixed = probe_times[1] - 10 * per_step
     left = seconds - (time.process_time() - start) - fixed
-    rg = RGFlow(theory, max_iter=max(10, int(left / per_step)), random_state=seed,
-                monitor_every=0, device="cpu", **config).fit()
+    rg = rg_flow(theory, config, max_iter=max(10, int(left / per_step)), random_state=seed,
+                 monitor_every=0, device="cpu").fit()
     return rg, time.process_time() - start
 
 
 def free_field(bijector: str, seconds: float, seed: int) -> None:
     theory = FreeScalar(SHAPE, m2=0.1)
     exact = free_scalar_log_z(SHAPE, 0.1)
-    rg, cpu = fit_within(theory, seconds, seed, bijector=bijector, **CONFIGS[bijector])
+    rg, cpu = fit_within(theory, seconds, seed, bijector)
     d = rg.diagnose(8192)
     print(f"FreeScalar {SHAPE} m2=0.1, {bijector:>8}: ESS/N = {d['ess']:.4f} +- "
           f"{d['ess_err']:.4f}, ln Z = {d['log_z']:.4f} +- {d['log_z_err']:.4f} "
@@ -288,7 +201,7 @@ def fit_or_load(model: str | None, fit, device: str = "cpu"
 
 
 def ising_dual(steps: int, seconds: float, seed: int, z2: str, n_data: int,
-               forward_weight: float, n_eval: int, model: str | None) -> None:
+               forward_weight: float, n_eval: int, model: str | None, save: bool) -> None:
     theory = IsingDual(SHAPE, temperature=T_C)
     log_z_x = ising_dual_log_z(SHAPE, T_C)
 
@@ -296,9 +209,9 @@ def ising_dual(steps: int, seconds: float, seed: int, z2: str, n_data: int,
         # exact dual fields from Wolff spins for the forward-KL term (their CPU time counts)
         data = (make_ising_dual(SHAPE, T_C, n_data, random_state=seed + 1000)[0] if n_data
                 else None)
-        return RGFlow(theory, max_iter=steps, random_state=seed, monitor_every=0, device="cpu",
-                      loss="both" if n_data else "reverse_kl", forward_weight=forward_weight,
-                      **CONFIGS["ising"], **Z2_OPTIONS[z2]).fit(data)
+        return rg_flow(theory, "ising", z2, max_iter=steps, random_state=seed, monitor_every=0,
+                       device="cpu", loss="both" if n_data else "reverse_kl",
+                       forward_weight=forward_weight).fit(data)
 
     rg, trained, cpu = fit_or_load(model, fit)
     draws = [rg.sample(min(EVAL_CHUNK, n_eval - i), method="importance")
@@ -309,7 +222,7 @@ def ising_dual(steps: int, seconds: float, seed: int, z2: str, n_data: int,
     loss = -log_w.mean()
     d = rg.diagnose(EVAL_CHUNK)
     # the flow's own settings (a loaded one may differ from the options)
-    symmetry = "mixture" if rg.z2_mixture else "equivariant"
+    symmetry = "mixture" if rg.flow.z2_mixture else "equivariant"
     loss_name = "reverse KL"
     if rg.loss == "both":
         loss_name += f" + {rg.forward_weight:g} x forward KL"
@@ -323,7 +236,7 @@ def ising_dual(steps: int, seconds: float, seed: int, z2: str, n_data: int,
           f"{pareto_k(log_w):.2f}; on {EVAL_CHUNK}: ESS/N = {d['ess']:.4f} +- "
           f"{d['ess_err']:.4f}, acceptance = {d['acceptance']:.3f}, ln Z = {d['log_z']:.4f} +- "
           f"{d['log_z_err']:.4f}", flush=True)
-    if rg.z2_mixture:  # has G settled on one mode? (its two branches then differ by far)
+    if rg.flow.z2_mixture:  # has G settled on one mode? (its two branches then differ by far)
         with torch.no_grad():
             xf = torch.as_tensor(X[:4096])
             gap = (rg.module_.flow_log_prob(xf) - rg.module_.flow_log_prob(-xf)).abs().numpy()
@@ -332,6 +245,10 @@ def ising_dual(steps: int, seconds: float, seed: int, z2: str, n_data: int,
     n = math.prod(SHAPE)
     energy = theory.ising_energy(x).numpy() / n
     m2 = theory.ising_magnetization_sq(x).numpy()
+    figures = {"steps": rg.n_iter_, "KL (nats)": loss + log_z_x, "weight tail k": pareto_k(log_w),
+               f"ESS/N ({EVAL_CHUNK} samples)": f"{d['ess']:.4f} ± {d['ess_err']:.4f}",
+               "MH acceptance": d["acceptance"],
+               "ln Z": f"{d['log_z']:.4f} ± {d['log_z_err']:.4f} (exact {log_z_x:.4f})"}
     for name, values, (ref, ref_err) in [
         ("energy per site", energy, (ising_energy(SHAPE[0], T_C), 0.0)),
         ("<m^2>", m2, (ising_magnetization_sq(SHAPE[0], T_C), 0.0)),
@@ -342,6 +259,11 @@ def ising_dual(steps: int, seconds: float, seed: int, z2: str, n_data: int,
             sigma = math.hypot(err, ref_err)
             print(f"  {name} ({size} samples): {mean:.5f} +- {err:.5f} vs reference "
                   f"{ref:.5f} +- {ref_err:.5f}: {(mean - ref) / sigma:+.2f} sigma", flush=True)
+            figures[f"{name}, {size} samples"] = (f"{mean:.5f} ± {err:.5f} (exact {ref:.5f}, "
+                                                  f"{(mean - ref) / sigma:+.2f} σ)")
+    if save and cpu is not None:
+        options = "" if (z2, n_data) == ("mixture", 0) else f", z2={z2}, data={n_data}"
+        record("rg_flow", f"ising, seed {seed}{options}", figures, cpu_seconds=cpu)
 
 
 def large_ising_dual(size: int, steps: int, seed: int, model: str | None, device: str
@@ -352,9 +274,9 @@ def large_ising_dual(size: int, steps: int, seed: int, model: str | None, device
     shape = (size, size)
     theory = IsingDual(shape, temperature=T_C)
     log_z_x = ising_dual_log_z(shape, T_C)
-    rg, trained, _ = fit_or_load(model, lambda: RGFlow(
-        theory, max_iter=steps, random_state=seed, monitor_every=0, device=device,
-        **CONFIGS[f"ising{size}"], **Z2_OPTIONS["mixture"]).fit(), device)
+    rg, trained, _ = fit_or_load(model, lambda: rg_flow(
+        theory, f"ising{size}", "mixture", max_iter=steps, random_state=seed, monitor_every=0,
+        device=device).fit(), device)
     _, log_w = rg.sample(8192, method="importance")
     d = rg.diagnose(8192)
     print(f"IsingDual {shape} T_c, Z2 mixture: {trained}; KL = "
@@ -377,7 +299,7 @@ def ising_dual_16(steps: int, n_chains: int, n_trajectories: int, n_boundary: in
           f"configurations through IsingDual.sample_field)", flush=True)
     runs = [("boundary HMC", theory, None, length, round(n_boundary / length))
             for length in boundary_lengths]
-    runs += [("bulk HMC", _LatentAction(rg), rg.module_.sample_prior(
+    runs += [("bulk HMC", rg.latent_theory(), rg.module_.sample_prior(
         n_chains, generator=torch.Generator(device=device).manual_seed(seed), device=device,
         dtype=torch.float32), length, n_trajectories) for length in bulk_lengths]
     for name, target, init, length, n in runs:
@@ -394,7 +316,7 @@ def ising_dual_16(steps: int, n_chains: int, n_trajectories: int, n_boundary: in
                                reference, f"T = {length:.2f}, acceptance "
                                f"{result.acceptance:.3f}", result.info["n_leapfrog"], unit)
     begin = timer()
-    X = rg.sample(n_chains * n_trajectories, method="mh", burn_in=1000)
+    X = rg.sample(n_chains * n_trajectories, method="mh", n_burnin=1000)
     cost = (timer() - begin) / (n_chains * n_trajectories + 1000)
     report_autocorrelation("flow MH", np.abs(np.tanh(X).mean(-1)), cost, reference,
                            "one independence Metropolis-Hastings chain", 1, unit)
@@ -417,8 +339,10 @@ def clustering_pipeline(shape, n_levels: int | None, steps: int, seed: int) -> P
     """RGFlow (maximum likelihood), its top-level latents, PCA(2), |.|, KMeans(2)."""
     top = (max_levels(shape) if n_levels is None else n_levels) - 1
     return Pipeline([
-        ("rg", RGFlow(lattice_shape=shape, n_levels=n_levels, max_iter=steps, batch_size=64,
-                      learning_rate=3e-3, random_state=seed, monitor_every=0, device="cpu")),
+        # fitted on data: the sign symmetry of the dual fields is imposed explicitly
+        ("rg", RGFlow(lattice_shape=shape, flow=MERAFlow(n_levels=n_levels, z2_equivariant=True),
+                      max_iter=steps, batch_size=64, optimizer=Adam(3e-3, clip_grad_norm=100.0),
+                      random_state=seed, monitor_every=0, device="cpu")),
         ("top", ColumnTransformer([("top", "passthrough",
                                     make_column_selector(pattern=f"^z_l{top}_"))])),
         ("pca", PCA(2)),
@@ -508,6 +432,8 @@ def main() -> None:
                         help="maximum-likelihood steps of each clustering pipeline's flow")
     parser.add_argument("--clustering-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-record", action="store_true",
+                        help="do not write the figures to docs/results/")
     parser.add_argument("--device", default="cpu",
                         help="torch device of ising16 and ising32 (the other parts run on the "
                         "CPU); with cuda, times are GPU wall seconds")
@@ -521,7 +447,8 @@ def main() -> None:
             free_field(bijector, args.free_seconds, args.seed)
     if "ising" in args.parts:
         ising_dual(args.steps, args.seconds, args.seed, args.z2, args.data,
-                   args.forward_weight, args.eval_samples, args.ising_model)
+                   args.forward_weight, args.eval_samples, args.ising_model,
+                   save=not args.no_record)
     if "ising16" in args.parts:
         ising_dual_16(args.steps16, args.chains, args.trajectories, args.boundary_trajectories,
                       args.boundary_lengths, args.bulk_lengths, args.seed, args.model,

@@ -5,7 +5,7 @@ Regime: potentials of :func:`skphys.datasets.make_schrodinger_1d` at spacing a =
 gauge V - E0; training on ``--n-train`` systems of 100 sites, testing on 500 held-out systems of
 100 sites and of 200 sites (the generator keeps each family's shape in units of the box length,
 so the longer systems are shallower per site; see its docstring). ``--parts`` selects what runs
-(each part prints its own wall time):
+(each part prints its own CPU and wall time):
 
 * ``translator``, per training family: the median relative L2 error of the predicted density
   on held-out systems of every family (targets: <= 2 % at 100 sites, <= 5 % at 200 sites), and
@@ -21,50 +21,73 @@ so the longer systems are shallower per site; see its docstring). ``--parts`` se
 The translator is the multiplicative cell with a two-dimensional state in float64, the size of
 the exact transfer matrix, trained by Adam on windows and refined by L-BFGS on whole sequences
 (``lbfgs_iter``): the forward recursion amplifies errors of its step matrix exponentially along
-the system (deep wells need its trace right to about 1e-7), a precision stochastic steps alone
-do not reach. On the deep family itself Adam ends in a wrong basin (the loss is exponentially
+the system (deep wells need its trace to many digits), a precision stochastic steps alone do
+not reach. On the deep family itself Adam ends in a wrong basin (the loss is exponentially
 ill-conditioned there); a translator trained on a well-conditioned family has learned the law,
 which holds for every potential, and is the one to use on deep wells. Everything runs on
-``--threads`` CPU threads (default 1). Times on one core: ``translator`` about 2.5 min per
-family, ``distiller`` about 25 min (36 fits), ``law`` 30 s, ``alternative`` about 8 min per seed;
-``--quick`` shows the pipeline in about half a minute (its figures are far from converged).
+``--threads`` CPU threads (default 1); times are CPU seconds (``time.process_time``), with the
+wall time beside them. Each part's figures are printed and written to
+``docs/results/schrodinger_translator.inc`` unless ``--no-record``. ``--quick`` runs the
+pipeline end to end with small settings; its figures are far from converged and are never
+recorded.
 """
 
 import argparse
 import time
 
 import numpy as np
+import pandas as pd
 import torch
+from _results import record
 
-from skphys import BottleneckDistiller, PhysicsTranslator, scan_latent_dim
+from skphys import Adam, BottleneckDistiller, PhysicsTranslator, scan_latent_dim
+from skphys.architectures import GRUCell, LSTMCell, MultiplicativeCell, RNNCell
 from skphys.datasets import make_schrodinger_1d
 
 SPACING = 0.1
 PARTS = ("translator", "distiller", "law", "alternative")
+CELLS = {"rnn": RNNCell, "gru": GRUCell, "lstm": LSTMCell, "multiplicative": MultiplicativeCell}
 
 
 def train_translator(kind: str, args) -> tuple[PhysicsTranslator, np.ndarray]:
     V, rho = make_schrodinger_1d(args.n_train, 100, kind, SPACING, random_state=0)
-    tr = PhysicsTranslator(hidden_size=args.hidden_size, window=50, cell=args.cell,
+    tr = PhysicsTranslator(CELLS[args.cell](hidden_channels=args.hidden_channels), window=50,
                            max_iter=args.translator_iter, lbfgs_iter=args.lbfgs_iter,
-                           learning_rate=args.learning_rate,
+                           optimizer=Adam(args.learning_rate, clip_grad_norm=1.0),
                            dtype=args.translator_dtype, device="cpu",
                            random_state=0).fit(V, rho)
     return tr, V
 
 
-def print_scan(title: str, scan, seconds: float) -> None:
-    print(f"\n{title} ({seconds:.0f} s)")
+class Timer:
+    """CPU and wall seconds since it was made."""
+
+    def __init__(self) -> None:
+        self.cpu, self.wall = time.process_time(), time.perf_counter()
+
+    def cpu_seconds(self) -> float:
+        return time.process_time() - self.cpu
+
+    def __str__(self) -> str:
+        return f"{self.cpu_seconds():.0f} CPU s, {time.perf_counter() - self.wall:.0f} s wall"
+
+
+def print_scan(title: str, scan, timer: Timer) -> None:
+    print(f"\n{title} ({timer})")
     print(scan.to_string(float_format="{:.3e}".format), flush=True)
+
+
+def scan_table(scan: pd.DataFrame) -> pd.DataFrame:
+    """The losses of a latent-dimension scan as strings, ``latent_dim`` as first column."""
+    return scan.apply(lambda column: column.map("{:.3e}".format)).reset_index()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
     parser.add_argument("--kinds", nargs="+", default=["smooth", "deep", "rough"])
-    parser.add_argument("--cell", default="multiplicative",
-                        choices=["rnn", "gru", "lstm", "multiplicative"])
-    parser.add_argument("--hidden-size", type=int, default=2)
+    parser.add_argument("--cell", default="multiplicative", choices=list(CELLS))
+    parser.add_argument("--hidden-channels", type=int, default=2)
     parser.add_argument("--n-train", type=int, default=4000)
     parser.add_argument("--translator-iter", type=int, default=5000, help="Adam steps")
     parser.add_argument("--lbfgs-iter", type=int, default=100,
@@ -77,32 +100,52 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true",
-                        help="small settings: the pipeline end to end in about a minute")
+                        help="small settings: the pipeline end to end (never recorded)")
+    parser.add_argument("--no-record", dest="record", action="store_false",
+                        help="print the figures only, without writing them to docs/results/")
     args = parser.parse_args()
     if args.quick:
         args.kinds, args.n_train, args.n_distill, args.seeds = args.kinds[:1], 500, 150, 1
         args.translator_iter, args.lbfgs_iter, args.distiller_iter = 200, 5, 100
+        args.record = False
     torch.set_num_threads(args.threads)
+    settings = (f"{args.cell} cell, hidden size {args.hidden_channels}, "
+                f"{args.translator_dtype}, {args.translator_iter} Adam steps at learning rate "
+                f"{args.learning_rate:g}, ``lbfgs_iter={args.lbfgs_iter}``, {args.n_train} "
+                f"training systems of 100 sites at a = {SPACING}")
+
+    def save(part: str, figures, timer: Timer, notes: str) -> None:
+        if args.record:
+            record("schrodinger_translator", part, figures, cpu_seconds=timer.cpu_seconds(),
+                   notes=notes)
 
     translators = {}
     if "translator" in args.parts:
+        part_timer, rows = Timer(), []
         tests = {kind: [make_schrodinger_1d(500, n_sites, kind, SPACING, random_state=seed)
                         for n_sites, seed in ((100, 1), (200, 2))] for kind in args.kinds}
         print("median relative L2 error of the density on 500 held-out systems, 100 / 200 sites"
               f" (cell={args.cell}); law: slope of tr W(V) in V over a^2 (exact 1)")
         for kind in args.kinds:
-            start = time.perf_counter()
+            timer = Timer()
             tr, V = translators[kind] = train_translator(kind, args)
-            errors = "  ".join(
-                f"{test}: " + " / ".join(f"{np.median(tr.relative_error(*data)):.3%}"
-                                         for data in pairs)
-                for test, pairs in tests.items())
+            medians = {test: " / ".join(f"{np.median(tr.relative_error(*data)):.3%}"
+                                        for data in pairs)
+                       for test, pairs in tests.items()}
+            errors = "  ".join(f"{test}: {value}" for test, value in medians.items())
+            row = {"trained on": kind}
+            row.update({f"{test}, 100 / 200 sites": value for test, value in medians.items()})
             law = ""
             if args.cell == "multiplicative":
                 slope = float(tr.module_.core.weight_v.detach().trace()) / tr.v_scale_
                 law = f"  law {slope / SPACING**2:.6f}"
-            print(f"trained on {kind:7s} -> {errors}{law}  "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+                row["law (slope of tr W(V) / a², exact 1)"] = f"{slope / SPACING**2:.6f}"
+            row["CPU s"] = round(timer.cpu_seconds())
+            rows.append(row)
+            print(f"trained on {kind:7s} -> {errors}{law}  ({timer})", flush=True)
+        save("translator", pd.DataFrame(rows), part_timer,
+             f"Median relative L2 error of the density on 500 held-out systems per family; "
+             f"{settings}. CPU s of a row: its training and testing.")
     if set(args.parts) == {"translator"}:
         return
 
@@ -111,31 +154,46 @@ def main() -> None:
     V = V[:args.n_distill]
     common = dict(horizon=50, max_iter=args.distiller_iter, device="cpu")
     seeds = range(args.seeds)
+    distilled = (f"on the {kind} family's translator, {len(V)} potentials, "
+                 f"{args.distiller_iter} steps per distiller")
     if "distiller" in args.parts:
-        start = time.perf_counter()
+        timer = Timer()
         scan = scan_latent_dim(BottleneckDistiller(tr, **common), V, [1, 2, 3, 4],
                                random_states=seeds, cv=3)
         print_scan(f"{kind}: distiller reconstruction loss vs latent_dim ({args.seeds} seed(s) "
-                   f"x 3 folds)", scan, time.perf_counter() - start)
+                   f"x 3 folds)", scan, timer)
         loss = scan["test_loss"]
-        print(f"loss(1)/loss(2) = {loss[1] / loss[2]:.1f} (>= 10), "
-              f"loss(2)/loss(4) = {loss[2] / loss[4]:.2f} (<= 2)", flush=True)
+        ratios = (f"loss(1)/loss(2) = {loss[1] / loss[2]:.1f} (>= 10), "
+                  f"loss(2)/loss(4) = {loss[2] / loss[4]:.2f} (<= 2)")
+        print(ratios, flush=True)
+        save("distiller", scan_table(scan), timer,
+             f"{args.seeds} seed(s) × 3 folds {distilled}. {ratios}.")
     if "law" in args.parts:
-        start = time.perf_counter()
+        timer = Timer()
         ds = BottleneckDistiller(tr, latent_dim=2, random_state=0, **common).fit(V)
         report = ds.law_report(spacing=SPACING)
         print(f"\nd = 2 law: det(M - 1) vs V (expected slope -a^2 = {-SPACING**2:.4f}; "
-              f"{time.perf_counter() - start:.0f} s)")
+              f"{timer})")
         print(report.to_string(index=False, float_format="{:.4g}".format), flush=True)
+        law_table = report.apply(lambda column: column.map(
+            lambda x: f"{x:.4g}" if isinstance(x, float) else x))
+        save("law", law_table, timer,
+             f"Linear fit of det(M − 1) against V for a d = 2 distiller {distilled}; "
+             f"expected slope −a² = {-SPACING**2:g}.")
     if "alternative" in args.parts:
-        start = time.perf_counter()
+        timer = Timer()
         scan = scan_latent_dim(BottleneckDistiller(tr, target="density", **common), V,
                                [1, 2, 3, 4], random_states=seeds, cv=3)
         print_scan(f"{kind}: alternative formulation (target='density') loss vs latent_dim "
-                   f"({args.seeds} seed(s) x 3 folds)", scan, time.perf_counter() - start)
+                   f"({args.seeds} seed(s) x 3 folds)", scan, timer)
         loss = scan["test_loss"]
         print("loss ratios between consecutive d: "
               + ", ".join(f"{d}/{d + 1}: {loss[d] / loss[d + 1]:.2f}" for d in (1, 2, 3)))
+        table = scan_table(scan)
+        table["loss(d) / loss(d + 1)"] = [f"{loss[d] / loss[d + 1]:.2f}" if d + 1 in loss.index
+                                          else "–" for d in scan.index]
+        save("alternative", table, timer,
+             f"``target=\"density\"``, {args.seeds} seed(s) × 3 folds {distilled}.")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,8 @@ sphinx_gallery_conf = {
     "reference_url": {"skphys": None},
     "download_all_examples": False,
     "remove_config_comments": True,
+    # the examples run in two processes (joblib): each example is independent
+    "parallel": 2,
 }
 
 # -- HTML --------------------------------------------------------------------------------------
@@ -101,7 +103,10 @@ if importlib.util.find_spec("pydata_sphinx_theme") is not None:
     }
     # Pages without sub-pages need no section navigation on the left.
     html_sidebars = {
-        page: [] for page in ("index", "install", "quickstart", "conventions", "estimators")
+        page: []
+        for page in (
+            "index", "install", "quickstart", "conventions", "custom_theories", "estimators"
+        )
     }
 else:
     html_theme = "alabaster"

@@ -21,13 +21,14 @@ the same number of steps on a :math:`6 \\times 6` lattice at :math:`m^2 = -4`,
 
 import matplotlib.pyplot as plt
 
-from skphys import FlowSampler
+from skphys import Adam, CouplingFlow, FlowSampler
 from skphys.lattice import Phi4
 
 theory = Phi4((6, 6), m2=-4.0, lam=8.0)
-tutorial = dict(n_layers=16, hidden_channels=(8, 8), activation="leaky_relu",
-                z2_equivariant=False, fourier_layer=False, learning_rate=1e-3,
-                lr_schedule=None, path_gradient=False)
+tutorial = dict(flow=CouplingFlow(n_layers=16, hidden_channels=(8, 8), activation="leaky_relu",
+                                  z2_equivariant=False, fourier_layer=False),
+                optimizer=Adam(1e-3, lr_schedule="constant", clip_grad_norm=100.0),
+                path_gradient=False)
 common = dict(max_iter=400, monitor_every=20, random_state=0, device="cpu")
 samplers = {
     "defaults": FlowSampler(theory, **common).fit(),

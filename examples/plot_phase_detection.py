@@ -15,7 +15,7 @@ configurations, both with :class:`skphys.AutoregressiveHamiltonian`:
 
 The lattice here is 8 x 8 and the models are small so that the example runs in about a
 minute on one core; ``benchmarks/autoregressive_phase_detection.py`` does the same at
-16 x 16 with 16 temperatures (its figures are in the issue notes).
+16 x 16 with 16 temperatures; see docs/results.rst for its figures.
 """
 
 # %%
@@ -30,7 +30,7 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from skphys import AutoregressiveHamiltonian, heat_capacity_peak, temperature_scan
+from skphys import Adam, AutoregressiveHamiltonian, PixelCNN, heat_capacity_peak, temperature_scan
 from skphys.datasets import make_ising
 from skphys.lattice import Ising
 from skphys.lattice.exact import T_C, ising_heat_capacity
@@ -49,9 +49,10 @@ print(X.shape, np.unique(T).size)
 # :math:`C = \beta^2\,\mathrm{Var}(E)`; Kaufman's exact finite-lattice curve is the
 # reference. ``n_jobs`` fits the temperatures in parallel. (The smaller network, batches and
 # larger learning rate than the defaults keep this short fit cheap.)
-template = AutoregressiveHamiltonian(theory=Ising((L, L), 2.0), z2_symmetric=True,
-                                     hidden_channels=16, batch_size=64, max_iter=300,
-                                     learning_rate=3e-3, random_state=0)
+template = AutoregressiveHamiltonian(Ising((L, L), 2.0),
+                                     network=PixelCNN(hidden_channels=16, z2_mixture=True),
+                                     batch_size=64, max_iter=300,
+                                     optimizer=Adam(3e-3, clip_grad_norm=1.0), random_state=0)
 scan = temperature_scan(template, temperatures, X, T, n_samples=2000)
 t_peak, c_peak = heat_capacity_peak(scan)
 
@@ -81,7 +82,8 @@ def ordered_share(size, X, T):
     """Fit the pipeline on configurations of all temperatures (T is never shown to it) and
     return each temperature's share in the ordered cluster and the PCA features."""
     pipe = Pipeline([
-        ("ah", AutoregressiveHamiltonian(lattice_shape=(size, size), hidden_channels=16,
+        ("ah", AutoregressiveHamiltonian(lattice_shape=(size, size),
+                                         network=PixelCNN(hidden_channels=16),
                                          batch_size=64, max_iter=300, random_state=0)),
         ("pca", PCA(2)),
         ("abs", FunctionTransformer(np.abs)),

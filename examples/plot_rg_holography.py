@@ -22,7 +22,7 @@ the bulk. (A short training, so that the example runs in a minute or two; the be
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skphys import RGFlow
+from skphys import Adam, MERAFlow, RGFlow
 from skphys.lattice import IsingDual
 from skphys.lattice.exact import T_C, ising_dual_log_z
 
@@ -30,9 +30,9 @@ L = 8
 theory = IsingDual((L, L), temperature=T_C)
 # The dual field is bimodal at T_c (the two signs of the magnetization): a Z2 mixture of a
 # non-equivariant flow covers both modes (see the RGFlow guide).
-rg = RGFlow(theory, depth=2, z2_equivariant=False, z2_mixture=True, path_gradient=True,
-            batch_size=64, learning_rate=3e-3, max_iter=600, monitor_every=0,
-            random_state=0, device="cpu").fit()
+rg = RGFlow(theory, flow=MERAFlow(depth=2, z2_mixture=True), path_gradient=True,
+            batch_size=64, optimizer=Adam(3e-3, clip_grad_norm=100.0), max_iter=600,
+            monitor_every=0, random_state=0, device="cpu").fit()
 
 # %%
 # Free energy against the exact value
@@ -118,7 +118,7 @@ mask = np.zeros((L, L), dtype=bool)
 mask[2:6, 2:6] = True
 mask = mask.ravel()
 print(f"{mask.sum()} masked sites, {rg.causal_cone(mask).sum()} bulk variables in their cone")
-painted = rg.inpaint(X[:1], mask, n_samples=30, burn_in=30)[0]
+painted = rg.inpaint(X[:1], mask, n_samples=30, n_burnin=30)[0]
 
 fig, axes = plt.subplots(1, 4, figsize=(10, 2.8), layout="constrained")
 panels = [("original", X[0]), ("hole", np.where(mask, np.nan, X[0])),

@@ -18,14 +18,16 @@ reproduce them with a recurrence :math:`g_{i+1} = M(V_{i+1})\\,g_i` (Wang, Zhai 
    discrete Schrödinger equation :math:`\\psi'' = \\tilde V\\psi` (conventions §7).
 
 To run in well under a minute on one core the systems have 50 sites at spacing
-:math:`a = 0.2` and the networks train briefly; ``benchmarks/schrodinger_translator.py`` holds
-the accurate figures (100 sites at :math:`a = 0.1`).
+:math:`a = 0.2` and the networks train briefly; ``benchmarks/schrodinger_translator.py``
+measures the full setting (100 sites at :math:`a = 0.1`); see docs/results.rst for its
+figures.
 """
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skphys import BottleneckDistiller, PhysicsTranslator, scan_latent_dim
+from skphys import Adam, BottleneckDistiller, PhysicsTranslator, scan_latent_dim
+from skphys.architectures import MultiplicativeCell
 from skphys.datasets import make_schrodinger_1d
 
 A, N_SITES = 0.2, 50
@@ -42,9 +44,9 @@ V_test, rho_test = make_schrodinger_1d(n_samples=200, n_sites=N_SITES, kind="smo
 # because the forward recursion amplifies rounding errors along the system, and a short
 # L-BFGS refinement on whole sequences after the Adam steps for the same reason.
 
-tr = PhysicsTranslator(hidden_size=2, window=N_SITES // 2, cell="multiplicative",
-                       max_iter=1500, lbfgs_iter=150, learning_rate=1e-3, dtype="float64",
-                       device="cpu", random_state=0).fit(V, rho)
+tr = PhysicsTranslator(MultiplicativeCell(hidden_channels=2), window=N_SITES // 2,
+                       max_iter=1500, lbfgs_iter=150, optimizer=Adam(1e-3, clip_grad_norm=1.0),
+                       dtype="float64", device="cpu", random_state=0).fit(V, rho)
 print(f"median relative L2 error of the density on held-out potentials: "
       f"{np.median(tr.relative_error(V_test, rho_test)):.2%}")
 

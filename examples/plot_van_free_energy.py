@@ -24,18 +24,18 @@ is decides the variance: the effective sample size
 We train one model per temperature across :math:`T_c = 2.269` on a :math:`6 \\times 6`
 torus (:math:`2^{36}` states) and compare with Kaufman's exact finite-lattice partition
 function (:func:`skphys.lattice.exact.ising_log_z`). To run in seconds on one core, this
-example uses the cheap masked dense network (``network="made"``), few steps, small batches and
+example uses the cheap masked dense network (``network=MADE()``), few steps, small batches and
 a larger learning rate than the defaults: the bound is far from tight, which shows what NIS
-corrects. The accurate figures are those of ``benchmarks/autoregressive_van.py``: with the
-default settings on :math:`8 \\times 8` at :math:`\\beta = 0.44`, the relative error of
-:math:`F_q` is :math:`4.1 \\times 10^{-4}` after 452 CPU seconds. The command line does the
-same for any size and temperature, e.g. ``skphys van ising --shape 8 8 --temperature 2.27``.
+corrects. ``benchmarks/autoregressive_van.py`` measures the default settings on
+:math:`8 \\times 8` at :math:`\\beta = 0.44` against the exact result; see docs/results.rst for
+its figures. The command line does the same for any size and temperature, e.g.
+``skphys van ising --shape 8 8 --temperature 2.27``.
 """
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skphys import AutoregressiveHamiltonian
+from skphys import MADE, Adam, AutoregressiveHamiltonian
 from skphys.lattice import Ising
 from skphys.lattice.exact import T_C, ising_log_z
 
@@ -46,17 +46,17 @@ exact = -temperatures * ising_log_z(L, temperatures) / n_sites
 
 models, results = {}, []
 for T in temperatures:
-    ah = AutoregressiveHamiltonian(theory=Ising((L, L), T), network="made", max_iter=400,
-                                   batch_size=128, learning_rate=3e-3, device="cpu",
-                                   random_state=0).fit()
+    ah = AutoregressiveHamiltonian(Ising((L, L), T), network=MADE(), max_iter=400,
+                                   batch_size=128, optimizer=Adam(3e-3, clip_grad_norm=1.0),
+                                   device="cpu", random_state=0).fit()
     models[T] = ah
     results.append(ah.free_energy(10_000))
 
-# free_energy returns totals: divide by the number of sites
-f_q = np.array([r["free_energy"] for r in results]) / n_sites
-f_q_err = np.array([r["free_energy_err"] for r in results]) / n_sites
-f_nis = np.array([r["free_energy_nis"] for r in results]) / n_sites
-f_nis_err = np.array([r["free_energy_nis_err"] for r in results]) / n_sites
+# free_energy returns values per site (and n_sites, to multiply by for totals)
+f_q = np.array([r["free_energy"] for r in results])
+f_q_err = np.array([r["free_energy_err"] for r in results])
+f_nis = np.array([r["free_energy_nis"] for r in results])
+f_nis_err = np.array([r["free_energy_nis_err"] for r in results])
 
 # %%
 # Free energy per site against the exact result

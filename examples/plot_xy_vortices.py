@@ -21,8 +21,8 @@ chain through model samples.
 
 To run in about a minute this example trains small, short models on a :math:`4 \\times 4`
 lattice, where the finite-size crossing lies well above :math:`T_{\\rm KT}`;
-``benchmarks/autoregressive_xy.py`` has the figures at :math:`8 \\times 8` with the default
-settings, against Wolff cluster Monte Carlo.
+``benchmarks/autoregressive_xy.py`` measures :math:`8 \\times 8` against Wolff cluster Monte
+Carlo; see docs/results.rst for its figures.
 """
 
 import math
@@ -30,7 +30,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skphys import AutoregressiveHamiltonian
+from skphys import Adam, AutoregressiveHamiltonian, PixelCNN
 from skphys.datasets import make_xy
 from skphys.lattice import XY
 from skphys.lattice.observables import helicity_modulus, plaquette_winding, vortex_density
@@ -38,8 +38,9 @@ from skphys.lattice.stats import mean_error
 
 shape = (4, 4)
 temperatures = [0.7, 1.0, 1.3]
-settings = dict(hidden_channels=16, max_iter=400, learning_rate=3e-3, random_state=0)
-models = {t: AutoregressiveHamiltonian(theory=XY(shape, t), **settings).fit()
+settings = dict(network=PixelCNN(hidden_channels=16), max_iter=400,
+                optimizer=Adam(3e-3, clip_grad_norm=1.0), random_state=0)
+models = {t: AutoregressiveHamiltonian(XY(shape, t), **settings).fit()
           for t in temperatures}
 
 # %%

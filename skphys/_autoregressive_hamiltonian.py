@@ -3,38 +3,61 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin
 from sklearn.utils.validation import check_non_negative
 
-from ._base import TorchEstimator, _check_bool, _check_int
-from ._reweighting import ReweightingMixin, _warn_if_heavy_tailed
-from ._torch_utils import draw_in_chunks, to_numpy
-from .autoregressive import MADE, AutoregressiveModel, Bernoulli, BetaMixture, PixelCNN
+from ._base import COMMON_CONSTRAINTS
+from ._constraints import Instance, IntTuple, Optional, Options, Real, check_int, check_real
+from ._docstrings import THEORY_PARAMETERS, TRAINING_PARAMETERS, fill_doc
+from ._generative import THEORY_CONSTRAINT, FitData, GenerativeEstimator, warn_if_heavy_tailed
+from ._optimizer import Adam
+from ._torch_utils import to_numpy
+from .architectures import MADE, PixelCNN
+from .autoregressive import AutoregressiveModel
 from .lattice import LatticeTheory
-from .lattice._theory import check_real, check_shape
 from .lattice.stats import ess, reweighted_thermodynamics
 
 __all__ = ["AutoregressiveHamiltonian"]
 
 _DOFS = ("spin", "angle")
-_NETWORKS = ("made", "pixelcnn")
 _OPS = ("flip", "rotate")
-_METHODS = ("model", "mh")
 _TWO_PI = 2 * math.pi
+# free_energy(): the extensive values, returned per site with their errors
+_PER_SITE = ("free_energy", "free_energy_nis", "energy", "entropy", "heat_capacity")
 
 
-class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixin,
-                                TransformerMixin, DensityMixin, TorchEstimator):
+class _ThermalTheory(Protocol):
+    """A theory with a temperature, as the spin and angle theories (Ising, XY) have."""
+
+    temperature: float
+
+
+def _has_flip_symmetry(theory: LatticeTheory) -> bool:
+    """Whether ``theory``'s action is invariant under the conditionals' flip: ``s -> -s`` for
+    spins (the declared sign symmetry), ``theta -> -theta`` for angles (the reflection of
+    O(2))."""
+    return bool(theory.has_sign_symmetry) or "o2" in theory.internal_symmetries
+
+
+@fill_doc(
+    theory_parameters=THEORY_PARAMETERS,
+    training_parameters=TRAINING_PARAMETERS.format(
+        max_iter=4000, batch_size=256,
+        batch_what="Samples (VAN) or data rows (maximum likelihood)",
+        optimizer="Adam(1e-3, clip_grad_norm=1.0, n_iter_no_change=100)"),
+)
+class AutoregressiveHamiltonian(GenerativeEstimator):
     r"""Autoregressive model of spin or angle configurations: learned Hamiltonians and VAN.
 
     The model :math:`q_\theta(s) = \prod_i q(s_i \mid s_{<i})` (row-major site order) has an
     exact, normalized log-probability and exact independent samples. It is trained either
 
     * on data, ``fit(X)``: maximum likelihood, with a validation split whose best parameters
-      are kept; the learned Hamiltonian is :math:`H_\theta(s) = -T \ln q_\theta(s)`;
+      are kept; the learned Hamiltonian is :math:`H_\theta(s) = -T \ln q_\theta(s)`
+      (:meth:`hamiltonian`);
     * from a known energy, ``fit()`` with ``theory``: the variational autoregressive network
       (VAN, Wu, Wang and Zhang, PRL 122, 080602 (2019)) minimizes
       :math:`\beta F_q = E_q[\beta E(s) + \ln q(s)] \ge \beta F` with the REINFORCE gradient
@@ -44,83 +67,39 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
 
     Parameters
     ----------
-    lattice_shape : tuple of int, optional
-        Lattice extents; default that of ``theory``, or a 1-D chain of ``n_features`` sites
-        when fitting data without a theory.
+    {theory_parameters}
     dof : {"spin", "angle"}, optional
         Spins ``+1.0/-1.0`` (Bernoulli conditionals) or angles in ``[0, 2 pi)`` (mixtures of
         Beta laws on ``theta / 2 pi``). Default: the theory's field type, else ``"spin"``.
-    network : {"pixelcnn", "made"}, default="pixelcnn"
-        Masked convolutions (1-D and 2-D lattices) or a masked dense network (any lattice).
-    temperature : float, optional
-        Temperature of the learned Hamiltonian :math:`H_\theta = -T\ln q_\theta`; default that
-        of ``theory``, else 1.
-    theory : Ising or XY, optional
-        Target Boltzmann distribution ``exp(-theory.action)`` for ``fit()`` (VAN),
-        :meth:`free_energy` and ``sample(method="mh")``.
-    z2_symmetric : bool, optional
-        Symmetrize the model over the flip ``s -> -s`` (``theta -> -theta`` for angles).
-        Default: on for VAN training (``fit()``) with a theory whose action has that symmetry
-        (Ising, XY), where it stops the model from collapsing onto one of the symmetric
-        phases; off for ``fit(X)``, whose data decide.
-    rotation_symmetric : bool, optional
-        Angles only: make the model exactly invariant under global rotations
-        ``theta -> theta + c`` (the U(1) symmetry of the XY model) by drawing the first angle
-        uniformly and modelling the others relative to it (see
-        :class:`~skphys.autoregressive.AutoregressiveModel`). Default: on for VAN training with
-        an angle theory (``XY``), off for ``fit(X)``. Conditional summaries returned by
-        :meth:`transform` are then those of the relative angles.
-    n_layers : int, default=3
-        Layers of the network.
-    hidden_channels : int, optional
-        Channels of the PixelCNN (default 32), or hidden units per site of the MADE
-        (default 4, that is ``4 n_sites`` per layer).
-    half_kernel_size : int, optional
-        Half-width of the PixelCNN's first (type-A) kernel; default ``max(shape) - 1``, which
-        sees every earlier site.
-    residual : bool, default=True
-        Residual connections between hidden layers.
-    n_components : int, default=4
-        Beta components per angle conditional.
-    max_iter : int, default=4000
-        Optimizer steps per ``fit``.
-    batch_size : int, default=256
-        Samples (VAN) or data rows per step.
-    learning_rate : float, default=1e-3
-        Adam learning rate.
-    lr_schedule : {None, "constant", "cosine"}, default="cosine"
+    network : PixelCNN or MADE, default=PixelCNN()
+        The masked network and its settings (the class is the switch): :class:`PixelCNN`
+        (masked convolutions, 1-D and 2-D lattices) or :class:`MADE` (masked dense layers,
+        any lattice). Its ``z2_mixture`` and ``rotation_symmetric`` default to what the fit
+        needs (see there); the resolved values are ``z2_mixture_`` and
+        ``rotation_symmetric_``. Change one setting with e.g.
+        ``set_params(network__hidden_channels=16)``.
+    {training_parameters}
     beta_anneal : float, default=0.99
-        Annealing factor ``a`` of :math:`\beta_t = \beta(1 - a^t)` (0: no annealing).
-        The default reaches 95 % of :math:`\beta` in 300 steps. For the XY model at low
-        temperature anneal slower, ``0.998`` with at least 2000 steps: the model then learns
-        the vortex sector while it is still common and keeps it; with the fast default,
-        reverse KL, which hardly samples what the model misses, leaves vortex pairs
-        underweighted by :math:`e^5` and more, and the importance-weighted energy at 8 x 8,
-        T = 0.7 comes out 2e-3 per site low (``benchmarks/autoregressive_xy.py``).
-    clip_grad_norm : float or None, default=1.0
-        Gradient-norm clipping.
+        Annealing factor ``a`` of :math:`\beta_t = \beta(1 - a^t)` in VAN training
+        (0: no annealing); with ``warm_start`` the annealing continues from the step reached.
+        The default reaches 95 % of :math:`\beta` in 300 steps. Anneal slower (closer to 1,
+        with more steps) when the target has sectors the model must learn while they are
+        still common, such as the vortices of the XY model at low temperature: reverse KL
+        hardly samples what the model misses. Figures: :doc:`/results`.
     validation_fraction : float, default=0.1
-        Share of the rows of ``X`` held out to select the best parameters (0: none).
-    tol : float or None, default=None
-        Early stopping: stop after ``n_iter_no_change`` steps without improving the monitored
-        value by ``tol`` (the validation NLL per site for ``fit(X)`` with a validation split,
-        else the loss).
-    n_iter_no_change : int, default=100
-    warm_start : bool, default=False
-        Continue training the fitted model (annealing continues from the step reached; Adam
-        keeps its state, the learning rate and its schedule start over).
-    device : str, default="auto"
-    dtype : {"float32", "float64"}, default="float32"
-    random_state : int, RandomState instance or None, default=None
-    verbose : int, default=0
+        Share of the rows of ``X`` held out to select the best parameters (0: none). With a
+        split, the early stopping of ``optimizer`` monitors the validation NLL per site.
 
     Attributes
     ----------
     module_ : AutoregressiveModel
     lattice_shape_ : tuple of int
     dof_ : str
-    z2_symmetric_ : bool
+    z2_mixture_ : bool
+        Whether the density is the flip-symmetrized mixture.
     rotation_symmetric_ : bool
+        Whether angles are modelled relative to the first one (exact U(1) invariance);
+        :meth:`transform` then gives the conditionals of the relative angles.
     n_features_in_ : int
     history_ : pandas.DataFrame
         ``step``, ``loss`` (``beta_t F_q`` for VAN, NLL per site for data) and ``val_nll`` or
@@ -129,156 +108,95 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
     validation_score_ : float
         Best validation log-likelihood per site (``fit(X)`` with a validation split).
 
+    See Also
+    --------
+    FlowSampler, RGFlow : normalizing flows for real and complex fields.
+
     Examples
     --------
-    >>> from skphys._autoregressive_hamiltonian import AutoregressiveHamiltonian
+    >>> from skphys import AutoregressiveHamiltonian, PixelCNN
     >>> from skphys.lattice import Ising
-    >>> ah = AutoregressiveHamiltonian(theory=Ising((3, 3), temperature=3.0), max_iter=50,
-    ...                                batch_size=64, hidden_channels=8, random_state=0).fit()
+    >>> ah = AutoregressiveHamiltonian(Ising((3, 3), temperature=3.0),
+    ...                                network=PixelCNN(hidden_channels=8), max_iter=50,
+    ...                                batch_size=64, random_state=0).fit()
     >>> ah.sample(4).shape
     (4, 9)
-    >>> f = ah.free_energy(2000)
-    >>> f["free_energy"] >= f["free_energy_nis"] - 3 * f["free_energy_nis_err"]
+    >>> f = ah.free_energy(2000)  # per site
+    >>> bool(f["free_energy"] >= f["free_energy_nis"] - 3 * f["free_energy_nis_err"])
     True
     """
 
+
+    _field_types = ("spin", "angle")
+    _other_estimator = "FlowSampler or RGFlow"
     _key_metric = "free_energy"
+    module_: AutoregressiveModel
+    _parameter_constraints = {
+        **COMMON_CONSTRAINTS,
+        "theory": THEORY_CONSTRAINT,
+        "lattice_shape": Optional(IntTuple(2, allow_int=True)),
+        "dof": Optional(Options(*_DOFS)),
+        "network": Instance(PixelCNN, MADE, description="a skphys.PixelCNN or skphys.MADE"),
+        "beta_anneal": Real(0.0, 1.0, high_inclusive=False),
+        "validation_fraction": Real(0.0, 1.0, high_inclusive=False),
+    }
 
     def __init__(
         self,
+        theory: LatticeTheory | None = None,
+        *,
         lattice_shape=None,
         dof: str | None = None,
-        network: str = "pixelcnn",
-        temperature: float | None = None,
-        theory: LatticeTheory | None = None,
-        z2_symmetric: bool | None = None,
-        rotation_symmetric: bool | None = None,
-        *,
-        n_layers: int = 3,
-        hidden_channels: int | None = None,
-        half_kernel_size: int | None = None,
-        residual: bool = True,
-        n_components: int = 4,
+        network: PixelCNN | MADE = PixelCNN(),
         max_iter: int = 4000,
         batch_size: int = 256,
-        learning_rate: float = 1e-3,
-        lr_schedule: str | None = "cosine",
+        optimizer: Adam = Adam(1e-3, clip_grad_norm=1.0, n_iter_no_change=100),
         beta_anneal: float = 0.99,
-        clip_grad_norm: float | None = 1.0,
         validation_fraction: float = 0.1,
-        tol: float | None = None,
-        n_iter_no_change: int = 100,
         warm_start: bool = False,
         device: str = "auto",
         dtype: str = "float32",
         random_state=None,
         verbose: int = 0,
     ):
+        self.theory = theory
         self.lattice_shape = lattice_shape
         self.dof = dof
         self.network = network
-        self.temperature = temperature
-        self.theory = theory
-        self.z2_symmetric = z2_symmetric
-        self.rotation_symmetric = rotation_symmetric
-        self.n_layers = n_layers
-        self.hidden_channels = hidden_channels
-        self.half_kernel_size = half_kernel_size
-        self.residual = residual
-        self.n_components = n_components
         self.max_iter = max_iter
         self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.lr_schedule = lr_schedule
+        self.optimizer = optimizer
         self.beta_anneal = beta_anneal
-        self.clip_grad_norm = clip_grad_norm
         self.validation_fraction = validation_fraction
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
         self.warm_start = warm_start
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
 
-    # -- set-up -------------------------------------------------------------------------------
-    def _validate_params(self) -> None:
-        if self.network not in _NETWORKS:
-            raise ValueError(f"network must be one of {_NETWORKS}, got {self.network!r}")
-        if self.dof is not None and self.dof not in _DOFS:
-            raise ValueError(f"dof must be None or one of {_DOFS}, got {self.dof!r}")
-        if self.theory is not None:
-            if not isinstance(self.theory, LatticeTheory) or self.theory.field_type not in _DOFS:
-                raise TypeError(
-                    "theory must be a skphys.lattice theory of spins or angles (Ising, XY) or "
-                    f"None, got {type(self.theory).__name__}"
-                )
-            if self.dof is not None and self.dof != self.theory.field_type:
-                raise ValueError(
-                    f"dof={self.dof!r} does not match the theory's field type "
-                    f"{self.theory.field_type!r}"
-                )
-        if self.temperature is not None:
-            check_real("temperature", self.temperature, low=0.0, low_inclusive=False)
-        for name in ("n_layers", "n_components"):
-            _check_int(name, getattr(self, name), 1)
-        _check_int("hidden_channels", self.hidden_channels, 1, allow_none=True)
-        _check_int("half_kernel_size", self.half_kernel_size, 0, allow_none=True)
-        for name in ("z2_symmetric", "rotation_symmetric"):
-            if getattr(self, name) is not None:
-                _check_bool(name, getattr(self, name))
-        if not 0 <= self.beta_anneal < 1:
-            raise ValueError(f"beta_anneal must be in [0, 1), got {self.beta_anneal!r}")
-        if not 0 <= self.validation_fraction < 1:
-            raise ValueError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
-            )
+    # -- the fit hooks --------------------------------------------------------------------------
+    def _resolve_dof(self) -> str:
+        """``dof``, else the theory's field type, else ``"spin"``."""
+        if self.dof is not None:
+            return self.dof
+        return getattr(self.theory, "field_type", "spin")
 
-    def _resolve_shape(self, n_features: int | None) -> tuple[int, ...]:
-        """The lattice shape from ``lattice_shape``, ``theory`` or the data, checked.
+    def _check_params(self, params: dict) -> None:
+        super()._check_params(params)  # a theory of another field type: TypeError
+        theory, dof = params["theory"], params["dof"]
+        if theory is not None and dof is not None and dof != theory.field_type:
+            raise ValueError(f"dof={dof!r} does not match the theory's field type "
+                             f"{theory.field_type!r}")
+        if params["network"]["rotation_symmetric"] and self._resolve_dof() != "angle":
+            raise ValueError(f"network__rotation_symmetric=True needs dof='angle', got "
+                             f"dof={self._resolve_dof()!r}")
 
-        ``n_features`` is None only for ``fit()``, which has checked that there is a theory.
-        """
-        shape = None if self.lattice_shape is None else check_shape(self.lattice_shape)
-        if self.theory is not None:
-            if shape is not None and shape != self.theory.shape:
-                raise ValueError(f"lattice_shape={shape} does not match the theory's shape "
-                                 f"{self.theory.shape}")
-            shape = self.theory.shape
-        if shape is None:
-            if n_features < 2:
-                raise ValueError(f"a lattice needs at least 2 sites, got n_features = {n_features}")
-            shape = (n_features,)
-        if n_features is not None and n_features != math.prod(shape):
-            raise ValueError(f"X has {n_features} sites per row but lattice_shape {shape} "
-                             f"has {math.prod(shape)}")
-        if self.network == "pixelcnn" and len(shape) > 2:
-            raise ValueError(f"network='pixelcnn' needs a 1-D or 2-D lattice, got {shape}; "
-                             "use network='made'")
-        return shape
+    def _check_lattice(self, shape: tuple[int, ...]) -> None:
+        self.network._check_lattice_shape(shape)  # PixelCNN: 1-D or 2-D only
 
-    def _build_module(self) -> AutoregressiveModel:
-        n_sites = math.prod(self.lattice_shape_)
-        conditional = Bernoulli() if self.dof_ == "spin" else BetaMixture(self.n_components)
-        sizes = (conditional.n_inputs, conditional.n_params)
-        if self.network == "made":
-            net = MADE(n_sites, *sizes, hidden_channels=self.hidden_channels or 4,
-                       n_layers=self.n_layers, residual=self.residual)
-        else:
-            net = PixelCNN(self.lattice_shape_, *sizes, hidden_channels=self.hidden_channels or 32,
-                           n_layers=self.n_layers, half_kernel_size=self.half_kernel_size,
-                           residual=self.residual)
-        return AutoregressiveModel(n_sites, net, conditional, z2_symmetric=self.z2_symmetric_,
-                                   rotation_symmetric=self.rotation_symmetric_)
-
-    @property
-    def _temperature(self) -> float:
-        if self.temperature is not None:
-            return float(self.temperature)
-        return float(getattr(self.theory, "temperature", 1.0))
-
-    # -- input checks -------------------------------------------------------------------------
-    def _check_values(self, X: np.ndarray, dof: str) -> None:
+    def _check_values(self, X: np.ndarray) -> None:
+        # during fit the dof of the parameters, afterwards the fitted one
+        dof = getattr(self, "_fit_dof", None) or self.dof_
         if dof == "spin" and not np.all(np.abs(X) == 1):
             raise ValueError("X must hold spins +1.0 / -1.0 for dof='spin'")
         if dof == "angle":
@@ -286,20 +204,54 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
             if not np.all(X < _TWO_PI):
                 raise ValueError("X must hold angles in [0, 2 pi) for dof='angle'")
 
-    def _configurations(self, X) -> torch.Tensor:
-        """Validate ``X`` against the fitted lattice and return it as a tensor."""
-        self._check_fitted()
-        X = self._validate_X(X, reset=False)
-        self._check_values(X, self.dof_)
-        return self._to_tensor(X)
+    def _validate_fit_data(self, X, y, *, reset: bool) -> FitData:
+        self._fit_dof = self._resolve_dof()
+        try:
+            return super()._validate_fit_data(X, y, reset=reset)
+        finally:
+            del self._fit_dof
 
-    # -- training -----------------------------------------------------------------------------
+    def _check_warm_start(self, data: FitData) -> None:
+        super()._check_warm_start(data)
+        if self._resolve_dof() != self.dof_:
+            raise ValueError(f"warm_start needs the dof of the previous fit, {self.dof_!r}; "
+                             f"got {self._resolve_dof()!r}")
+
+    def _initialize(self, data: FitData) -> None:
+        super()._initialize(data)
+        van = data.X is None
+        self.dof_ = self._resolve_dof()
+        z2, rotation = self.network.z2_mixture, self.network.rotation_symmetric
+        theory = self.theory  # never None for VAN training (fit() without data)
+        self.z2_mixture_ = (van and theory is not None and _has_flip_symmetry(theory)
+                            if z2 is None else bool(z2))
+        self.rotation_symmetric_ = (van and self.dof_ == "angle" if rotation is None
+                                    else bool(rotation))
+
+    def _build_module(self) -> AutoregressiveModel:
+        return self.network.build(self.lattice_shape_, self.dof_, self.z2_mixture_,
+                                  self.rotation_symmetric_)
+
+    def _fit_module(self, data: FitData) -> None:
+        self.__dict__.pop("validation_score_", None)  # of an earlier fit
+        if data.X is None:
+            self._train(self._van_loss())
+            return
+        train, val = self._split(self._to_tensor(data.X))
+        best: dict[str, Any] = {"nll": math.inf, "state": None}
+        self._train(self._nll_loss(train, val, best),
+                    monitor="loss" if val is None else "val_nll")
+        if best["state"] is not None:
+            self.module_.load_state_dict(best["state"])
+            self.validation_score_ = -best["nll"]
+
+    # -- training -------------------------------------------------------------------------------
     def _van_loss(self):
         theory, n_sites = self.theory, math.prod(self.lattice_shape_)
 
         def loss_fn(step):
             frac = 1 - self.beta_anneal**step
-            x = self.module_.sample(self.batch_size, generator=self._generator)
+            x = self.module_.sample_configurations(self.batch_size, generator=self._generator)
             log_q = self.module_.log_prob(x)
             with torch.no_grad():
                 f = log_q + frac * theory.action(x)
@@ -336,77 +288,36 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
         perm = torch.randperm(len(data), generator=self._generator, device=self._device)
         return data[perm[n_val:]], data[perm[:n_val]]
 
-    def fit(self, X=None, y=None):
-        """Train by maximum likelihood on ``X``, or by VAN on ``theory`` when ``X`` is None.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_sites), optional
-            Configurations: spins +1/-1 or angles in [0, 2 pi), sites in row-major order.
-        y : Ignored
-
-        Returns
-        -------
-        self
-        """
-        self._validate_params()
-        dof = self.dof or getattr(self.theory, "field_type", "spin")
-        if self.rotation_symmetric and dof != "angle":
-            raise ValueError(f"rotation_symmetric=True needs dof='angle', got dof={dof!r}")
-        warm = self.warm_start and hasattr(self, "module_")
-        if X is not None:
-            X = self._validate_X(X, reset=not warm)
-            self._check_values(X, dof)
-            shape = self._resolve_shape(X.shape[1])
-        else:
-            if self.theory is None:
-                raise ValueError("fit() without data needs a theory; pass X or theory=")
-            shape = self._resolve_shape(None)
-            if not warm:
-                self.n_features_in_ = math.prod(shape)
-        if warm and (tuple(shape) != tuple(self.lattice_shape_) or dof != self.dof_):
-            raise ValueError("warm_start needs the same lattice and dof as the previous fit")
-        self._setup(reset=not warm)
-        if not warm:
-            self.lattice_shape_, self.dof_ = tuple(shape), dof
-            self.z2_symmetric_ = (X is None if self.z2_symmetric is None
-                                  else bool(self.z2_symmetric))
-            self.rotation_symmetric_ = (X is None and dof == "angle"
-                                        if self.rotation_symmetric is None
-                                        else bool(self.rotation_symmetric))
-            self._init_module()
-        self.module_.train()
-        if X is None:
-            self._train(self._van_loss())
-        else:
-            train, val = self._split(self._to_tensor(X))
-            best = {"nll": math.inf, "state": None}
-            self._train(self._nll_loss(train, val, best),
-                        monitor="loss" if val is None else "val_nll")
-            if best["state"] is not None:
-                self.module_.load_state_dict(best["state"])
-                self.validation_score_ = -best["nll"]
-        self.module_.eval()
-        return self
-
-    # -- densities ----------------------------------------------------------------------------
-    def score_samples(self, X):
-        """Exact ``log q(x)`` of each row of ``X``, shape (n_samples,)."""
-        x = self._configurations(X)
-        with torch.no_grad():
-            return to_numpy(self.module_.log_prob(x)).astype(np.float64)
-
-    def score(self, X, y=None):
-        """Mean log-likelihood of ``X``."""
-        return float(np.mean(self.score_samples(X)))
-
-    def hamiltonian(self, X):
+    # -- the learned Hamiltonian and features ---------------------------------------------------
+    def hamiltonian(self, X, temperature: float | None = None):
         r"""Learned energy :math:`H_\theta(x) = -T\ln q_\theta(x)` of each row of ``X``.
 
         It equals the true energy up to the constant :math:`-T\ln Z` when :math:`q_\theta` is
         exact (:math:`p = e^{-H/T}/Z`): only differences of ``hamiltonian`` are physical.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_sites)
+        temperature : float, optional
+            The temperature :math:`T` of the data. Default: that of ``theory``; without a
+            theory (a model fitted on data alone) it must be given.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+
+        Raises
+        ------
+        ValueError
+            Without ``temperature`` when the estimator has no theory with a temperature.
         """
-        return -self._temperature * self.score_samples(X)
+        if temperature is None:
+            temperature = getattr(self.theory, "temperature", None)
+            if temperature is None:
+                raise ValueError("hamiltonian needs a temperature: pass temperature=... or "
+                                 "fit with a theory")
+        t = check_real("temperature", temperature, low=0.0, low_inclusive=False)
+        return -t * self.score_samples(X)
 
     def transform(self, X):
         """Conditional summaries as features, in site order.
@@ -423,51 +334,19 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
     def _n_features_out(self):
         return self.n_features_in_ * (1 if self.dof_ == "spin" else 2)
 
-    # -- sampling -----------------------------------------------------------------------------
-    def _draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` fresh samples and their ``log q``, in bounded-memory batches."""
-        def draw(m):
-            x = self.module_.sample(m, generator=self._generator)
-            return x, self.module_.log_prob(x)
-
-        return draw_in_chunks(draw, n, max(self.batch_size, 1024))
-
-    def sample(self, n_samples: int = 1, method: str = "model", *, burn_in: int = 100):
-        """Draw configurations.
-
-        Parameters
-        ----------
-        n_samples : int
-            Number of configurations.
-        method : {"model", "mh"}
-            ``model``: exact independent samples of the model, generated site by site for the
-            whole batch at once; ``mh``: an independence Metropolis-Hastings chain through
-            model samples, exact for the theory, after ``burn_in`` proposals.
-        burn_in : int, default=100
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_sites)
-        """
-        self._check_fitted()
-        n = _check_int("n_samples", n_samples, 1)
-        if method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-        if method == "model":
-            return to_numpy(self._draw(n)[0])
-        self._require_theory("sample(method='mh')")
-        return to_numpy(self._metropolis_samples(n, burn_in))
-
-    # -- physics ------------------------------------------------------------------------------
+    # -- physics --------------------------------------------------------------------------------
     def free_energy(self, n_samples: int = 10_000) -> dict:
-        r"""Free energies, energy, entropy and heat capacity of ``theory`` from fresh samples.
+        r"""Free energies, energy, entropy and heat capacity of ``theory`` per site, from fresh
+        samples.
 
         With :math:`\ln w = -\beta E - \ln q` on :math:`x \sim q`: the variational bound
         :math:`F_q = \overline{E + T\ln q} \ge F`, the neural importance sampling estimate
         :math:`F = -T\ln\overline{w}` (unbiased for :math:`Z`), and the reweighted energy
         :math:`U`, entropy :math:`S = (U - F)/T` and heat capacity
         :math:`C = \beta^2\,\mathrm{Var}_p(E)`
-        (:func:`skphys.lattice.stats.reweighted_thermodynamics`, jackknife errors).
+        (:func:`skphys.lattice.stats.reweighted_thermodynamics`, jackknife errors), each
+        divided by the number of sites :math:`N`: the convention of
+        :func:`~skphys.temperature_scan` and of ``history_["free_energy"]``.
 
         Parameters
         ----------
@@ -476,10 +355,10 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
         Returns
         -------
         dict
-            ``free_energy`` (:math:`F_q`), ``free_energy_nis``, ``energy``, ``entropy``,
-            ``heat_capacity``, each with its error under the same name plus ``_err``; ``ess``
-            (ESS/N of the importance weights) and ``n_sites``. Extensive values (totals, not
-            per site).
+            Per site: ``free_energy`` (:math:`F_q/N`), ``free_energy_nis`` (:math:`F/N`),
+            ``energy``, ``entropy``, ``heat_capacity``, each with its error under the same
+            name plus ``_err``; ``ess`` (ESS/N of the importance weights) and ``n_sites``
+            (multiply by it for totals).
 
         Warns
         -----
@@ -488,23 +367,28 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
             errors cannot be trusted (the variational bound ``free_energy`` still holds).
         """
         self._check_fitted()
-        self._require_theory("free_energy")
-        n = _check_int("n_samples", n_samples, 20)
-        x, log_q = self._draw(n)
+        theory = self._require_theory("free_energy")
+        n = check_int("n_samples", n_samples, 20)
+        x, log_q_tensor = self._draw(n)
         with torch.no_grad():
-            energy = to_numpy(self.theory.energy(x)).astype(np.float64)
-        log_q = to_numpy(log_q).astype(np.float64)
-        t = self.theory.temperature
+            energy = to_numpy(theory.energy(x)).astype(np.float64)
+        log_q = to_numpy(log_q_tensor).astype(np.float64)
+        t = cast(_ThermalTheory, theory).temperature  # a spin or angle theory
         log_w = -energy / t - log_q
-        _warn_if_heavy_tailed(log_w, "the reweighted thermodynamics")
+        warn_if_heavy_tailed(log_w, "the reweighted thermodynamics")
         thermo = reweighted_thermodynamics(energy, log_q, t)
         names = {"free_energy_variational": "free_energy", "free_energy": "free_energy_nis"}
-        result = {}
+        totals = {}
         for key, (value, error) in thermo.items():
             name = names.get(key, key)
-            result[name], result[name + "_err"] = value, error
+            totals[name], totals[name + "_err"] = value, error
+        n_sites = math.prod(self.lattice_shape_)
+        result = {}
+        for name in _PER_SITE:
+            result[name] = totals[name] / n_sites
+            result[name + "_err"] = totals[name + "_err"] / n_sites
         result["ess"] = ess(log_w)
-        result["n_sites"] = math.prod(self.lattice_shape_)
+        result["n_sites"] = n_sites
         return result
 
     def symmetry_score(self, X, op: str = "flip") -> float:
@@ -538,8 +422,6 @@ class AutoregressiveHamiltonian(ReweightingMixin, ClassNamePrefixFeaturesOutMixi
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        tags.input_tags.positive_only = self.dof == "angle"
-        tags.transformer_tags.preserves_dtype = [self.dtype]
-        tags.non_deterministic = self.device != "cpu" and torch.cuda.is_available()
+        tags.input_tags.positive_only = (self.dof or getattr(self.theory, "field_type", None)
+                                         ) == "angle"
         return tags

@@ -9,72 +9,80 @@ numpy/torch boundary, and persistence (pickle, ``copy.deepcopy``, ``sklearn.base
 
 from __future__ import annotations
 
-import inspect
 import numbers
 from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
+from torch.optim.lr_scheduler import LRScheduler
 
 from . import _persistence
+from ._constraints import Boolean, Constraint, Instance, Integer, Options, validate_params
+from ._optimizer import Adam
+from ._parameter_object import ParameterObject
 from ._torch_utils import init_parameters, resolve_device, resolve_dtype, seed_from, to_numpy
-from ._training import (
-    TrainingOutcome,
-    TrainingSettings,
-    make_optimizer,
-    restart_schedule,
-    run_lbfgs,
-    run_training,
-)
+from ._training import TrainingOutcome, make_optimizer, restart_schedule, run_lbfgs, run_training
+from .lattice import LatticeTheory
 
-__all__ = ["TorchEstimator"]
-
-_LR_SCHEDULES = (None, "constant", "cosine")
+__all__ = ["TorchEstimator", "COMMON_CONSTRAINTS"]
 
 
-def _check_int(name, value, low, allow_none=False):
-    """Return ``value`` as an int >= ``low`` (or None if allowed); ValueError naming ``name``."""
-    if allow_none and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
+class _Device(Constraint):
+    def describe(self) -> str:
+        return "'auto', 'cpu', 'cuda' or 'cuda:N'"
+
+    def check(self, name, value):
+        if isinstance(value, torch.device):
+            value = str(value)
+        if not isinstance(value, str):
+            raise self._type_error(name, value)
+        resolve_device(value)  # ValueError naming the device
+        return value
 
 
-def _check_bool(name, value) -> bool:
-    """Return ``value`` as a bool (Python or NumPy); ValueError naming ``name`` otherwise."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be a bool, got {value!r}")
-    return bool(value)
+class _RandomState(Constraint):
+    def describe(self) -> str:
+        return "None, an int or a numpy RandomState"
+
+    def check(self, name, value):
+        if value is not None and not isinstance(value, (numbers.Integral, np.random.RandomState)):
+            raise self._type_error(name, value)
+        check_random_state(value)
+        return value
 
 
-def _check_positive(name, value, allow_none=False, allow_zero=False):
-    if allow_none and value is None:
-        return
-    ok = (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and np.isfinite(value)
-        and (value >= 0 if allow_zero else value > 0)
-    )
-    if not ok:
-        kind = "a finite number >= 0" if allow_zero else "a finite number > 0"
-        raise ValueError(f"{name} must be {kind}{' or None' if allow_none else ''}, got {value!r}")
+COMMON_CONSTRAINTS: dict[str, Constraint] = {
+    "max_iter": Integer(1),
+    "batch_size": Integer(1),
+    "optimizer": Instance(Adam, description="a skphys.Adam"),
+    "warm_start": Boolean(),
+    "device": _Device(),
+    "dtype": Options("float32", "float64"),
+    "random_state": _RandomState(),
+    "verbose": Integer(0),
+}
+"""Constraints of the parameters every estimator has; each estimator's table extends it."""
 
 
 class TorchEstimator(BaseEstimator):
-    """Base class of skphys estimators wrapping a torch module.
+    """Base class of skphys estimators wrapping a torch module: the one ``fit``.
 
-    Subclasses declare their parameters in ``__init__`` (which only stores them), implement
-    :meth:`_build_module` and train by calling :meth:`_train` with a loss closure. The
-    parameters this class reads, when the subclass has them, are ``device``, ``dtype``,
-    ``random_state``, ``max_iter``, ``learning_rate``, ``lr_schedule``, ``clip_grad_norm``,
-    ``tol``, ``n_iter_no_change``, ``warm_start`` and ``verbose``; every parameter whose
-    default is a bool must be a bool.
+    :meth:`fit` is a template (in the manner of :class:`sklearn.mixture.BaseMixture`): it
+    validates the parameters against the class's ``_parameter_constraints`` table, validates
+    the data (:meth:`_validate_fit_data`), seeds the generators, builds the module on a fresh
+    fit (:meth:`_initialize`, then :meth:`_build_module`), trains it (:meth:`_fit_module`) and
+    checks the result (:meth:`_finish_fit`). What :meth:`_validate_fit_data` returns is passed
+    to the other hooks as ``data``. Subclasses implement those hooks and never override
+    ``fit``.
+
+    Every estimator has the parameters of :data:`COMMON_CONSTRAINTS`: ``max_iter``,
+    ``batch_size``, ``optimizer`` (a :class:`skphys.Adam`), ``warm_start``, ``device``,
+    ``dtype``, ``random_state`` and ``verbose``.
 
     Fitted state lives in attributes ending in ``_``: ``module_`` (the torch module),
     ``device_`` (the resolved device as a string), ``history_`` (a DataFrame with one row per
@@ -86,17 +94,121 @@ class TorchEstimator(BaseEstimator):
     never advanced.
     """
 
+    #: one entry per constructor parameter (checked by :meth:`_validate_params`)
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = COMMON_CONSTRAINTS
     #: metric shown next to the loss in the progress bar (a key of the loss closure's metrics)
     _key_metric: str | None = None
+
+    # set by fit (declared for the type checker only: no class attributes)
+    module_: torch.nn.Module
+    device_: str
+    history_: pd.DataFrame
+    n_iter_: int
+    _seeds: tuple[int, ...]
+    _generator: torch.Generator
+    _cpu_generator: torch.Generator
+    _optimizer: torch.optim.Optimizer | None
+    _scheduler: LRScheduler | None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         _persistence.ESTIMATORS[cls.__name__] = cls
 
-    # -- to implement -----------------------------------------------------------------------
+    # -- the fit template ---------------------------------------------------------------------
+    def fit(self, X=None, y=None):
+        """Fit the estimator (see the class documentation for what ``X`` and ``y`` are).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), optional
+            Training data; estimators that learn from a theory (``fit()``) accept None.
+        y : array-like, optional
+            Targets, for the estimators that have them; ignored otherwise.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        warm = self.warm_start and hasattr(self, "module_")
+        data = self._validate_fit_data(X, y, reset=not warm)
+        if warm:
+            self._check_warm_start(data)
+        self._setup(reset=not warm)
+        if not warm:
+            self._initialize(data)
+            self._init_module()
+        self.module_.train()
+        try:
+            self._fit_module(data)
+        finally:
+            self.module_.eval()
+        self._finish_fit(data)
+        return self
+
+    def _validate_params(self) -> None:
+        """Check every parameter against ``_parameter_constraints`` (TypeError for a wrong
+        type, ValueError for a wrong value, naming the parameter); parameter objects check
+        themselves; :meth:`_check_params` then checks combinations."""
+        checked = validate_params(self.get_params(deep=False), self._parameter_constraints,
+                                  type(self).__name__)
+        for name, value in checked.items():
+            if isinstance(value, ParameterObject):
+                checked[name] = value.validate(f"{name}__")
+        self._check_params(checked)
+
+    def _check_params(self, params: dict) -> None:
+        """Hook: checks of several parameters together (ValueError naming them).
+
+        ``params`` holds the checked values; a parameter object's entry is the dict of its
+        own checked parameters."""
+
+    def _validate_fit_data(self, X, y, *, reset: bool):
+        """Hook: validate the arguments of ``fit`` and return what the other hooks take as
+        ``data`` (by default the validated ``X``; ``y`` is ignored)."""
+        if X is None:
+            raise ValueError(f"{type(self).__name__}.fit needs X")
+        return self._validate_X(X, reset=reset)
+
+    def _check_warm_start(self, data) -> None:
+        """Hook: refuse a ``warm_start`` fit on data the fitted module cannot continue on."""
+
+    def _initialize(self, data) -> None:
+        """Hook: fitted sizes and scales that :meth:`_build_module` needs (fresh fits only)."""
+
     def _build_module(self) -> torch.nn.Module:
         """Return a new, unseeded torch module built from parameters and fitted sizes."""
         raise NotImplementedError
+
+    def _fit_module(self, data) -> None:
+        """Hook: train ``module_`` (with :meth:`_train` and possibly :meth:`_refine`)."""
+        raise NotImplementedError
+
+    def _finish_fit(self, data) -> None:
+        """Hook: end-of-fit checks and fitted attributes that need the trained module."""
+
+    def set_params(self, **params):
+        """Set parameters; nested ones (``flow__n_layers``, ``theory__lam``) replace the
+        parameter object or theory with a modified copy, never changing the one passed in
+        (which may be shared, e.g. a default)."""
+        nested: dict[str, dict] = {}
+        direct = {}
+        for key, value in params.items():
+            head, sep, sub = key.partition("__")
+            if sep:
+                nested.setdefault(head, {})[sub] = value
+            else:
+                direct[key] = value
+        super().set_params(**direct)
+        valid = self._get_param_names()
+        for head, sub in nested.items():
+            if head not in valid:
+                raise ValueError(
+                    f"Invalid parameter {head!r} for estimator {type(self).__name__}. Valid "
+                    f"parameters are: {valid!r}."
+                )
+            setattr(self, head, _modified_copy(getattr(self, head), sub, head))
+        return self
 
     # -- devices, dtypes, randomness ----------------------------------------------------------
     @property
@@ -108,42 +220,13 @@ class TorchEstimator(BaseEstimator):
         return resolve_dtype(self.dtype)
 
     def _setup(self, reset: bool) -> None:
-        """Validate the common parameters, resolve the device and seed the generators."""
-        self._validate_common_params()
+        """Resolve the device and seed the generators (fresh fits only)."""
         if reset or not hasattr(self, "device_"):
             self.device_ = str(resolve_device(self.device))
-            rng = check_random_state(getattr(self, "random_state", None))
+            rng = check_random_state(self.random_state)
             self._seeds = (seed_from(rng), seed_from(rng))
             self._generator = torch.Generator(device=self._device).manual_seed(self._seeds[0])
             self._cpu_generator = torch.Generator().manual_seed(self._seeds[1])
-
-    def _validate_common_params(self) -> None:
-        resolve_device(self.device)
-        resolve_dtype(self.dtype)
-        for name, low in (("max_iter", 1), ("batch_size", 1), ("n_iter_no_change", 1)):
-            if hasattr(self, name):
-                _check_int(name, getattr(self, name), low)
-        if hasattr(self, "learning_rate"):
-            _check_positive("learning_rate", self.learning_rate)
-        if hasattr(self, "clip_grad_norm"):
-            _check_positive("clip_grad_norm", self.clip_grad_norm, allow_none=True)
-        if hasattr(self, "tol"):
-            _check_positive("tol", self.tol, allow_none=True, allow_zero=True)
-        if getattr(self, "lr_schedule", None) not in _LR_SCHEDULES:
-            raise ValueError(
-                f"lr_schedule must be None, 'constant' or 'cosine', got {self.lr_schedule!r}"
-            )
-        if hasattr(self, "verbose"):
-            _check_int("verbose", self.verbose, 0)
-        for name in self._flag_names():
-            _check_bool(name, getattr(self, name))
-
-    @classmethod
-    def _flag_names(cls) -> list[str]:
-        """The parameters whose default is a bool (``warm_start``, ``z2_equivariant``, ...)."""
-        signature = inspect.signature(cls.__init__)
-        return [name for name in cls._get_param_names()
-                if isinstance(signature.parameters[name].default, bool)]
 
     def _init_module(self) -> None:
         """Build ``module_`` with parameters drawn from the estimator's own generator."""
@@ -161,25 +244,18 @@ class TorchEstimator(BaseEstimator):
         step count and the history carry over from the previous fit; the learning rate and
         its schedule start over (:func:`~skphys._training.restart_schedule`).
         """
-        settings = TrainingSettings(
-            max_iter=self.max_iter,
-            learning_rate=self.learning_rate,
-            lr_schedule=getattr(self, "lr_schedule", None),
-            clip_grad_norm=getattr(self, "clip_grad_norm", None),
-            tol=getattr(self, "tol", None),
-            n_iter_no_change=getattr(self, "n_iter_no_change", 10),
-            monitor=monitor,
-            key_metric=self._key_metric,
-            verbose=getattr(self, "verbose", 0),
+        settings = self.optimizer(
+            self.max_iter, monitor=monitor, key_metric=self._key_metric, verbose=self.verbose,
             description=description or type(self).__name__,
         )
         params = [p for p in self.module_.parameters() if p.requires_grad]
-        warm = getattr(self, "warm_start", False) and getattr(self, "_optimizer", None)
-        if not warm:
-            self._optimizer, self._scheduler = make_optimizer(params, settings)
+        optimizer = getattr(self, "_optimizer", None) if self.warm_start else None
+        if optimizer is None:
+            optimizer, self._scheduler = make_optimizer(params, settings)
+            self._optimizer = optimizer
             previous, offset = None, 0
         else:
-            self._scheduler = restart_schedule(self._optimizer, settings)
+            self._scheduler = restart_schedule(optimizer, settings)
             previous, offset = self.history_, self.n_iter_
         outcome = TrainingOutcome()
         try:
@@ -187,7 +263,7 @@ class TorchEstimator(BaseEstimator):
                 params,
                 loss_fn,
                 settings,
-                optimizer=self._optimizer,
+                optimizer=optimizer,
                 scheduler=self._scheduler,
                 step_offset=offset,
                 outcome=outcome,
@@ -212,11 +288,8 @@ class TorchEstimator(BaseEstimator):
         Its iterations continue ``history_`` (column ``optimizer``: "adam" before, "lbfgs"
         for these rows) and count in ``n_iter_``.
         """
-        settings = TrainingSettings(
-            max_iter=max_iter,
-            learning_rate=1.0,
-            key_metric=self._key_metric,
-            verbose=getattr(self, "verbose", 0),
+        settings = Adam(1.0)(
+            max_iter, key_metric=self._key_metric, verbose=self.verbose,
             description=f"{description or type(self).__name__} L-BFGS",
         )
         params = [p for p in self.module_.parameters() if p.requires_grad]
@@ -320,3 +393,21 @@ class TorchEstimator(BaseEstimator):
         leaves a half-written file behind.
         """
         _persistence.save(self, path)
+
+
+def _modified_copy(value, params: dict, name: str):
+    """A copy of the parameter ``name``'s value (a parameter object, a lattice theory or an
+    estimator) with ``params`` changed."""
+    if isinstance(value, ParameterObject):
+        return clone(value).set_params(**params)
+    if isinstance(value, LatticeTheory):
+        current = value.get_params()
+        unknown = sorted(set(params) - set(current))
+        if unknown:
+            raise ValueError(f"invalid parameter(s) {unknown} for {name}={value!r}; valid "
+                             f"parameters are {sorted(current)}")
+        return type(value)(**{**current, **params})
+    if hasattr(value, "set_params"):  # a nested estimator: set in place, as scikit-learn does
+        return value.set_params(**params)
+    raise ValueError(f"{name}={value!r} has no parameters to set ({sorted(params)})")
+

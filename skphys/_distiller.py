@@ -14,7 +14,10 @@ from sklearn.model_selection import validation_curve
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import TorchEstimator, _check_int
+from ._base import COMMON_CONSTRAINTS, TorchEstimator
+from ._constraints import Constraint, Integer, Options
+from ._docstrings import TRAINING_PARAMETERS, fill_doc
+from ._optimizer import Adam
 from ._torch_utils import to_numpy
 from ._translator import PhysicsTranslator
 from .nn import TARGETS, LatentRecurrence
@@ -27,6 +30,29 @@ def _nonzero(scale):
     return np.where(scale > 1e-8, scale, 1.0)
 
 
+def _unwrap(translator):
+    return translator.estimator if isinstance(translator, FrozenEstimator) else translator
+
+
+class _FittedTranslator(Constraint):
+    """A fitted PhysicsTranslator, possibly wrapped in a FrozenEstimator (TypeError for
+    anything else, NotFittedError for an unfitted one)."""
+
+    def describe(self) -> str:
+        return "a fitted PhysicsTranslator (or a FrozenEstimator of one)"
+
+    def check(self, name, value):
+        translator = _unwrap(value)
+        if not isinstance(translator, PhysicsTranslator):
+            raise self._type_error(name, value)
+        check_is_fitted(translator, "module_",
+                        msg=f"{name} must be fitted: call translator.fit(V, rho) first")
+        return value
+
+
+@fill_doc(training_parameters=TRAINING_PARAMETERS.format(
+    max_iter=1500, batch_size=64, batch_what="Windows",
+    optimizer="Adam(3e-3, clip_grad_norm=1.0)"))
 class BottleneckDistiller(TransformerMixin, TorchEstimator):
     r"""Distil the local law followed by a translator's hidden states (arXiv:1901.11103).
 
@@ -80,31 +106,16 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
     target : {"hidden", "density"}, default="hidden"
         What the decoder reconstructs: the translator's hidden states, or its density (the
         alternative formulation above).
-    width : int, default=32
-        Width of the encoder, step and decoder networks.
-    max_iter : int, default=1500
-        Optimizer steps.
-    batch_size : int, default=64
-        Windows per step.
-    learning_rate : float, default=3e-3
-    lr_schedule : {None, "constant", "cosine"}, default="cosine"
-    clip_grad_norm : float or None, default=1.0
-    tol : float or None, default=None
-    n_iter_no_change : int, default=50
-    warm_start : bool, default=False
-        Continue training the fitted model (Adam keeps its state; the learning rate and its
-        schedule start over for the new ``max_iter``).
-    device : str, default="auto"
-    dtype : {"float32", "float64"}, default="float32"
-    random_state : int, RandomState instance or None, default=None
-    verbose : int, default=0
+    hidden_channels : int, default=32
+        Width of the encoder, step and decoder networks (one hidden layer each).
+    {training_parameters}
 
     Attributes
     ----------
     module_ : LatentRecurrence
     n_features_in_ : int
         Sites of the training sequences.
-    hidden_mean_, hidden_scale_ : ndarray of shape (hidden_size,)
+    hidden_mean_, hidden_scale_ : ndarray of shape (translator.cell.hidden_channels,)
         Standardization of the hidden states.
     density_mean_, density_scale_ : float
         Standardization of the translator's density (``target="density"`` only).
@@ -120,10 +131,11 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
     Examples
     --------
     >>> from skphys import BottleneckDistiller, PhysicsTranslator
+    >>> from skphys.architectures import GRUCell
     >>> from skphys.datasets import make_schrodinger_1d
     >>> V, rho = make_schrodinger_1d(n_samples=32, n_sites=30, random_state=0)
-    >>> tr = PhysicsTranslator(hidden_size=4, window=10, max_iter=5, device="cpu",
-    ...                        random_state=0).fit(V, rho)
+    >>> tr = PhysicsTranslator(GRUCell(hidden_channels=4), window=10, max_iter=5,
+    ...                        device="cpu", random_state=0).fit(V, rho)
     >>> ds = BottleneckDistiller(tr, latent_dim=2, horizon=10, max_iter=5, device="cpu",
     ...                          random_state=0).fit(V)
     >>> ds.transform(V).shape, ds.update_matrices([0.0, 1.0]).shape
@@ -139,21 +151,28 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
     ((1, 3, 3), True)
     """
 
+    module_: LatentRecurrence
+
+    _parameter_constraints = {
+        **COMMON_CONSTRAINTS,
+        "translator": _FittedTranslator(),
+        "latent_dim": Integer(1),
+        "horizon": Integer(1),
+        "target": Options(*TARGETS),
+        "hidden_channels": Integer(1),
+    }
+
     def __init__(
         self,
         translator=None,
+        *,
         latent_dim: int = 2,
         horizon: int = 50,
-        *,
         target: str = "hidden",
-        width: int = 32,
+        hidden_channels: int = 32,
         max_iter: int = 1500,
         batch_size: int = 64,
-        learning_rate: float = 3e-3,
-        lr_schedule: str | None = "cosine",
-        clip_grad_norm: float | None = 1.0,
-        tol: float | None = None,
-        n_iter_no_change: int = 50,
+        optimizer=Adam(3e-3, clip_grad_norm=1.0),
         warm_start: bool = False,
         device: str = "auto",
         dtype: str = "float32",
@@ -164,14 +183,10 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
         self.latent_dim = latent_dim
         self.horizon = horizon
         self.target = target
-        self.width = width
+        self.hidden_channels = hidden_channels
         self.max_iter = max_iter
         self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.lr_schedule = lr_schedule
-        self.clip_grad_norm = clip_grad_norm
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
+        self.optimizer = optimizer
         self.warm_start = warm_start
         self.device = device
         self.dtype = dtype
@@ -184,34 +199,29 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
         return type(self)(translator=translator,
                           **{k: clone(v, safe=False) for k, v in params.items()})
 
-    # -- set-up -------------------------------------------------------------------------------
-    def _translator(self) -> PhysicsTranslator:
-        translator = self.translator
-        if isinstance(translator, FrozenEstimator):
-            translator = translator.estimator
-        if not isinstance(translator, PhysicsTranslator):
-            raise TypeError(
-                f"translator must be a fitted PhysicsTranslator (or a FrozenEstimator of one), "
-                f"got {type(translator).__name__}"
-            )
-        check_is_fitted(translator, "module_",
-                        msg="translator must be fitted: call translator.fit(V, rho) first")
-        return translator
-
-    def _validate_params(self) -> None:
-        if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
-        for name, low in (("latent_dim", 1), ("horizon", 1), ("width", 1)):
-            _check_int(name, getattr(self, name), low)
+    # -- the fit hooks ------------------------------------------------------------------------
+    def _initialize(self, V: np.ndarray) -> None:
+        hidden, density = self._translate(V)
+        hidden = hidden.reshape(-1, hidden.shape[-1])
+        self.hidden_mean_ = hidden.mean(0)
+        self.hidden_scale_ = _nonzero(hidden.std(0))
+        if self.target == "density":
+            self.density_mean_ = float(density.mean())
+            self.density_scale_ = float(_nonzero(density.std()))
+        self.v_scale_ = float(_nonzero(V.std()))
+        self.v_range_ = tuple(float(q) for q in np.percentile(V, [1, 99]))
 
     def _build_module(self) -> LatentRecurrence:
-        return LatentRecurrence(self.hidden_mean_.shape[0], self.latent_dim, self.width,
-                                self.target)
+        return LatentRecurrence(self.hidden_mean_.shape[0], self.latent_dim,
+                                self.hidden_channels, self.target)
+
+    def _fit_module(self, V: np.ndarray) -> None:
+        self._train(self._loss(V))
 
     def _translate(self, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The translator's hidden states (n, n_sites, hidden) and unnormalized density."""
-        density, hidden = self._translator()._run(V)
-        return to_numpy(hidden).astype(np.float64), to_numpy(density).astype(np.float64)
+        density, hidden = _unwrap(self.translator).translate(V)
+        return hidden.astype(np.float64), density.astype(np.float64)
 
     def _sequences(self, V: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Standardized hidden states (n, n_sites, hidden) and targets (n, n_sites, n_out)."""
@@ -250,40 +260,6 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
             return loss, {}
 
         return loss_fn
-
-    def fit(self, V, y=None):
-        """Train the bottleneck on the translator's hidden states for potentials ``V``.
-
-        Parameters
-        ----------
-        V : array-like of shape (n_samples, n_sites)
-            Potentials, as given to the translator.
-        y : Ignored
-
-        Returns
-        -------
-        self
-        """
-        self._validate_params()
-        warm = self.warm_start and hasattr(self, "module_")
-        V = self._validate_X(V, reset=not warm)
-        translator = self._translator()
-        self._setup(reset=not warm)
-        if not warm:
-            hidden, density = self._translate(V)
-            hidden = hidden.reshape(-1, translator.hidden_size)
-            self.hidden_mean_ = hidden.mean(0)
-            self.hidden_scale_ = _nonzero(hidden.std(0))
-            if self.target == "density":
-                self.density_mean_ = float(density.mean())
-                self.density_scale_ = float(_nonzero(density.std()))
-            self.v_scale_ = float(_nonzero(V.std()))
-            self.v_range_ = tuple(float(q) for q in np.percentile(V, [1, 99]))
-            self._init_module()
-        self.module_.train()
-        self._train(self._loss(V))
-        self.module_.eval()
-        return self
 
     # -- evaluation ---------------------------------------------------------------------------
     def reconstruction_loss(self, V) -> np.ndarray:
@@ -376,7 +352,11 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
         if self.target != "hidden":
             raise ValueError("law_report checks the wave-function law det(M - 1) = -a^2 V, "
                              "which needs target='hidden'")
-        v = np.linspace(*self.v_range_, 101) if v is None else np.asarray(v, dtype=np.float64)
+        if v is None:
+            low, high = self.v_range_
+            v = np.linspace(low, high, 101)
+        else:
+            v = np.asarray(v, dtype=np.float64)
         M = self.update_matrices(v)
         det = np.linalg.det(M - np.eye(self.latent_dim))
         fit = linregress(v, det)
@@ -416,23 +396,24 @@ def scan_latent_dim(distiller: BottleneckDistiller, V, latent_dims: Sequence[int
     Examples
     --------
     >>> from skphys import BottleneckDistiller, PhysicsTranslator, scan_latent_dim
+    >>> from skphys.architectures import GRUCell
     >>> from skphys.datasets import make_schrodinger_1d
     >>> V, rho = make_schrodinger_1d(n_samples=30, n_sites=20, random_state=0)
-    >>> tr = PhysicsTranslator(hidden_size=4, window=10, max_iter=5, device="cpu",
-    ...                        random_state=0).fit(V, rho)
+    >>> tr = PhysicsTranslator(GRUCell(hidden_channels=4), window=10, max_iter=5,
+    ...                        device="cpu", random_state=0).fit(V, rho)
     >>> ds = BottleneckDistiller(tr, horizon=10, max_iter=5, device="cpu")
     >>> scan_latent_dim(ds, V, latent_dims=[1, 2]).shape
     (2, 3)
     """
-    train, test = [], []
+    train_parts, test_parts = [], []
     for seed in random_states:
         estimator = clone(distiller).set_params(random_state=seed)
         tr_scores, te_scores = validation_curve(estimator, V, None, param_name="latent_dim",
                                                 param_range=list(latent_dims), cv=cv,
                                                 n_jobs=n_jobs)
-        train.append(-tr_scores)
-        test.append(-te_scores)
-    train, test = np.concatenate(train, 1), np.concatenate(test, 1)
+        train_parts.append(-tr_scores)
+        test_parts.append(-te_scores)
+    train, test = np.concatenate(train_parts, 1), np.concatenate(test_parts, 1)
     return pd.DataFrame({"train_loss": train.mean(1), "test_loss": test.mean(1),
                          "test_loss_std": test.std(1)},
                         index=pd.Index(list(latent_dims), name="latent_dim"))

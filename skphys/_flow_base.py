@@ -1,91 +1,122 @@
-"""The machinery shared by the flow estimators (FlowSampler, RGFlow).
+"""What the flow estimators (FlowSampler, RGFlow) share beyond GenerativeEstimator.
 
-A flow estimator owns a module with the :class:`skphys.flows.LatticeFlow` interface
-(``sample``, ``log_prob``, ``to_latent``, ``from_latent``) and an optional target theory; this
-base trains it (reverse KL, forward KL or both), draws raw, Metropolis-corrected and reweighted
-samples, and reports the sampler diagnostics. Subclasses add their parameters, validate them in
-:meth:`_validate_params` and build the module in :meth:`_build_module`.
+A flow estimator's ``module_`` is a :class:`skphys.flows.LatticeFlow` (``sample``,
+``log_prob``, ``sample_path``, ``to_latent``, ``from_latent``) built by its ``flow``
+parameter, an architecture object of :mod:`skphys.architectures`. This base trains it by
+reverse KL, forward KL or both, monitors the sampler during training, maps configurations to
+latents and back (``transform`` / ``inverse_transform``) and measures the sampler at the end
+of ``fit``. Lattice resolution, sampling and the exact estimates come from
+:class:`~skphys._generative.GenerativeEstimator`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
+from typing import ClassVar
 
-import numpy as np
 import torch
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin
 
-from ._base import TorchEstimator, _check_int, _check_positive
-from ._reweighting import ReweightingMixin
-from ._torch_utils import draw_in_chunks, to_numpy
-from .lattice import LatticeTheory
+from ._base import COMMON_CONSTRAINTS
+from ._constraints import Boolean, Constraint, Integer, IntTuple, Optional, Options, Real
+from ._docstrings import THEORY_PARAMETERS, TRAINING_PARAMETERS, fill_doc
+from ._generative import THEORY_CONSTRAINT, FitData, GenerativeEstimator
+from ._torch_utils import to_numpy
+from .flows import LatticeFlow
 from .lattice.mcmc import independence_metropolis
-from .lattice._theory import check_shape
 from .lattice.stats import ess
 
-__all__ = ["FlowEstimator"]
+__all__ = ["FlowEstimator", "FLOW_CONSTRAINTS", "flow_docstring"]
 
-_LOSSES = ("auto", "reverse_kl", "forward_kl", "both")
+FLOW_CONSTRAINTS: dict[str, Constraint] = {
+    **COMMON_CONSTRAINTS,
+    "theory": THEORY_CONSTRAINT,
+    "lattice_shape": Optional(IntTuple(2)),
+    "loss": Options("auto", "reverse_kl", "forward_kl", "both"),
+    "forward_weight": Real(0.0, low_inclusive=False),
+    "path_gradient": Boolean(),
+    "monitor_every": Integer(0),
+    "monitor_size": Integer(1),
+}
+"""Constraints of the parameters every flow estimator has (each adds its ``flow``)."""
+
+FLOW_PARAMETERS = """\
+loss : {{"auto", "reverse_kl", "forward_kl", "both"}}, default="auto"
+        ``auto``: reverse KL for ``fit()``, forward KL (maximum likelihood) for ``fit(X)``;
+        ``both``: reverse KL from ``theory`` plus ``forward_weight`` times the forward KL on
+        ``X``.
+    forward_weight : float, default=1.0
+        Weight of the forward-KL term with ``loss="both"``. The reverse KL is mode-seeking:
+        it can leave regions of the target under-sampled and the importance weights there
+        heavy-tailed; a forward term on data pulls mass onto them, at some cost in reverse
+        KL (the smaller the weight, the smaller that cost).
+    path_gradient : bool, default={path_gradient}
+        Estimate the reverse-KL gradient along the sample path only (arXiv:2207.08219): no
+        score term, whose variance does not vanish at the optimum. Costs an inverse pass per
+        step; see :meth:`skphys.flows.LatticeFlow.sample_path`."""
+"""Docstring of ``loss``, ``forward_weight`` and ``path_gradient`` (format the default)."""
+
+MONITOR_PARAMETERS = """\
+monitor_every : int, default=50
+        Steps between measurements of ESS/N and the independence Metropolis-Hastings
+        acceptance on a fresh monitor batch (columns ``ess`` and ``acceptance`` of
+        ``history_``; with a theory only; 0 disables).
+    monitor_size : int, default=1024
+        Size of the monitor batch; the end-of-fit ``ess_`` uses four times as many."""
+"""Docstring of ``monitor_every`` and ``monitor_size``."""
+
+FLOW_ATTRIBUTES = """\
+lattice_shape_ : tuple of int
+        The lattice the flow was built for.
+    n_features_in_ : int
+        Row length: components per site times sites.
+    history_ : pandas.DataFrame
+        One row per step: ``step``, ``loss``, ``ess`` and ``acceptance`` (on monitor steps),
+        ``wall_time``.
+    n_iter_ : int
+        Optimizer steps taken (over all warm-started fits).
+    ess_ : float
+        ESS/N on ``4 * monitor_size`` fresh samples at the end of fit (with a theory).
+    acceptance_rate_ : float
+        Independence Metropolis-Hastings acceptance on those samples (with a theory)."""
+"""Docstring of the fitted attributes every flow estimator has."""
 
 
-class FlowEstimator(ReweightingMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-                    DensityMixin, TorchEstimator):
-    """Base of the flow estimators: training, sampling and diagnostics of a lattice flow.
+def flow_docstring(*, path_gradient: str, optimizer: str):
+    """Decorator filling a flow estimator's docstring with the shared fragments, given its
+    defaults of ``path_gradient`` and ``optimizer``."""
+    return fill_doc(
+        theory_parameters=THEORY_PARAMETERS,
+        flow_parameters=FLOW_PARAMETERS.format(path_gradient=path_gradient),
+        training_parameters=TRAINING_PARAMETERS.format(
+            max_iter=1000, batch_size=64, batch_what="Samples (or data rows)",
+            optimizer=optimizer),
+        monitor_parameters=MONITOR_PARAMETERS,
+        flow_attributes=FLOW_ATTRIBUTES,
+    )
 
-    Subclasses store (at least) ``theory``, ``lattice_shape``, ``loss``, ``forward_weight``,
-    ``path_gradient``, ``batch_size``, ``monitor_every``, ``monitor_size`` and the training
-    parameters read by :class:`skphys._base.TorchEstimator`.
+
+class FlowEstimator(GenerativeEstimator):
+    """Base of the flow estimators: training, monitoring and the latent map of a lattice flow.
+
+    Subclasses have the parameters of :data:`FLOW_CONSTRAINTS` and ``flow`` (an architecture
+    object with ``build(shape, channels, theory)``, ``_check_theory`` and ``_check_lattice``).
     """
 
     _key_metric = "ess"
-    #: the ``method`` values of :meth:`sample` (subclasses that add one extend this)
-    _sample_methods: tuple[str, ...] = ("flow", "mh", "importance")
+    module_: LatticeFlow
+    _field_types: ClassVar[tuple[str, ...]] = ("real", "complex")
+    _other_estimator: ClassVar[str] = "AutoregressiveHamiltonian"
 
     # -- set-up -------------------------------------------------------------------------------
-    def _channels(self) -> int:
-        return self.theory.n_components if self.theory is not None else 1
+    def _check_params(self, params: dict) -> None:
+        super()._check_params(params)  # the theory's field type
+        self.flow._check_theory(params["theory"], prefix="flow__")
 
     def _check_lattice(self, shape: tuple[int, ...]) -> None:
-        """Refuse lattice shapes the flow cannot handle (hook for subclasses)."""
+        self.flow._check_lattice(shape, prefix="flow__")
 
-    def _resolve_shape(self, n_features: int | None) -> tuple[int, ...]:
-        """The lattice shape from ``lattice_shape``, ``theory`` or the data, checked."""
-        if self.theory is not None and not isinstance(self.theory, LatticeTheory):
-            raise TypeError(
-                f"theory must be a skphys.lattice theory or None, got {type(self.theory).__name__}"
-            )
-        shape = None if self.lattice_shape is None else check_shape(self.lattice_shape)
-        if self.theory is not None:
-            if shape is not None and shape != self.theory.shape:
-                raise ValueError(
-                    f"lattice_shape={shape} does not match the theory's shape "
-                    f"{self.theory.shape}"
-                )
-            shape = self.theory.shape
-        if shape is None:
-            if n_features is None:
-                raise ValueError("fit() without data needs a theory")
-            if n_features < 2:
-                raise ValueError(
-                    f"a lattice needs at least 2 sites, got n_features = {n_features}"
-                )
-            shape = (n_features // self._channels(),)
-        expected = self._channels() * math.prod(shape)
-        if n_features is not None and n_features != expected:
-            raise ValueError(
-                f"X has {n_features} features per row but lattice {shape} with "
-                f"{self._channels()} component(s) per site needs {expected}"
-            )
-        self._check_lattice(shape)
-        return shape
-
-    def _validate_params(self) -> None:
-        if self.loss not in _LOSSES:
-            raise ValueError(f"loss must be one of {_LOSSES}, got {self.loss!r}")
-        _check_positive("forward_weight", self.forward_weight)
-        _check_int("monitor_size", self.monitor_size, 1)
-        _check_int("monitor_every", self.monitor_every, 0)
+    def _build_module(self) -> torch.nn.Module:
+        return self.flow.build(tuple(self.lattice_shape_), self._channels(), self.theory)
 
     # -- training -----------------------------------------------------------------------------
     def _monitor(self) -> dict[str, float]:
@@ -126,109 +157,48 @@ class FlowEstimator(ReweightingMixin, ClassNamePrefixFeaturesOutMixin, Transform
 
         return loss_fn
 
-    def fit(self, X=None, y=None):
-        """Train the flow: by reverse KL from ``theory`` when ``X`` is None, else on ``X``.
+    def _fit_module(self, data: FitData) -> None:
+        X = None if data.X is None else self._to_tensor(data.X)
+        self._train(self._loss_fn(X))
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), optional
-            Configurations (rows in row-major site order; complex fields: real parts, then
-            imaginary parts).
-        y : Ignored
-
-        Returns
-        -------
-        self
-        """
-        self._validate_params()
-        warm = self.warm_start and hasattr(self, "module_")
-        if X is not None:
-            X = self._validate_X(X, reset=not warm)
-            shape = self._resolve_shape(X.shape[1])
-        else:
-            shape = self._resolve_shape(None)
-            if not warm:
-                self.n_features_in_ = self._channels() * math.prod(shape)
-        if warm and tuple(shape) != tuple(self.lattice_shape_):
-            raise ValueError("warm_start needs the same lattice shape as the previous fit")
-        self._setup(reset=not warm)
-        if not warm:
-            self.lattice_shape_ = tuple(shape)
-            self._init_module()
-        data = None if X is None else self._to_tensor(X)
-        self.module_.train()
-        self._train(self._loss_fn(data))
-        self.module_.eval()
+    def _finish_fit(self, data: FitData) -> None:
         if self.theory is not None:
             with torch.no_grad():
-                x, log_w = self._proposals(4 * self.monitor_size)
+                _, log_w = self._proposals(4 * self.monitor_size)
             self.ess_ = ess(log_w)
             self.acceptance_rate_ = independence_metropolis(
                 log_w, generator=self._cpu_generator
             ).acceptance
-        return self
 
-    # -- sampling -----------------------------------------------------------------------------
-    def _draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` fresh flow samples and ``log q``, drawn in bounded-memory batches."""
-        return draw_in_chunks(
-            lambda m: self.module_.sample(m, generator=self._generator, device=self._device,
-                                          dtype=self._dtype),
-            n, max(self.batch_size, 1024),
-        )
-
-    def sample(self, n_samples: int = 1, method: str = "flow", *, burn_in: int = 100):
-        """Draw configurations.
+    # -- the latent map -------------------------------------------------------------------------
+    def transform(self, X):
+        """Latent coordinates ``z = f^{-1}(x)`` (exact inverse of :meth:`inverse_transform`).
 
         Parameters
         ----------
-        n_samples : int
-            Number of configurations.
-        method : {"flow", "mh", "importance"}
-            ``flow``: raw flow samples; ``mh``: an independence Metropolis-Hastings chain of
-            ``n_samples`` states after ``burn_in`` proposals, exact for the theory;
-            ``importance``: flow samples with their log importance weights.
-        burn_in : int, default=100
-            Proposals discarded at the start of the Metropolis-Hastings chain.
+        X : array-like of shape (n_samples, n_features)
+            Configurations.
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features)
-        log_w : ndarray of shape (n_samples,)
-            Only for ``method="importance"``: ``-S(x) - log q(x)``.
+        ndarray of shape (n_samples, n_features)
         """
-        self._check_fitted()
-        n = _check_int("n_samples", n_samples, 1)
-        if method not in self._sample_methods:
-            raise ValueError(f"method must be one of {self._sample_methods}, got {method!r}")
-        if method == "flow":
-            return to_numpy(self._draw(n)[0])
-        self._require_theory(f"sample(method={method!r})")
-        if method == "importance":
-            x, log_w = self._proposals(n)
-            return to_numpy(x), to_numpy(log_w).astype(np.float64)
-        return to_numpy(self._metropolis_samples(n, burn_in))
-
-    def score_samples(self, X):
-        """Log density ``log q(x)`` of the flow for each row of ``X``."""
-        self._check_fitted()
-        X = self._validate_X(X, reset=False)
+        x = self._configurations(X)
         with torch.no_grad():
-            return to_numpy(self.module_.log_prob(self._to_tensor(X))).astype(np.float64)
-
-    def score(self, X, y=None):
-        """Mean log-likelihood ``mean log q(x)`` of ``X``."""
-        return float(np.mean(self.score_samples(X)))
-
-    def transform(self, X):
-        """Latent coordinates ``z = f^{-1}(x)`` (exact inverse of :meth:`inverse_transform`)."""
-        self._check_fitted()
-        X = self._validate_X(X, reset=False)
-        with torch.no_grad():
-            return to_numpy(self.module_.to_latent(self._to_tensor(X)))
+            return to_numpy(self.module_.to_latent(x))
 
     def inverse_transform(self, Z):
-        """Field configurations ``x = f(z)`` from latent rows ``Z``."""
+        """Field configurations ``x = f(z)`` from latent rows ``Z``.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, n_features)
+            Latent rows.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
         self._check_fitted()
         Z = self._validate_X(Z, reset=False)
         with torch.no_grad():
@@ -237,10 +207,3 @@ class FlowEstimator(ReweightingMixin, ClassNamePrefixFeaturesOutMixin, Transform
     @property
     def _n_features_out(self):
         return self.n_features_in_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        tags.transformer_tags.preserves_dtype = [self.dtype]
-        tags.non_deterministic = self.device != "cpu" and torch.cuda.is_available()
-        return tags

@@ -20,7 +20,6 @@ def atomic_write(path):
     Examples
     --------
     >>> import os, tempfile
-    >>> from skphys._io import atomic_write
     >>> target = os.path.join(tempfile.mkdtemp(), "out.bin")
     >>> with atomic_write(target) as f:
     ...     _ = f.write(b"data")

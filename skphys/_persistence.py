@@ -3,18 +3,24 @@
 A saved file holds only tensors and plain Python values, written with :func:`torch.save` and
 read back with ``torch.load(..., weights_only=True)``: loading a file cannot execute code. The
 estimator class and any lattice theory among its parameters are looked up by name in registries
-of classes already imported, never imported from the file.
+of classes already imported, never imported from the file: a lattice theory is saved under its
+``"module.qualname"`` key in :data:`skphys.lattice.THEORIES`, and the module that defines it
+must have been imported before loading.
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ._io import atomic_write
+from ._parameter_object import PARAMETER_OBJECTS, ParameterObject, qualified_name
 from ._version import __version__
 from .lattice import THEORIES, LatticeTheory
+from .lattice._theory import theory_key
 
 __all__ = ["ESTIMATORS", "save", "load", "encode", "decode"]
 
@@ -41,8 +47,17 @@ def encode(value, name: str = "value"):
         raise TypeError(f"cannot save {name}: array of dtype {value.dtype}")
     if isinstance(value, pd.DataFrame):
         return {"__dataframe__": {str(c): value[c].tolist() for c in value.columns}}
+    if isinstance(value, ParameterObject):
+        return {"__parameter_object__": qualified_name(type(value)),
+                "params": encode(value.get_params(deep=False), name)}
     if isinstance(value, LatticeTheory):
-        return {"__theory__": type(value).__name__, "params": encode(value.get_params(), name)}
+        cls = type(value)
+        return {
+            "__theory__": theory_key(cls),
+            "module": cls.__module__,
+            "qualname": cls.__qualname__,
+            "params": encode(value.get_params(), name),
+        }
     if isinstance(value, tuple):
         return tuple(encode(v, name) for v in value)
     if isinstance(value, list):
@@ -70,16 +85,71 @@ def decode(value, device=None):
         return np.asarray(value["__strarray__"], dtype=object)
     if "__dataframe__" in value:
         return pd.DataFrame(value["__dataframe__"])
-    if "__theory__" in value:
-        cls = THEORIES.get(value["__theory__"])
+    if "__parameter_object__" in value:
+        cls = PARAMETER_OBJECTS.get(value["__parameter_object__"])
         if cls is None:
-            raise ValueError(f"unknown lattice theory {value['__theory__']!r} in saved file")
-        return cls(**decode(value["params"]))
+            raise ValueError(f"unknown parameter object {value['__parameter_object__']!r} in "
+                             f"saved file: import the module that defines it first")
+        return cls(**decode(value["params"], device))
+    if "__theory__" in value:
+        return _theory_class(value)(**decode(value["params"]))
     if "__dict__" in value:
         return {k: decode(v, device) for k, v in value["__dict__"].items()}
     if "__estimator__" in value:
         return from_payload(value["__estimator__"], device=device)
     raise ValueError(f"unrecognized entry in saved file: keys {sorted(value)}")
+
+
+def _theory_class(entry: dict) -> type:
+    """The registered class of a saved theory, or a ValueError saying what to import.
+
+    Only classes already defined in this process are candidates: nothing is imported.
+    """
+    key = entry["__theory__"]
+    matches = THEORIES.find(key)
+    if len(matches) == 1:
+        return matches[0]
+    module, qualname = entry.get("module"), entry.get("qualname")
+    if matches:  # a bare class name, written by an older version, that several classes have
+        keys = ", ".join(sorted(theory_key(cls) for cls in matches))
+        raise ValueError(
+            f"the saved model names its lattice theory only {key!r} (it was saved by an "
+            f"older skphys), and several imported theories have that name ({keys}): load it "
+            f"in a process that imports only the one it was saved with"
+        )
+    if module is not None and module.split(".")[0] == "skphys":
+        # one of skphys's own theories, since moved to another private module
+        moved = [cls for cls in THEORIES.values()
+                 if cls.__qualname__ == qualname and cls.__module__.split(".")[0] == "skphys"]
+        if len(moved) == 1:
+            return moved[0]
+    if module is None or qualname is None:  # an older file: a bare class name only
+        raise ValueError(
+            f"the saved model uses the lattice theory {key}, which is not imported: import "
+            f"the module that defines it before skphys.load(...)"
+        )
+    if "<locals>" in qualname:
+        raise ValueError(
+            f"the saved model uses the lattice theory {qualname} from module {module!r}, "
+            f"defined inside a function, which has not run in this process: such a theory "
+            f"loads only where the function that defines it has run; define it at module "
+            f"level to load it anywhere"
+        )
+    if module == "__main__":
+        raise ValueError(
+            f"the saved model uses the lattice theory {qualname} defined in the script that "
+            f"saved it (module '__main__'), and this process defines no such theory: define "
+            f"the theory in an importable module and import it before skphys.load(...)"
+        )
+    if module in sys.modules:
+        raise ValueError(
+            f"the saved model uses the lattice theory {qualname} from module {module!r}, "
+            f"which is imported but defines no lattice theory {qualname} (renamed or moved?)"
+        )
+    raise ValueError(
+        f"the saved model uses the lattice theory {qualname} from module {module!r}, which "
+        f"is not imported: import it before skphys.load(...)"
+    )
 
 
 def from_payload(payload: dict, device=None):
@@ -129,10 +199,11 @@ def load(path, device=None):
     --------
     >>> import os, tempfile
     >>> import numpy as np
-    >>> from skphys import FlowSampler, load
+    >>> from skphys import CouplingFlow, FlowSampler, load
     >>> from skphys.lattice import FreeScalar
-    >>> flow = FlowSampler(FreeScalar((4, 4), m2=1.0), n_layers=2, hidden_channels=(4,),
-    ...                    max_iter=5, monitor_every=0, device="cpu", random_state=0).fit()
+    >>> flow = FlowSampler(FreeScalar((4, 4), m2=1.0),
+    ...                    flow=CouplingFlow(n_layers=2, hidden_channels=4), max_iter=5,
+    ...                    monitor_every=0, device="cpu", random_state=0).fit()
     >>> X = flow.sample(3)
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     flow.save(os.path.join(folder, "flow.pt"))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import clone
 
-from ._base import _check_int
+from ._constraints import check_int
 from .datasets._monte_carlo import _check_temperatures
 
 __all__ = ["temperature_scan", "heat_capacity_peak"]
@@ -17,16 +18,13 @@ _COLUMNS = ("free_energy", "free_energy_nis", "energy", "entropy", "heat_capacit
 
 
 def _fit_at(estimator, temperature: float, X, n_samples: int) -> dict:
-    theory = estimator.theory
-    model = clone(estimator).set_params(theory=type(theory)(theory.shape, temperature))
-    if model.temperature is not None:
-        model.set_params(temperature=temperature)
+    model = clone(estimator).set_params(theory__temperature=temperature)
     model.fit(X)
-    result = model.free_energy(n_samples)
+    result = model.free_energy(n_samples)  # per site, as the table
     row = {"temperature": temperature}
-    for name in _COLUMNS:  # per site
-        row[name] = result[name] / result["n_sites"]
-        row[name + "_err"] = result[name + "_err"] / result["n_sites"]
+    for name in _COLUMNS:
+        row[name] = result[name]
+        row[name + "_err"] = result[name + "_err"]
     row["ess"] = result["ess"]
     row["n_iter"] = model.n_iter_
     return row
@@ -37,11 +35,11 @@ def temperature_scan(estimator, temperatures, X=None, X_temperatures=None, *,
     r"""Fit one model per temperature and tabulate its thermodynamics per site.
 
     For every temperature :math:`T` a clone of ``estimator`` gets the theory at :math:`T`
-    (``type(theory)(theory.shape, T)``) and is fitted, by VAN (``X=None``) or by maximum
-    likelihood on the rows of ``X`` taken at :math:`T`; its :meth:`free_energy` on
-    ``n_samples`` fresh samples then gives the variational and importance-sampled free
-    energies, and the reweighted energy, entropy and heat capacity: estimates of the
-    theory's values, not of the model's.
+    (``set_params(theory__temperature=T)``) and is fitted, by VAN (``X=None``) or by maximum
+    likelihood on the rows of ``X`` taken at :math:`T`; its
+    :meth:`~skphys.AutoregressiveHamiltonian.free_energy` on ``n_samples`` fresh samples then
+    gives the variational and importance-sampled free energies, and the reweighted energy,
+    entropy and heat capacity per site: estimates of the theory's values, not of the model's.
 
     Parameters
     ----------
@@ -73,10 +71,10 @@ def temperature_scan(estimator, temperatures, X=None, X_temperatures=None, *,
 
     Examples
     --------
-    >>> from skphys import AutoregressiveHamiltonian, temperature_scan
+    >>> from skphys import AutoregressiveHamiltonian, PixelCNN, temperature_scan
     >>> from skphys.lattice import Ising
-    >>> template = AutoregressiveHamiltonian(theory=Ising((3, 3), 2.0), max_iter=30,
-    ...                                      hidden_channels=8, random_state=0)
+    >>> template = AutoregressiveHamiltonian(Ising((3, 3), 2.0), max_iter=30,
+    ...                                      network=PixelCNN(hidden_channels=8), random_state=0)
     >>> scan = temperature_scan(template, [1.5, 3.0], n_samples=500)
     >>> scan[["temperature", "heat_capacity"]].shape
     (2, 2)
@@ -85,7 +83,8 @@ def temperature_scan(estimator, temperatures, X=None, X_temperatures=None, *,
     theory = getattr(estimator, "theory", None)
     if theory is None or not hasattr(theory, "temperature"):
         raise ValueError("estimator must have a theory with a temperature (Ising or XY)")
-    _check_int("n_samples", n_samples, 20)
+    check_int("n_samples", n_samples, 20)
+    data: Sequence[np.ndarray | None]
     if X is None:
         if X_temperatures is not None:
             raise ValueError("X_temperatures needs X")
@@ -99,10 +98,11 @@ def temperature_scan(estimator, temperatures, X=None, X_temperatures=None, *,
             raise ValueError(
                 f"X_temperatures must have shape ({len(X)},), got {rows_t.shape}"
             )
-        data = [X[np.isclose(rows_t, temperature)] for temperature in t]
-        missing = [float(temperature) for temperature, d in zip(t, data) if len(d) == 0]
+        subsets = [X[np.isclose(rows_t, temperature)] for temperature in t]
+        missing = [float(temperature) for temperature, d in zip(t, subsets) if len(d) == 0]
         if missing:
             raise ValueError(f"X has no rows at the temperatures {missing}")
+        data = subsets
     rows = Parallel(n_jobs=n_jobs)(
         delayed(_fit_at)(estimator, float(temperature), d, n_samples)
         for temperature, d in zip(t, data)

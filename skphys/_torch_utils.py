@@ -51,7 +51,7 @@ def resolve_device(device, *, fallback: bool = False) -> torch.device:
 def resolve_dtype(dtype) -> torch.dtype:
     """Turn the ``dtype`` parameter ("float32" or "float64") into a torch dtype."""
     if isinstance(dtype, torch.dtype):
-        for name, value in _DTYPES.items():
+        for value in _DTYPES.values():
             if value == dtype:
                 return value
     key = np.dtype(dtype).name if not isinstance(dtype, (str, torch.dtype)) else dtype

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from torch.optim.lr_scheduler import LRScheduler
 from tqdm.auto import tqdm
 
 from .exceptions import NonFiniteLossError
@@ -50,11 +51,14 @@ class TrainingOutcome:
     converged: bool = False
 
 
-def make_optimizer(params: Sequence[torch.nn.Parameter], settings: TrainingSettings):
+def make_optimizer(
+    params: Sequence[torch.nn.Parameter], settings: TrainingSettings
+) -> tuple[torch.optim.Adam, LRScheduler | None]:
     """Adam with the settings' learning rate and schedule (``None``/"constant" or "cosine").
 
-    On the CPU and CUDA it is torch's fused Adam (one kernel for all parameters: the flows'
-    many small tensors made the per-tensor loop about 10 % of a MERA training step).
+    On the CPU and CUDA it is torch's fused Adam (one kernel for all parameters: with the
+    flows' many small tensors the per-tensor loop is a noticeable share of a MERA training
+    step; :doc:`/results` has the timings).
     """
     params = list(params)
     fused = all(p.device.type in ("cpu", "cuda") for p in params)
@@ -62,7 +66,9 @@ def make_optimizer(params: Sequence[torch.nn.Parameter], settings: TrainingSetti
     return optimizer, restart_schedule(optimizer, settings)
 
 
-def restart_schedule(optimizer: torch.optim.Optimizer, settings: TrainingSettings):
+def restart_schedule(
+    optimizer: torch.optim.Optimizer, settings: TrainingSettings
+) -> LRScheduler | None:
     """Set the learning rate to the settings' one and start its schedule over ``max_iter``.
 
     A warm-started fit keeps the optimizer's moment estimates but runs its own schedule: the
@@ -253,7 +259,7 @@ def run_lbfgs(
             step = step_offset + i + 1
             evaluations: list[dict] = []
 
-            def closure():
+            def closure(step=step, evaluations=evaluations):
                 optimizer.zero_grad(set_to_none=True)
                 loss, metrics = loss_fn(step)
                 value = float(loss.detach())

@@ -7,9 +7,13 @@ import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils import check_array
 
-from ._base import TorchEstimator, _check_int
+from ._base import COMMON_CONSTRAINTS, TorchEstimator
+from ._constraints import Instance, Integer
+from ._docstrings import TRAINING_PARAMETERS, fill_doc
+from ._optimizer import Adam
 from ._torch_utils import to_numpy
-from .nn import CELLS, RecurrentTranslator
+from .architectures._recurrent import GRUCell, _RecurrentCell
+from .nn import RecurrentTranslator
 
 __all__ = ["PhysicsTranslator"]
 
@@ -21,13 +25,19 @@ def window_relative_error(r: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(p - q, dim=-1) / torch.linalg.vector_norm(q, dim=-1)
 
 
+@fill_doc(training_parameters=TRAINING_PARAMETERS.format(
+    max_iter=2000, batch_size=64, batch_what="Sequences",
+    optimizer="Adam(3e-3, clip_grad_norm=1.0)"))
 class PhysicsTranslator(RegressorMixin, TorchEstimator):
     r"""Recurrent potential-to-density translator (Wang, Zhai and You, arXiv:1901.11103).
 
     A causal recurrent network reads the potential from the left wall,
     :math:`h_i = \mathrm{cell}(V_i, h_{i-1})`, and reads a non-negative density out of each
-    state, :math:`r_i = \lVert U h_i + c\rVert^2`. With ``cell="multiplicative"`` the core is
-    the linear recurrence :math:`h_i = (W_0 + V_i W_1)\,h_{i-1}` of the seed talk.
+    state, :math:`r_i = \lVert U h_i + c\rVert^2`. The ``cell`` object chooses the core:
+    :class:`~skphys.architectures.GRUCell`, :class:`~skphys.architectures.LSTMCell`,
+    :class:`~skphys.architectures.RNNCell`, or
+    :class:`~skphys.architectures.MultiplicativeCell`, the linear recurrence
+    :math:`h_i = (W_0 + V_i W_1)\,h_{i-1}` of the seed talk.
 
     **Normalization.** A causal network cannot know the global normalization
     :math:`\sum_i \rho_i a = 1`, which depends on sites it has not read yet. The network
@@ -38,6 +48,7 @@ class PhysicsTranslator(RegressorMixin, TorchEstimator):
     rescaling per row: the predicted rows sum to ``row_sum_``, the mean row sum of the
     training densities (:math:`1/a` for :func:`~skphys.datasets.make_schrodinger_1d`).
     Densities whose row sums vary between samples are learned up to that factor only.
+    :meth:`translate` returns the unnormalized densities with the hidden states.
 
     **Initial state and windows.** Each optimizer step draws ``batch_size`` sequences and one
     window start ``s``; the state at ``s`` is obtained by running the network from its learned
@@ -51,51 +62,32 @@ class PhysicsTranslator(RegressorMixin, TorchEstimator):
     :func:`~skphys.datasets.make_schrodinger_1d`), divided by ``v_scale_`` (their standard
     deviation in the training set) before entering the network.
 
-    **Conditioning and the L-BFGS refinement.** With ``hidden_size=2`` the multiplicative
-    cell represents the discrete Schrödinger recursion exactly, but the forward recursion
-    amplifies any error of its step matrix exponentially along the system: an error of
-    :math:`10^{-5}` in the trace of :math:`W` (an energy shift of :math:`10^{-5}/a^2`) costs
-    about 1 % of density error on the smooth family at 100 sites, about 30 % on the deep one,
-    whose classically forbidden regions amplify it most (deep wells need :math:`10^{-7}`).
-    Stochastic window steps stall near :math:`10^{-5}`; ``lbfgs_iter`` then refines the fit by
-    full-batch L-BFGS on the whole training sequences, which converges to the precision of
-    the data (the recommended setting: ``cell="multiplicative"``, ``hidden_size=2``,
-    ``dtype="float64"``, ``learning_rate=1e-3``, ``lbfgs_iter=100``). The law being the same
-    for every potential, a translator fitted on a well-conditioned family predicts deep wells
-    too; fitted on deep wells alone, Adam ends in a wrong basin of their exponentially
-    ill-conditioned loss (``benchmarks/schrodinger_translator.py``).
+    **Conditioning and the L-BFGS refinement.** A two-dimensional
+    :class:`~skphys.architectures.MultiplicativeCell` represents the discrete Schrödinger
+    recursion exactly, but the forward recursion amplifies any error of its step matrix
+    exponentially along the system, most in classically forbidden regions (deep wells): the
+    density error is exponentially sensitive to the trace of the step, and stochastic window
+    steps do not pin it down finely enough. ``lbfgs_iter`` then refines the fit by full-batch
+    L-BFGS on the whole training sequences, which converges to the precision of the data.
+    The recommended setting is therefore
+    ``PhysicsTranslator(MultiplicativeCell(hidden_channels=2), optimizer=Adam(1e-3,
+    clip_grad_norm=1.0), dtype="float64", lbfgs_iter=100)``. The law being the same for every
+    potential, a translator fitted on a well-conditioned family predicts deep wells too,
+    whereas the loss on deep wells alone is so ill-conditioned that Adam may settle in a
+    wrong basin. Measured errors are on the results page (:doc:`/results`).
 
     Parameters
     ----------
-    hidden_size : int, default=16
-        Dimension of the hidden state.
+    cell : GRUCell, LSTMCell, RNNCell or MultiplicativeCell, default=GRUCell()
+        The recurrent core and its settings (``hidden_channels``, ``n_readout``; set them
+        with e.g. ``set_params(cell__hidden_channels=8)``).
     window : int, default=50
         Sites per training window.
-    cell : {"gru", "rnn", "lstm", "multiplicative"}, default="gru"
-        Recurrent cell.
-    n_readout : int, default=2
-        Rows of the quadratic readout :math:`U`.
-    max_iter : int, default=2000
-        Adam steps on random windows.
     lbfgs_iter : int, default=0
-        L-BFGS iterations on the whole training sequences after the Adam steps (strong-Wolfe
-        line search; stops earlier when an iteration no longer lowers the loss). Each costs a
-        few passes over the training set.
-    batch_size : int, default=64
-        Sequences per step.
-    learning_rate : float, default=3e-3
-    lr_schedule : {None, "constant", "cosine"}, default="cosine"
-    clip_grad_norm : float or None, default=1.0
-    tol : float or None, default=None
-        Early stopping on the loss (``n_iter_no_change`` steps without improving by ``tol``).
-    n_iter_no_change : int, default=50
-    warm_start : bool, default=False
-        Continue training the fitted model (Adam keeps its state; the learning rate and its
-        schedule start over for the new ``max_iter``).
-    device : str, default="auto"
-    dtype : {"float32", "float64"}, default="float32"
-    random_state : int, RandomState instance or None, default=None
-    verbose : int, default=0
+        L-BFGS iterations on the whole training sequences after the ``max_iter`` Adam steps
+        on random windows (strong-Wolfe line search; stops earlier when an iteration no
+        longer lowers the loss). Each costs a few passes over the training set.
+    {training_parameters}
 
     Attributes
     ----------
@@ -116,49 +108,46 @@ class PhysicsTranslator(RegressorMixin, TorchEstimator):
     Examples
     --------
     >>> from skphys import PhysicsTranslator
+    >>> from skphys.architectures import GRUCell
     >>> from skphys.datasets import make_schrodinger_1d
     >>> V, rho = make_schrodinger_1d(n_samples=64, n_sites=40, random_state=0)
-    >>> tr = PhysicsTranslator(hidden_size=8, window=20, max_iter=20, device="cpu",
-    ...                        random_state=0).fit(V, rho)
+    >>> tr = PhysicsTranslator(GRUCell(hidden_channels=8), window=20, max_iter=20,
+    ...                        device="cpu", random_state=0).fit(V, rho)
     >>> tr.predict(V).shape, tr.hidden_states(V[:, :30]).shape
     ((64, 40), (64, 30, 8))
     """
 
+    _parameter_constraints = {
+        **COMMON_CONSTRAINTS,
+        "cell": Instance(_RecurrentCell,
+                         description="a recurrent cell (GRUCell, LSTMCell, RNNCell or "
+                                     "MultiplicativeCell from skphys.architectures)"),
+        "window": Integer(2),
+        "lbfgs_iter": Integer(0),
+    }
     _key_metric = "rel_error"
 
     def __init__(
         self,
-        hidden_size: int = 16,
-        window: int = 50,
-        cell: str = "gru",
+        cell=GRUCell(),
         *,
-        n_readout: int = 2,
+        window: int = 50,
         max_iter: int = 2000,
         lbfgs_iter: int = 0,
         batch_size: int = 64,
-        learning_rate: float = 3e-3,
-        lr_schedule: str | None = "cosine",
-        clip_grad_norm: float | None = 1.0,
-        tol: float | None = None,
-        n_iter_no_change: int = 50,
+        optimizer=Adam(3e-3, clip_grad_norm=1.0),
         warm_start: bool = False,
         device: str = "auto",
         dtype: str = "float32",
         random_state=None,
         verbose: int = 0,
     ):
-        self.hidden_size = hidden_size
-        self.window = window
         self.cell = cell
-        self.n_readout = n_readout
+        self.window = window
         self.max_iter = max_iter
         self.lbfgs_iter = lbfgs_iter
         self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.lr_schedule = lr_schedule
-        self.clip_grad_norm = clip_grad_norm
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
+        self.optimizer = optimizer
         self.warm_start = warm_start
         self.device = device
         self.dtype = dtype
@@ -171,15 +160,27 @@ class PhysicsTranslator(RegressorMixin, TorchEstimator):
         tags.target_tags.single_output = False
         return tags
 
-    def _validate_params(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}")
-        for name, low in (("hidden_size", 1), ("window", 2), ("n_readout", 1),
-                          ("lbfgs_iter", 0)):
-            _check_int(name, getattr(self, name), low)
+    # -- the fit hooks ------------------------------------------------------------------------
+    def _validate_fit_data(self, X, y, *, reset: bool) -> tuple[np.ndarray, np.ndarray]:
+        """``(V, rho)``: potentials and densities of the same shape."""
+        V = self._validate_X(X, reset=reset)
+        return V, self._validate_rho(y, V.shape)
+
+    def _initialize(self, data) -> None:
+        V, rho = data
+        scale = float(V.std())
+        self.v_scale_ = scale if scale > 0 else 1.0
+        self.row_sum_ = float(rho.sum(1).mean())
 
     def _build_module(self) -> RecurrentTranslator:
-        return RecurrentTranslator(self.cell, self.hidden_size, self.n_readout)
+        return self.cell.build()
+
+    def _fit_module(self, data) -> None:
+        V, rho = data
+        v, rho = self._inputs(V), self._to_tensor(rho)
+        self._train(self._loss(v, rho))
+        if self.lbfgs_iter:
+            self._refine(self._sequence_loss(v, rho), self.lbfgs_iter)
 
     def _validate_rho(self, rho, shape) -> np.ndarray:
         if rho is None:
@@ -230,38 +231,7 @@ class PhysicsTranslator(RegressorMixin, TorchEstimator):
 
         return loss_fn
 
-    def fit(self, V, rho):
-        """Train on potentials ``V`` and densities ``rho`` of the same shape.
-
-        Parameters
-        ----------
-        V : array-like of shape (n_samples, n_sites)
-            Potentials :math:`\\tilde V = V - E_0`, site 0 at the left wall.
-        rho : array-like of shape (n_samples, n_sites)
-            Non-negative densities.
-
-        Returns
-        -------
-        self
-        """
-        self._validate_params()
-        warm = self.warm_start and hasattr(self, "module_")
-        V = self._validate_X(V, reset=not warm)
-        rho = self._validate_rho(rho, V.shape)
-        self._setup(reset=not warm)
-        if not warm:
-            scale = float(V.std())
-            self.v_scale_ = scale if scale > 0 else 1.0
-            self.row_sum_ = float(rho.sum(1).mean())
-            self._init_module()
-        self.module_.train()
-        v, rho = self._inputs(V), self._to_tensor(rho)
-        self._train(self._loss(v, rho))
-        if self.lbfgs_iter:
-            self._refine(self._sequence_loss(v, rho), self.lbfgs_iter)
-        self.module_.eval()
-        return self
-
+    # -- outputs ------------------------------------------------------------------------------
     def _run(self, V) -> tuple[torch.Tensor, torch.Tensor]:
         self._check_fitted()
         if isinstance(V, torch.Tensor):
@@ -270,6 +240,44 @@ class PhysicsTranslator(RegressorMixin, TorchEstimator):
         with torch.no_grad():
             r, hidden, _ = self.module_(self._inputs(V))
         return r, hidden
+
+    def translate(self, V) -> tuple[np.ndarray, np.ndarray]:
+        r"""Unnormalized densities and hidden states for potentials ``V`` of any length.
+
+        One pass of the network from the wall: ``density[:, i]`` is the readout
+        :math:`r_i = \lVert U h_i + c\rVert^2` of the state ``hidden[:, i]`` after site
+        ``i``. :meth:`predict` is ``density`` rescaled to row sums ``row_sum_``; a
+        :class:`~skphys.BottleneckDistiller` reads both.
+
+        Parameters
+        ----------
+        V : array-like of shape (n_samples, n_sites)
+
+        Returns
+        -------
+        density : ndarray of shape (n_samples, n_sites)
+            Non-negative, known up to one factor per row (see the class documentation).
+        hidden : ndarray of shape (n_samples, n_sites, cell.hidden_channels)
+            The hidden state after each site (for an LSTM, its output ``h``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skphys import PhysicsTranslator
+        >>> from skphys.architectures import MultiplicativeCell
+        >>> from skphys.datasets import make_schrodinger_1d
+        >>> V, rho = make_schrodinger_1d(n_samples=16, n_sites=20, random_state=0)
+        >>> tr = PhysicsTranslator(MultiplicativeCell(), window=10, max_iter=5,
+        ...                        device="cpu", random_state=0).fit(V, rho)
+        >>> density, hidden = tr.translate(V)
+        >>> density.shape, hidden.shape
+        ((16, 20), (16, 20, 2))
+        >>> bool(np.allclose(tr.predict(V), tr.row_sum_ * density
+        ...                  / density.sum(1, keepdims=True), rtol=1e-5))
+        True
+        """
+        r, hidden = self._run(V)
+        return to_numpy(r), to_numpy(hidden)
 
     def predict(self, V) -> np.ndarray:
         """Densities for potentials ``V`` of any number of sites.
@@ -287,7 +295,8 @@ class PhysicsTranslator(RegressorMixin, TorchEstimator):
         return to_numpy(self.row_sum_ * r / r.sum(-1, keepdim=True))
 
     def hidden_states(self, V) -> np.ndarray:
-        """Hidden state after each site (for an LSTM, its output ``h``).
+        """Hidden state after each site (for an LSTM, its output ``h``); the second output
+        of :meth:`translate`.
 
         Parameters
         ----------
@@ -295,7 +304,7 @@ class PhysicsTranslator(RegressorMixin, TorchEstimator):
 
         Returns
         -------
-        H : ndarray of shape (n_samples, n_sites, hidden_size)
+        H : ndarray of shape (n_samples, n_sites, cell.hidden_channels)
         """
         return to_numpy(self._run(V)[1])
 

@@ -26,10 +26,11 @@ class NonFiniteLossError(FloatingPointError):
     A learning rate far too large for a Gaussian fit:
 
     >>> import numpy as np
-    >>> from skphys import FlowSampler, NonFiniteLossError
+    >>> from skphys import Adam, CouplingFlow, FlowSampler, NonFiniteLossError
     >>> X = np.random.default_rng(0).normal(size=(64, 4))
-    >>> flow = FlowSampler(n_layers=2, hidden_channels=(4,), max_iter=50, learning_rate=1e9,
-    ...                    monitor_every=0, device="cpu", random_state=0)
+    >>> flow = FlowSampler(flow=CouplingFlow(n_layers=2, hidden_channels=4), max_iter=50,
+    ...                    optimizer=Adam(1e9, clip_grad_norm=100.0), monitor_every=0,
+    ...                    device="cpu", random_state=0)
     >>> try:
     ...     flow.fit(X)
     ... except NonFiniteLossError as error:
@@ -64,10 +65,11 @@ class UnreliableEstimateWarning(UserWarning):
     variance under the target is 1 / m^2 = 100:
 
     >>> import warnings
-    >>> from skphys import FlowSampler, UnreliableEstimateWarning
+    >>> from skphys import CouplingFlow, FlowSampler, UnreliableEstimateWarning
     >>> from skphys.lattice import FreeScalar
-    >>> flow = FlowSampler(FreeScalar((2, 2), m2=0.01), n_layers=2, hidden_channels=(8,),
-    ...                    max_iter=2, monitor_every=0, device="cpu", dtype="float64",
+    >>> flow = FlowSampler(FreeScalar((2, 2), m2=0.01),
+    ...                    flow=CouplingFlow(n_layers=2, hidden_channels=8), max_iter=2,
+    ...                    monitor_every=0, device="cpu", dtype="float64",
     ...                    random_state=0).fit()
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")

@@ -1,7 +1,7 @@
 """A minimal estimator on the skphys base, used to test the base itself.
 
-It fits a multivariate Gaussian by maximum likelihood with the shared training loop. It is
-test infrastructure, not part of the library.
+It fits a multivariate Gaussian by maximum likelihood with the shared fit template and
+training loop. It is test infrastructure, not part of the library.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from sklearn.base import DensityMixin
 
-from skphys._base import TorchEstimator
+from skphys import Adam
+from skphys._base import COMMON_CONSTRAINTS, TorchEstimator
 
 
 class _GaussianModule(torch.nn.Module):
@@ -40,18 +41,16 @@ class _GaussianModule(torch.nn.Module):
 class GaussianDensity(DensityMixin, TorchEstimator):
     """Maximum-likelihood multivariate Gaussian (test estimator)."""
 
+    _parameter_constraints = COMMON_CONSTRAINTS
     _key_metric = "nll"
 
-    def __init__(self, *, max_iter=100, batch_size=64, learning_rate=0.05, lr_schedule=None,
-                 clip_grad_norm=None, tol=None, n_iter_no_change=10, warm_start=False,
-                 device="auto", dtype="float32", random_state=None, verbose=0):
+    def __init__(self, *, max_iter=100, batch_size=64,
+                 optimizer=Adam(0.05, lr_schedule="constant", n_iter_no_change=10),
+                 warm_start=False, device="auto", dtype="float32", random_state=None,
+                 verbose=0):
         self.max_iter = max_iter
         self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.lr_schedule = lr_schedule
-        self.clip_grad_norm = clip_grad_norm
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
+        self.optimizer = optimizer
         self.warm_start = warm_start
         self.device = device
         self.dtype = dtype
@@ -66,16 +65,11 @@ class GaussianDensity(DensityMixin, TorchEstimator):
             idx = torch.randperm(len(data), generator=self._generator, device=data.device)
             loss = -self.module_.log_prob(data[idx[: self.batch_size]]).mean()
             return loss, {"nll": float(loss.detach())}
+
         return loss_fn
 
-    def fit(self, X, y=None):
-        warm = self.warm_start and hasattr(self, "module_")
-        X = self._validate_X(X, reset=not warm)
-        self._setup(reset=not warm)
-        if not warm:
-            self._init_module()
+    def _fit_module(self, X):
         self._train(self._loss(self._to_tensor(X)))
-        return self
 
     def score_samples(self, X):
         self._check_fitted()

@@ -14,11 +14,11 @@ from scipy import integrate, stats
 
 from skphys._torch_utils import init_parameters
 from skphys.autoregressive import (
-    MADE,
     AutoregressiveModel,
     Bernoulli,
     BetaMixture,
-    PixelCNN,
+    MADENetwork,
+    PixelCNNNetwork,
     sample_log_gamma,
 )
 
@@ -33,11 +33,11 @@ def _seeded(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 def _network(kind: str, shape, in_channels, out_channels, n_layers, residual, seed=0):
     n_sites = math.prod(shape)
     if kind == "made":
-        net = MADE(n_sites, in_channels, out_channels, hidden_channels=3, n_layers=n_layers,
-                   residual=residual)
+        net = MADENetwork(n_sites, in_channels, out_channels, hidden_channels=3,
+                          n_layers=n_layers, residual=residual)
     else:
-        net = PixelCNN(shape, in_channels, out_channels, hidden_channels=4, n_layers=n_layers,
-                       residual=residual)
+        net = PixelCNNNetwork(shape, in_channels, out_channels, hidden_channels=4,
+                              n_layers=n_layers, residual=residual)
     return _seeded(net, seed)
 
 
@@ -86,7 +86,7 @@ def _spin_model(kind, shape, z2, seed=0):
     with torch.no_grad():
         for p in net.parameters():
             p.mul_(3.0)
-    return AutoregressiveModel(math.prod(shape), net, Bernoulli(), z2_symmetric=z2)
+    return AutoregressiveModel(math.prod(shape), net, Bernoulli(), z2_mixture=z2)
 
 
 def _all_spins(n_sites):
@@ -112,7 +112,7 @@ def test_samples_follow_model_chi_square(kind, z2):
     states = _all_spins(4)
     with torch.no_grad():
         probs = model.log_prob(states).exp().numpy()
-    x = model.sample(n, generator=torch.Generator().manual_seed(0))
+    x, _ = model.sample(n, generator=torch.Generator().manual_seed(0))
     index = ((x > 0).long() * (2 ** torch.arange(3, -1, -1))).sum(1).numpy()
     counts = np.bincount(index, minlength=16)
     assert stats.chisquare(counts, n * probs).pvalue > 1e-3
@@ -122,9 +122,26 @@ def test_samples_follow_model_chi_square(kind, z2):
 
 def test_sampling_is_reproducible_with_a_generator():
     model = _spin_model("pixelcnn", (3, 3), z2=True)
-    a = model.sample(50, generator=torch.Generator().manual_seed(7))
-    b = model.sample(50, generator=torch.Generator().manual_seed(7))
-    assert torch.equal(a, b)
+    a, log_a = model.sample(50, generator=torch.Generator().manual_seed(7))
+    b, log_b = model.sample(50, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(a, b) and torch.equal(log_a, log_b)
+    c = model.sample_configurations(50, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(a, c)  # the same draws, without the log-density
+
+
+@pytest.mark.parametrize("kind", ["made", "pixelcnn"])
+@pytest.mark.parametrize("z2", [False, True])
+def test_sample_returns_the_exact_log_density(kind, z2):
+    # the DensityModel interface of the generative estimators: sample -> (x, log_q)
+    model = _spin_model(kind, (3, 3), z2)
+    x, log_q = model.sample(64, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (64, 9) and log_q.shape == (64,) and not log_q.requires_grad
+    with torch.no_grad():
+        torch.testing.assert_close(log_q, model.log_prob(x), rtol=0, atol=0)
+    angles = _angle_model((2, 2), z2, seed=0)
+    theta, log_q = angles.sample(16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(log_q, angles.log_prob(theta), rtol=0, atol=0)
 
 
 def _mixture_params(k: int, seed: int) -> torch.Tensor:
@@ -193,7 +210,7 @@ def _angle_model(shape, z2: bool, seed: int) -> AutoregressiveModel:
             p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(seed),
                                      dtype=F64))
         net.last.bias[4 * n_sites:] += 2.0  # the alpha and beta channels (after 4 logits)
-    return AutoregressiveModel(n_sites, net, BetaMixture(4), z2_symmetric=z2,
+    return AutoregressiveModel(n_sites, net, BetaMixture(4), z2_mixture=z2,
                                rotation_symmetric=True)
 
 
@@ -217,7 +234,7 @@ def test_rotation_symmetric_model_normalization_and_samples(z2):
     d = (torch.arange(n_fine, dtype=F64) + 0.5) * 2 * math.pi / n_fine
     with torch.no_grad():
         density = 2 * math.pi * model.log_prob(torch.stack([torch.zeros_like(d), d], 1)).exp()
-        x = model.sample(n, generator=torch.Generator().manual_seed(0))
+        x, _ = model.sample(n, generator=torch.Generator().manual_seed(0))
     probs = (density.reshape(n_bins, -1).mean(1) * 2 * math.pi / n_bins).numpy()
     assert abs(probs.sum() - 1) < 1e-6
     assert probs.max() > 2 * probs.min()  # far from uniform
@@ -231,4 +248,4 @@ def test_rotation_symmetric_model_normalization_and_samples(z2):
 
 def test_rotation_symmetry_needs_angles():
     with pytest.raises(ValueError, match="rotation_symmetric"):
-        AutoregressiveModel(4, MADE(4, 1, 1), Bernoulli(), rotation_symmetric=True)
+        AutoregressiveModel(4, MADENetwork(4, 1, 1), Bernoulli(), rotation_symmetric=True)

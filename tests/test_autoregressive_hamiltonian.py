@@ -1,5 +1,5 @@
 """AutoregressiveHamiltonian: VAN and maximum likelihood against exact enumeration, errors,
-reproducibility, persistence."""
+reproducibility, persistence, the architecture objects."""
 
 from __future__ import annotations
 
@@ -11,18 +11,21 @@ import numpy as np
 import pytest
 import torch
 from scipy import special
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
 
 import skphys
-from skphys._autoregressive_hamiltonian import AutoregressiveHamiltonian
-from skphys.autoregressive import BetaMixture
+from skphys import MADE, Adam, AutoregressiveHamiltonian, PixelCNN
+from skphys.autoregressive import AutoregressiveModel, BetaMixture
 from skphys.lattice import XY, Ising, Phi4
 from skphys.lattice.observables import energy_per_site
 
 T = 2.5
 SHAPE = (3, 3)
-SMALL = dict(network="made", hidden_channels=4, device="cpu", dtype="float64")
-VAN = dict(max_iter=300, batch_size=512, learning_rate=1e-2, beta_anneal=0.9, **SMALL)
+SMALL = dict(network=MADE(hidden_channels=4), device="cpu", dtype="float64")
+VAN = dict(max_iter=300, batch_size=512, beta_anneal=0.9,
+           optimizer=Adam(1e-2, clip_grad_norm=1.0, n_iter_no_change=100), **SMALL)
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +50,15 @@ def test_van_reaches_the_boltzmann_distribution(van, exact):
     kl = float(np.sum(np.exp(log_q) * (log_q - log_p)))
     assert 0 <= kl < 2e-3
     # F_q - F = T KL(q || p) >= 0, and the importance-sampled F is unbiased up to its error
-    f = van.free_energy(20_000)
-    assert f["free_energy"] - free_energy == pytest.approx(T * kl, abs=4 * f["free_energy_err"])
-    assert abs(f["free_energy_nis"] - free_energy) < 3 * f["free_energy_nis_err"] + 1e-3
+    f = van.free_energy(20_000)  # per site
+    n = f["n_sites"]
+    assert n == 9
+    assert n * f["free_energy"] - free_energy == pytest.approx(
+        T * kl, abs=4 * n * f["free_energy_err"])
+    assert abs(n * f["free_energy_nis"] - free_energy) < 3 * n * f["free_energy_nis_err"] + 1e-3
     assert f["ess"] > 0.95
-    assert van.z2_symmetric_  # on by default for VAN on a Z2-symmetric theory
+    assert van.z2_mixture_  # on by default for VAN on a Z2-symmetric theory
+    assert van.network.z2_mixture is None  # the parameter object is never changed
     assert van.symmetry_score(states, "flip") < 1e-12
     assert set(van.history_.columns) >= {"step", "loss", "beta", "free_energy"}
     assert van.history_["beta"].iloc[-1] == pytest.approx(1 / T, rel=1e-6)
@@ -70,17 +77,18 @@ def test_maximum_likelihood_learns_the_hamiltonian(exact):
     states, energy, log_p, _ = exact
     rng = np.random.default_rng(0)
     X = states[rng.choice(len(states), size=20_000, p=np.exp(log_p))]
-    ah = AutoregressiveHamiltonian(temperature=T, max_iter=400, batch_size=512,
-                                   learning_rate=1e-2, random_state=0, **SMALL).fit(X)
+    ah = AutoregressiveHamiltonian(max_iter=400, batch_size=512, lattice_shape=SHAPE,
+                                   optimizer=Adam(1e-2, clip_grad_norm=1.0, n_iter_no_change=100),
+                                   random_state=0, **SMALL).fit(X)
     log_q = ah.score_samples(states)
     kl = float(np.sum(np.exp(log_p) * (log_p - log_q)))
     assert kl < 0.01  # sampling noise of 20 000 rows over 512 states allows ~ 511 / 4e4
     # the learned Hamiltonian reproduces energy differences (H = E + const) on held-out
     # configurations drawn from p
     held_out = rng.choice(len(states), size=2000, p=np.exp(log_p))
-    h = ah.hamiltonian(states[held_out])
+    h = ah.hamiltonian(states[held_out], temperature=T)
     assert np.corrcoef(h, energy[held_out])[0, 1] > 0.995
-    assert not ah.z2_symmetric_
+    assert not ah.z2_mixture_
     assert ah.validation_score_ == pytest.approx(ah.history_["val_nll"].min() * -1)
     assert ah.transform(states[:5]).shape == (5, 9)
 
@@ -97,9 +105,9 @@ def test_reproducible_with_random_state(exact):
 
 
 def test_angles_with_pixelcnn():
-    ah = AutoregressiveHamiltonian(theory=XY((2, 3), temperature=1.0), max_iter=20,
-                                   batch_size=64, hidden_channels=4, random_state=0,
-                                   device="cpu", dtype="float64").fit()
+    ah = AutoregressiveHamiltonian(XY((2, 3), temperature=1.0), max_iter=20,
+                                   batch_size=64, network=PixelCNN(hidden_channels=4),
+                                   random_state=0, device="cpu", dtype="float64").fit()
     X = ah.sample(50)
     assert X.shape == (50, 6) and X.min() >= 0 and X.max() < 2 * np.pi
     assert np.isfinite(ah.score_samples(X)).all()
@@ -109,8 +117,8 @@ def test_angles_with_pixelcnn():
     assert ah.rotation_symmetric_  # on by default for VAN on angles: U(1) built in
     assert ah.symmetry_score(X, "rotate") < 1e-10
     data = AutoregressiveHamiltonian(lattice_shape=(2, 3), dof="angle", max_iter=2,
-                                     batch_size=8, hidden_channels=4, random_state=0,
-                                     device="cpu", dtype="float64").fit(X)
+                                     batch_size=8, network=PixelCNN(hidden_channels=4),
+                                     random_state=0, device="cpu", dtype="float64").fit(X)
     assert not data.rotation_symmetric_  # off for data: measured, not built in
     assert data.symmetry_score(X, "rotate") > 1e-3
 
@@ -143,20 +151,25 @@ def test_angles_out_of_range(value):
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [
-        (dict(network="rnn"), ValueError, "network must be"),
+        (dict(network="made"), TypeError, "network must be a skphys.PixelCNN or skphys.MADE"),
         (dict(dof="ising"), ValueError, "dof must be"),
         (dict(theory=Ising(SHAPE, T), dof="angle"), ValueError, "does not match"),
-        (dict(theory=Phi4(SHAPE, 1.0, 1.0)), TypeError, "spins or angles"),
+        (dict(theory=Phi4(SHAPE, 1.0, 1.0)), TypeError, "use FlowSampler or RGFlow"),
         (dict(theory=Ising(SHAPE, T), lattice_shape=(9,)), ValueError, "lattice_shape"),
-        (dict(theory=Ising((2, 2, 2), T), network="pixelcnn"), ValueError, "use network='made'"),
+        (dict(theory=Ising((2, 2, 2), T), network=PixelCNN()), ValueError,
+         r"use network=MADE\(\)"),
         (dict(beta_anneal=1.0), ValueError, "beta_anneal"),
-        (dict(temperature=-1.0), ValueError, "temperature"),
-        (dict(theory=Ising(SHAPE, T), rotation_symmetric=True), ValueError,
-         "rotation_symmetric=True needs dof='angle'"),
-        (dict(theory=Ising(SHAPE, T), z2_symmetric="yes"), ValueError,
-         "z2_symmetric must be a bool"),
-        (dict(theory=XY(SHAPE, T), rotation_symmetric=1), ValueError,
-         "rotation_symmetric must be a bool"),
+        (dict(validation_fraction=-0.1), ValueError, "validation_fraction"),
+        (dict(theory=Ising(SHAPE, T), network=MADE(rotation_symmetric=True)), ValueError,
+         "network__rotation_symmetric=True needs dof='angle'"),
+        (dict(theory=Ising(SHAPE, T), network=MADE(z2_mixture="yes")), TypeError,
+         "network__z2_mixture must be None or a bool"),
+        (dict(theory=XY(SHAPE, T), network=PixelCNN(rotation_symmetric=1)), TypeError,
+         "network__rotation_symmetric must be None or a bool"),
+        (dict(theory=Ising(SHAPE, T), network=MADE(hidden_channels=0)), ValueError,
+         "network__hidden_channels"),
+        (dict(theory=Ising(SHAPE, T), network=PixelCNN(half_kernel_size=-1)), ValueError,
+         "network__half_kernel_size"),
     ],
 )
 def test_bad_parameters(params, error, match):
@@ -179,16 +192,17 @@ def test_needs_theory_or_fit():
         ah.symmetry_score(np.ones((2, 4)), "rotate")
 
 
-@pytest.mark.parametrize("network", ["made", "pixelcnn"])
+@pytest.mark.parametrize("network", [MADE(hidden_channels=4), PixelCNN(hidden_channels=4)])
 def test_save_load_and_pickle_round_trip(tmp_path, exact, network):
     states = exact[0]
-    ah = AutoregressiveHamiltonian(theory=Ising(SHAPE, T), **{**SMALL, "network": network},
+    ah = AutoregressiveHamiltonian(Ising(SHAPE, T), **{**SMALL, "network": network},
                                    max_iter=3, batch_size=16, random_state=0).fit()
     path = tmp_path / "ah.pt"
     ah.save(path)
     for other in (skphys.load(path), pickle.loads(pickle.dumps(ah))):
         np.testing.assert_array_equal(other.score_samples(states), ah.score_samples(states))
-        assert other.theory.temperature == T and other.z2_symmetric_
+        assert other.theory.temperature == T and other.z2_mixture_
+        assert other.network == network
         np.testing.assert_array_equal(other.sample(5), pickle.loads(pickle.dumps(ah)).sample(5))
 
 
@@ -212,12 +226,13 @@ def xy_chain(n_sites: int, temperature: float) -> tuple[float, float]:
 def test_van_on_the_xy_chain_matches_the_exact_results():
     theory = XY((6,), temperature=1.0)
     free_energy, energy = xy_chain(6, 1.0)
-    ah = AutoregressiveHamiltonian(theory=theory, random_state=0,
-                                   **{**VAN, "hidden_channels": 8}).fit()
-    f = ah.free_energy(4000)
+    ah = AutoregressiveHamiltonian(theory, random_state=0,
+                                   **{**VAN, "network": MADE(hidden_channels=8)}).fit()
+    f = ah.free_energy(4000)  # per site
+    free_energy /= 6
     assert f["ess"] > 0.5
     assert f["free_energy"] > free_energy - 3 * f["free_energy_err"]  # variational bound
-    assert abs(f["free_energy_nis"] - free_energy) < 4 * f["free_energy_nis_err"] + 1e-3
+    assert abs(f["free_energy_nis"] - free_energy) < 4 * f["free_energy_nis_err"] + 1e-3 / 6
     mean, error = ah.estimate(lambda x: energy_per_site(theory, x), 4000, method="importance")
     assert abs(mean - energy) < 4 * error and error < 0.01
 
@@ -230,3 +245,112 @@ def test_angles_flipped_in_float32_stay_below_two_pi():
     ah = AutoregressiveHamiltonian(theory=XY((2, 2), temperature=1.0), max_iter=2,
                                    batch_size=8, random_state=0).fit()
     assert np.isfinite(ah.score_samples(flipped.float().numpy())).all()  # accepted as input
+
+
+def _spins(n_rows: int, n_sites: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).choice([-1.0, 1.0], size=(n_rows, n_sites))
+
+
+def test_grid_search_over_a_nested_network_parameter():
+    X = _spins(40, 9)
+    search = GridSearchCV(
+        AutoregressiveHamiltonian(lattice_shape=(3, 3),
+                                  network=MADE(n_layers=1, hidden_channels=2), max_iter=2,
+                                  batch_size=8, random_state=0, device="cpu"),
+        {"network__n_layers": [1, 2]}, cv=2,
+    ).fit(X)
+    assert search.best_params_["network__n_layers"] in (1, 2)
+    assert isinstance(search.best_estimator_.network, MADE)
+    assert len(search.best_estimator_.module_.network.hidden) == (
+        search.best_params_["network__n_layers"] - 1)
+
+
+def test_nested_parameters_are_validated_and_copied_on_write():
+    default = AutoregressiveHamiltonian().network
+    ah = AutoregressiveHamiltonian(lattice_shape=(3, 3), max_iter=2, device="cpu")
+    ah.set_params(network__hidden_channels=0)
+    assert default.hidden_channels == 32  # the shared default is never changed
+    with pytest.raises(ValueError, match="network__hidden_channels"):
+        ah.fit(_spins(8, 9))
+    assert ah.get_params()["network__hidden_channels"] == 0
+    assert "network__z2_mixture" in ah.get_params()
+
+
+def test_flat_square_spin_data_without_lattice_shape_warns():
+    with pytest.warns(UserWarning, match="lattice_shape"):
+        ah = AutoregressiveHamiltonian(max_iter=2, batch_size=8, random_state=0,
+                                       device="cpu").fit(_spins(16, 64))
+    assert ah.lattice_shape_ == (64,)
+
+
+def test_field_theories_are_refused_naming_the_flows():
+    with pytest.raises(TypeError, match="FlowSampler"):
+        AutoregressiveHamiltonian(Phi4(SHAPE, m2=1.0, lam=1.0), max_iter=2, device="cpu").fit()
+
+
+def test_hamiltonian_needs_a_temperature():
+    X = _spins(16, 9)
+    ah = AutoregressiveHamiltonian(lattice_shape=SHAPE, max_iter=2, batch_size=8, random_state=0,
+                                   **SMALL).fit(X)
+    with pytest.raises(ValueError, match="hamiltonian needs a temperature"):
+        ah.hamiltonian(X)
+    np.testing.assert_allclose(ah.hamiltonian(X, temperature=2.0), -2.0 * ah.score_samples(X))
+    with pytest.raises(ValueError, match="temperature"):
+        ah.hamiltonian(X, temperature=-1.0)
+    theory = AutoregressiveHamiltonian(Ising(SHAPE, T), max_iter=2, batch_size=8,
+                                       random_state=0, **SMALL).fit()
+    np.testing.assert_allclose(theory.hamiltonian(X), -T * theory.score_samples(X))
+
+
+def test_sample_methods_and_the_density_interface():
+    ah = AutoregressiveHamiltonian(Ising(SHAPE, T), max_iter=2, batch_size=8, random_state=0,
+                                   **SMALL).fit()
+    x, log_q = ah.module_.sample(16)
+    torch.testing.assert_close(log_q, ah.module_.log_prob(x), rtol=0, atol=0)
+    assert ah.sample(5, method="mh", n_burnin=10).shape == (5, 9)
+    X, log_w = ah.sample(7, method="importance")
+    assert X.shape == (7, 9) and log_w.shape == (7,)
+    with pytest.raises(ValueError, match="method must be one of"):
+        ah.sample(3, method="flow")
+
+
+def test_free_energy_is_per_site():
+    ah = AutoregressiveHamiltonian(Ising((2, 2), T), max_iter=20, batch_size=64,
+                                   random_state=0, **SMALL).fit()
+    f = ah.free_energy(2000)
+    assert f["n_sites"] == 4
+    assert set(f) >= {"free_energy", "free_energy_err", "free_energy_nis", "energy",
+                      "entropy", "heat_capacity", "heat_capacity_err", "ess"}
+    # per site: the energy of the 2 x 2 Ising model lies in [-2, 2] per site, not [-8, 8]
+    assert -2.0 <= f["energy"] <= 2.0
+    mean, _ = ah.estimate(lambda x: Ising((2, 2), T).energy(torch.from_numpy(x)).numpy() / 4,
+                          2000, method="importance")
+    assert abs(mean - f["energy"]) < 0.2
+
+
+@pytest.mark.parametrize("architecture", [PixelCNN, MADE])
+def test_architecture_objects_build_the_model_they_describe(architecture):
+    base = architecture(n_layers=2, hidden_channels=3)
+    model = base.build((3, 3), "spin")
+    assert isinstance(model, AutoregressiveModel) and not model.z2_mixture
+    assert base((3, 3), "spin", True).z2_mixture  # calling is building
+    n_params = sum(p.numel() for p in model.parameters())
+    for change in (dict(n_layers=3), dict(hidden_channels=5)):
+        other = clone(base).set_params(**change).build((3, 3), "spin")
+        assert sum(p.numel() for p in other.parameters()) != n_params, change
+    angles = base.build((3, 3), "angle", rotation_symmetric=True)
+    assert angles.rotation_symmetric and angles.conditional.n_components == 4
+    assert clone(base).set_params(n_components=2).build((3, 3), "angle").conditional \
+        .n_components == 2
+    assert architecture(z2_mixture=True).build((2, 2)).z2_mixture  # its own setting
+    with pytest.raises(ValueError, match="rotation_symmetric=True needs dof='angle'"):
+        base.build((3, 3), "spin", rotation_symmetric=True)
+    with pytest.raises(ValueError, match="hidden_channels"):
+        architecture(hidden_channels=0).build((3, 3))
+    assert repr(base) == f"{architecture.__name__}(n_layers=2, hidden_channels=3)"
+
+
+def test_pixelcnn_refuses_three_dimensional_lattices():
+    with pytest.raises(ValueError, match=r"use network=MADE\(\)"):
+        PixelCNN().build((2, 2, 2))
+    assert MADE(hidden_channels=2).build((2, 2, 2)).n_sites == 8

@@ -16,7 +16,7 @@ from sklearn.exceptions import NotFittedError
 
 import skphys
 from _gaussian_estimator import GaussianDensity
-from skphys import NonFiniteLossError
+from skphys import Adam, NonFiniteLossError
 from skphys._training import TrainingSettings, run_lbfgs
 
 
@@ -37,8 +37,8 @@ def _same(a, b):
 
 def test_fit_recovers_gaussian(data, device):
     X, cov = data
-    est = GaussianDensity(max_iter=400, batch_size=256, learning_rate=0.05, random_state=0,
-                          device=device, dtype="float64").fit(X)
+    est = GaussianDensity(max_iter=400, batch_size=256, random_state=0, device=device,
+                          dtype="float64").fit(X)
     scale = est.module_.scale().detach().cpu().numpy()
     np.testing.assert_allclose(scale @ scale.T, cov, atol=0.15)
     np.testing.assert_allclose(est.module_.mean.detach().cpu().numpy(), [1, 0, -1], atol=0.1)
@@ -76,29 +76,30 @@ def test_history_is_dataframe_and_warm_start_continues(data):
 
 def test_tol_stops_early(data):
     X, _ = data
-    est = GaussianDensity(max_iter=500, tol=1e9, n_iter_no_change=3, random_state=0,
-                          device="cpu").fit(X)
+    est = GaussianDensity(max_iter=500, optimizer=Adam(0.05, tol=1e9, n_iter_no_change=3),
+                          random_state=0, device="cpu").fit(X)
     assert est.n_iter_ == 4  # one improvement from +inf, then three without
 
 
 def test_cosine_schedule(data):
     X, _ = data
-    est = GaussianDensity(max_iter=10, lr_schedule="cosine", random_state=0, device="cpu").fit(X)
+    est = GaussianDensity(max_iter=10, optimizer=Adam(0.05, lr_schedule="cosine"),
+                          random_state=0, device="cpu").fit(X)
     assert est._scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)
 
 
-@pytest.mark.parametrize("schedule", [None, "cosine"])
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
 def test_warm_start_restarts_the_schedule(data, schedule):
     X, _ = data
-    est = GaussianDensity(max_iter=10, lr_schedule=schedule, learning_rate=0.02,
+    est = GaussianDensity(max_iter=10, optimizer=Adam(0.02, lr_schedule=schedule),
                           warm_start=True, random_state=0, device="cpu").fit(X)
     lr = []
     est._optimizer.register_step_pre_hook(
         lambda optimizer, args, kwargs: lr.append(optimizer.param_groups[0]["lr"]))
-    est.set_params(learning_rate=0.01).fit(X)
+    est.set_params(optimizer__learning_rate=0.01).fit(X)
     # the new learning rate, annealed over the new fit (not the old cosine past its end)
     expected = ([0.01 * (1 + math.cos(math.pi * k / 10)) / 2 for k in range(10)]
-                if schedule else [0.01] * 10)
+                if schedule == "cosine" else [0.01] * 10)
     np.testing.assert_allclose(lr, expected, rtol=1e-6, atol=1e-12)
     assert est.n_iter_ == 20
     # Adam's state carried over: its step count (bias correction) runs on from the first fit
@@ -167,20 +168,59 @@ def test_verbose_progress_and_table(data, capsys):
 
 
 @pytest.mark.parametrize(
-    "param, value, match",
+    "param, value, error, match",
     [
-        ("device", "gpu", "device must be"),
-        ("dtype", "float16", "dtype must be"),
-        ("max_iter", 0, "max_iter must be an int >= 1"),
-        ("learning_rate", -1.0, "learning_rate must be"),
-        ("lr_schedule", "step", "lr_schedule must be"),
-        ("clip_grad_norm", 0.0, "clip_grad_norm must be"),
+        ("device", "gpu", ValueError, "device must be"),
+        ("device", 0, TypeError, "device must be"),
+        ("dtype", "float16", ValueError, "dtype must be one of 'float32', 'float64'"),
+        ("max_iter", 0, ValueError, "max_iter must be an int >= 1, got 0"),
+        ("max_iter", 2.0, TypeError, "max_iter must be an int >= 1"),
+        ("warm_start", 1, TypeError, "warm_start must be a bool"),
+        ("random_state", "seed", TypeError, "random_state must be"),
+        ("optimizer", "adam", TypeError, "optimizer must be a skphys.Adam"),
+        ("optimizer", Adam(-1.0), ValueError, "optimizer__learning_rate must be"),
+        ("optimizer", Adam(lr_schedule="step"), ValueError, "optimizer__lr_schedule must be"),
+        ("optimizer", Adam(clip_grad_norm=0.0), ValueError, "optimizer__clip_grad_norm must"),
+        ("optimizer", Adam(n_iter_no_change=1.5), TypeError, "optimizer__n_iter_no_change"),
     ],
 )
-def test_bad_parameters(data, param, value, match):
+def test_bad_parameters(data, param, value, error, match):
     X, _ = data
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         GaussianDensity(**{param: value}).fit(X)
+
+
+def test_nested_set_params_copies_instead_of_mutating_the_default(data):
+    X, _ = data
+    default = GaussianDensity().optimizer
+    est = GaussianDensity(max_iter=2, device="cpu")
+    est.set_params(optimizer__learning_rate=0.01, optimizer__lr_schedule="cosine")
+    assert est.optimizer == Adam(0.01, n_iter_no_change=10)
+    assert GaussianDensity().optimizer == default and default.learning_rate == 0.05
+    assert est.get_params()["optimizer__learning_rate"] == 0.01
+    with pytest.raises(ValueError, match="invalid parameter 'nope'"):
+        est.set_params(optimizer__nope=1)
+    with pytest.raises(ValueError, match="Invalid parameter 'nope'"):
+        est.set_params(nope__x=1)
+
+
+def test_grid_search_over_a_nested_parameter(data):
+    from sklearn.model_selection import GridSearchCV
+
+    X, _ = data
+    search = GridSearchCV(GaussianDensity(max_iter=20, device="cpu", random_state=0),
+                          {"optimizer__learning_rate": [1e-4, 0.05]}, cv=2).fit(X[:400])
+    assert search.best_params_ == {"optimizer__learning_rate": 0.05}
+    assert search.best_estimator_.optimizer.learning_rate == 0.05
+
+
+def test_parameter_table_must_cover_every_parameter(data):
+    class Incomplete(GaussianDensity):
+        _parameter_constraints = {k: v for k, v in GaussianDensity._parameter_constraints.items()
+                                  if k != "verbose"}
+
+    with pytest.raises(RuntimeError, match="no entry for \\['verbose'\\]"):
+        Incomplete(max_iter=1).fit(data[0])
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour")

@@ -136,8 +136,24 @@ def test_rg_saves_bulk_code_with_levels_and_loadable_model(tmp_path, capsys, ext
     assert X.shape == Z.shape == (200, 16)
     assert np.bincount(levels).tolist() == [12, 4]
     loaded = skphys.load(tmp_path / "rg.pt")
-    assert loaded.fourier_layer == bool(extra)
+    assert loaded.flow.fourier_layer == bool(extra)
     np.testing.assert_allclose(loaded.inverse_transform(Z), X, atol=1e-4)
+
+
+def test_flow_options_build_the_architecture_objects(tmp_path, capsys):
+    """``--flow`` picks FlowSampler's architecture class; ``--bijector``, ``--depth`` and
+    ``--fourier-layer`` make RGFlow's MERAFlow."""
+    import skphys
+    from skphys import ContinuousFlow, MERAFlow, ODEBlock
+
+    common = ["free", "--shape", "4", "4", "--m2", "1.0", "-n", "20", "--max-iter", "2",
+              "--quiet", "--device", "cpu"]
+    assert main(["sample", *common, "--flow", "continuous", "-o", str(tmp_path / "s.npz")]) == 0
+    assert skphys.load(tmp_path / "s.pt").flow == ContinuousFlow()
+    assert main(["rg", *common, "--bijector", "ode", "--depth", "2", "1",
+                 "-o", str(tmp_path / "r.npz")]) == 0
+    assert skphys.load(tmp_path / "r.pt").flow == MERAFlow(depth=(2, 1), block=ODEBlock())
+    capsys.readouterr()
 
 
 def test_rg_rejects_lattices_that_are_not_powers_of_two(capsys):

@@ -16,16 +16,22 @@ import pytest
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from skphys._base import TorchEstimator
+from skphys._constraints import Boolean, Instance, Integer, IntTuple, Optional, Options, Real
+
 from _gaussian_estimator import GaussianDensity
 from skphys import (AutoregressiveHamiltonian, BottleneckDistiller, FlowSampler, PhysicsTranslator,
                     RGFlow)
+from skphys import CouplingBlock, CouplingFlow, MERAFlow
+from skphys.architectures import GRUCell
+from skphys.architectures import MADE
 from skphys.datasets import make_schrodinger_1d
 
 
 def _small_translator(dtype: str = "float32") -> PhysicsTranslator:
     V, rho = make_schrodinger_1d(n_samples=16, n_sites=12, random_state=0)
-    return PhysicsTranslator(hidden_size=3, window=6, max_iter=2, device="cpu", dtype=dtype,
-                             random_state=0).fit(V, rho)
+    return PhysicsTranslator(GRUCell(hidden_channels=3), window=6, max_iter=2, device="cpu",
+                             dtype=dtype, random_state=0).fit(V, rho)
 
 
 ESTIMATORS = [
@@ -35,30 +41,32 @@ ESTIMATORS = [
     GaussianDensity(max_iter=5, random_state=0, device="cpu", dtype="float64"),
     # Without a theory FlowSampler learns by maximum likelihood on a 1-D periodic chain of
     # n_features sites.
-    FlowSampler(max_iter=5, n_layers=2, hidden_channels=(4,), monitor_every=0, random_state=0,
-                device="cpu", dtype="float64"),
+    FlowSampler(flow=CouplingFlow(n_layers=2, hidden_channels=4), max_iter=5, monitor_every=0,
+                random_state=0, device="cpu", dtype="float64"),
     # Without a theory RGFlow learns a 1-D chain of n_features sites, which must be 2^k.
-    RGFlow(max_iter=5, n_layers=1, hidden_units=(4,), monitor_every=0, random_state=0,
-           device="cpu", dtype="float64"),
+    RGFlow(flow=MERAFlow(block=CouplingBlock(n_layers=1, hidden_channels=4)), max_iter=5,
+           monitor_every=0, random_state=0, device="cpu", dtype="float64"),
     # The Z2 mixture of a non-equivariant flow (two inverse passes per density).
-    RGFlow(max_iter=5, n_layers=1, hidden_units=(4,), monitor_every=0, random_state=0,
-           device="cpu", dtype="float64", z2_equivariant=False, z2_mixture=True),
-    PhysicsTranslator(hidden_size=3, window=4, max_iter=3, random_state=0, device="cpu"),
+    RGFlow(flow=MERAFlow(block=CouplingBlock(n_layers=1, hidden_channels=4), z2_mixture=True),
+           max_iter=5, monitor_every=0, random_state=0, device="cpu", dtype="float64"),
+    PhysicsTranslator(GRUCell(hidden_channels=3), window=4, max_iter=3, random_state=0,
+                      device="cpu"),
     # Spins must be +-1 and the checks pass random floats; angles in [0, 2 pi) are floats.
-    AutoregressiveHamiltonian(dof="angle", network="made", hidden_channels=2, n_layers=1,
+    AutoregressiveHamiltonian(dof="angle", network=MADE(hidden_channels=2, n_layers=1),
                               max_iter=2, batch_size=8, random_state=0, device="cpu",
                               dtype="float64"),
     # The distiller needs a fitted translator; a causal one reads sequences of any length.
     # float32: in float64 a pickle round trip rounds the weights through float32
     # (TorchEstimator._restore_module loads the state dict before casting the module), which
     # the recurrence amplifies past check_estimators_pickle's tolerance.
-    BottleneckDistiller(_small_translator(), latent_dim=2, horizon=4, width=4, max_iter=3,
-                        random_state=0, device="cpu"),
+    BottleneckDistiller(_small_translator(), latent_dim=2, horizon=4, hidden_channels=4,
+                        max_iter=3, random_state=0, device="cpu"),
     # The alternative formulation: density decoded linearly, steps read (V_i, V_{i+1}).
     # float64 throughout: its quadratic encoder amplifies the float32 rounding of the hidden
     # states, which differs between batch sizes, past check_methods_subset_invariance's 1e-7.
     BottleneckDistiller(_small_translator("float64"), latent_dim=3, horizon=4, target="density",
-                        width=4, max_iter=3, random_state=0, device="cpu", dtype="float64"),
+                        hidden_channels=4, max_iter=3, random_state=0, device="cpu",
+                        dtype="float64"),
 ]
 
 # sklearn's checks fit regressors on a one-column target; the translator needs one density
@@ -133,23 +141,67 @@ def _fit_arguments(estimator):
     return (np.random.default_rng(0).uniform(0, 2 * np.pi, (16, 8)),)
 
 
-def _flags_to_check(estimator) -> list[str]:
-    """Every bool parameter; the Z2-mixture RGFlow only for ``z2_mixture`` (an equivariant
-    flag other than False is refused there as a contradiction with the mixture)."""
-    if getattr(estimator, "z2_mixture", False):
-        return ["z2_mixture"]
-    return [flag for flag in type(estimator)._flag_names() if flag != "z2_mixture"]
+_CLASSES = sorted({type(e) for e in ESTIMATORS}, key=lambda cls: cls.__name__)
 
 
-@pytest.mark.parametrize("estimator, flag", [
-    (estimator, flag)
-    for estimator in ESTIMATORS[1:] for flag in _flags_to_check(estimator)
+@pytest.mark.parametrize("cls", _CLASSES, ids=lambda cls: cls.__name__)
+def test_one_fit_one_table_at_most_16_parameters(cls):
+    # the fit template of TorchEstimator is the only fit
+    assert all("fit" not in vars(klass) for klass in cls.__mro__
+               if klass is not TorchEstimator and issubclass(klass, TorchEstimator))
+    names = cls._get_param_names()
+    assert set(cls._parameter_constraints) == set(names)
+    assert len(names) <= 16
+    # the first parameter (the theory, where there is one) may be positional; the rest are
+    # keyword-only
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    assert all(p.kind is p.KEYWORD_ONLY for p in parameters[1:])
+    assert "theory" not in names or parameters[0].name == "theory"
+
+
+def _wrong_type(constraint):
+    """A value of the wrong type for ``constraint`` (None when any type is fine)."""
+    if isinstance(constraint, Optional):
+        return _wrong_type(constraint.constraint)
+    return {Boolean: 1, Integer: 2.5, Real: "0.1", Options: 3, IntTuple: "16",
+            Instance: "net"}.get(type(constraint))
+
+
+@pytest.mark.parametrize("estimator, name", [
+    (estimator, name)
+    for estimator in ESTIMATORS[1:]
+    for name, constraint in type(estimator)._parameter_constraints.items()
+    if _wrong_type(constraint) is not None and name != "translator"
 ], ids=lambda p: p if isinstance(p, str) else type(p).__name__)
-def test_bool_parameters_reject_other_values(estimator, flag):
-    # 1 and "no" would pass a truthiness test; every bool parameter insists on a bool
-    for value in (1, "no"):
-        with pytest.raises(ValueError, match=f"{flag} must be a bool, got {value!r}"):
-            clone(estimator).set_params(**{flag: value}).fit(*_fit_arguments(estimator))
+def test_a_wrong_type_is_a_type_error_naming_the_parameter(estimator, name):
+    value = _wrong_type(type(estimator)._parameter_constraints[name])
+    with pytest.raises(TypeError, match=f"^{name} must be"):
+        clone(estimator).set_params(**{name: value}).fit(*_fit_arguments(estimator))
+
+
+_PUBLIC_PLACES = ["docs", "examples", "benchmarks", "README.md"]
+
+
+def test_no_private_name_in_docs_examples_and_benchmarks():
+    root = Path(__file__).parents[1]
+    pattern = re.compile(r"skphys\._[a-z]|from \._")  # private modules, not __version__
+    offending = [
+        f"{path.relative_to(root)}:{number}"
+        for place in _PUBLIC_PLACES
+        for path in ([root / place] if (root / place).is_file() else sorted(
+            p for p in (root / place).rglob("*") if p.suffix in (".py", ".rst", ".md")
+            and "_build" not in p.parts and "auto_examples" not in p.parts
+            and "generated" not in p.parts))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    docstring_examples = [
+        f"{path.relative_to(root)}:{number}"
+        for path in sorted((root / "skphys").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if line.lstrip().startswith((">>>", "...")) and pattern.search(line)
+    ]
+    assert not offending and not docstring_examples, offending + docstring_examples
 
 
 _API_MODULES = re.findall(r"^   (skphys[\w.]*)$",

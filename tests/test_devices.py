@@ -18,16 +18,17 @@ import torch
 import skphys
 from skphys import (AutoregressiveHamiltonian, BottleneckDistiller, FlowSampler, PhysicsTranslator,
                     RGFlow)
+from skphys.architectures import GRUCell
+from skphys.architectures import MADE, PixelCNN
+from skphys import ContinuousFlow, CouplingBlock, CouplingFlow, MERAFlow, ODEBlock
 from skphys.datasets import make_schrodinger_1d
 from skphys.lattice import XY, ComplexPhi4, Ising, IsingDual, Phi4
 from skphys.lattice.exact import T_C
 
-_FLOW = dict(n_layers=2, hidden_channels=(4,), monitor_every=0, max_iter=3, batch_size=16,
-             dtype="float64", random_state=0)
-_RG = dict(n_layers=1, hidden_units=(4,), monitor_every=0, max_iter=3, batch_size=16,
-           dtype="float64", random_state=0)
-_AH = dict(hidden_channels=2, n_layers=1, max_iter=3, batch_size=16, dtype="float64",
-           random_state=0)
+_TRAINING = dict(monitor_every=0, max_iter=3, batch_size=16, dtype="float64", random_state=0)
+_FLOW = dict(flow=CouplingFlow(n_layers=2, hidden_channels=(4,)), **_TRAINING)
+_RG = dict(flow=MERAFlow(block=CouplingBlock(n_layers=1, hidden_channels=(4,))), **_TRAINING)
+_AH = dict(max_iter=3, batch_size=16, dtype="float64", random_state=0)
 
 
 def _schrodinger():
@@ -35,7 +36,7 @@ def _schrodinger():
 
 
 def _translator(device):
-    return PhysicsTranslator(hidden_size=3, window=6, max_iter=2, device=device,
+    return PhysicsTranslator(GRUCell(hidden_channels=3), window=6, max_iter=2, device=device,
                              dtype="float64", random_state=0).fit(*_schrodinger())
 
 
@@ -44,24 +45,28 @@ def _fit(name: str, device: str):
     if name == "flow-coupling-ising-dual":
         return FlowSampler(IsingDual((4, 4), T_C), device=device, **_FLOW).fit()
     if name == "flow-continuous-phi4":
-        return FlowSampler(Phi4((4, 4), m2=-4.0, lam=8.0), flow="continuous", ode_steps=2,
-                           device=device, **_FLOW).fit()
+        return FlowSampler(Phi4((4, 4), m2=-4.0, lam=8.0), flow=ContinuousFlow(ode_steps=2),
+                           device=device, **_TRAINING).fit()
     if name == "rg-coupling-ising-dual":
         return RGFlow(IsingDual((4, 4), T_C), device=device, **_RG).fit()
     if name == "rg-ode-complex-phi4":
-        return RGFlow(ComplexPhi4((4, 4), t=1.0, mu=-2.0, lam=1.5), bijector="ode",
-                      ode_steps=2, device=device, **_RG).fit()
+        return RGFlow(ComplexPhi4((4, 4), t=1.0, mu=-2.0, lam=1.5),
+                      flow=MERAFlow(block=ODEBlock(hidden_channels=(4,), ode_steps=2)),
+                      device=device, **_TRAINING).fit()
     if name == "autoregressive-ising":
-        return AutoregressiveHamiltonian(theory=Ising((4, 4), 2.5), device=device, **_AH).fit()
+        return AutoregressiveHamiltonian(Ising((4, 4), 2.5), device=device,
+                                         network=PixelCNN(hidden_channels=2, n_layers=1),
+                                         **_AH).fit()
     if name == "autoregressive-xy":
-        return AutoregressiveHamiltonian(theory=XY((4, 4), 1.0), network="made",
+        return AutoregressiveHamiltonian(XY((4, 4), 1.0), network=MADE(hidden_channels=2,
+                                                                       n_layers=1),
                                          device=device, **_AH).fit()
     if name == "translator":
         return _translator(device)
     if name == "distiller":
-        return BottleneckDistiller(_translator(device), latent_dim=2, horizon=4, width=4,
-                                   max_iter=3, dtype="float64", device=device,
-                                   random_state=0).fit(_schrodinger()[0])
+        return BottleneckDistiller(_translator(device), latent_dim=2, horizon=4,
+                                   hidden_channels=4, max_iter=3, dtype="float64",
+                                   device=device, random_state=0).fit(_schrodinger()[0])
     raise AssertionError(name)
 
 

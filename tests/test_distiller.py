@@ -8,13 +8,14 @@ import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
-from sklearn.model_selection import validation_curve
+from sklearn.model_selection import GridSearchCV, validation_curve
 
-from skphys import BottleneckDistiller, PhysicsTranslator, scan_latent_dim
+from skphys import Adam, BottleneckDistiller, PhysicsTranslator, scan_latent_dim
+from skphys.architectures import MultiplicativeCell
 from skphys.datasets import make_schrodinger_1d
 
 A = 0.1  # grid spacing of the data
-SMALL = dict(horizon=10, width=8, max_iter=20, device="cpu")
+SMALL = dict(horizon=10, hidden_channels=8, max_iter=20, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +26,9 @@ def data():
 @pytest.fixture(scope="module")
 def translator(data):
     V, rho = data
-    return PhysicsTranslator(hidden_size=4, window=15, cell="multiplicative", max_iter=30,
-                             learning_rate=3e-2, device="cpu", random_state=0).fit(V, rho)
+    return PhysicsTranslator(MultiplicativeCell(hidden_channels=4), window=15, max_iter=30,
+                             optimizer=Adam(3e-2, clip_grad_norm=1.0), device="cpu",
+                             random_state=0).fit(V, rho)
 
 
 def test_shapes_and_score(data, translator):
@@ -81,6 +83,16 @@ def test_validation_curve_end_to_end(data, translator):
     )
 
 
+def test_grid_search_over_latent_dim(data, translator):
+    V, _ = data
+    search = GridSearchCV(BottleneckDistiller(translator, random_state=0, **SMALL),
+                          {"latent_dim": [1, 2], "hidden_channels": [4, 8]}, cv=2).fit(V)
+    assert search.best_estimator_.translator is translator
+    assert search.best_params_["latent_dim"] in (1, 2)
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    assert search.score(V) == search.best_estimator_.score(V)
+
+
 def test_law_report_recovers_the_exact_step(data, translator):
     # Make the step network linear in V (tanh(eps u) ~ eps u) with M(V) - 1 =
     # [[1 + a^2 V, -1], [1, -1]], i.e. M the exact transfer matrix [[2 + a^2 V, -1], [1, 0]]:
@@ -109,10 +121,12 @@ def test_input_errors(data, translator):
     V, _ = data
     with pytest.raises(NotFittedError, match="translator must be fitted"):
         BottleneckDistiller(PhysicsTranslator(), **SMALL).fit(V)
+    with pytest.raises(NotFittedError, match="translator must be fitted"):
+        BottleneckDistiller(FrozenEstimator(PhysicsTranslator()), **SMALL).fit(V)
     with pytest.raises(TypeError, match="translator must be a fitted PhysicsTranslator"):
         BottleneckDistiller(None, **SMALL).fit(V)
-    with pytest.raises(ValueError, match="latent_dim must be an int >= 1"):
-        BottleneckDistiller(translator, latent_dim=0, **SMALL).fit(V)
+    with pytest.raises(TypeError, match="translator must be a fitted PhysicsTranslator"):
+        BottleneckDistiller(FrozenEstimator(object()), **SMALL).fit(V)
     bad = V.copy()
     bad[2, 2] = np.inf
     with pytest.raises(ValueError, match="infinity"):
@@ -120,6 +134,33 @@ def test_input_errors(data, translator):
     ds = BottleneckDistiller(translator, **{**SMALL, "max_iter": 1}).fit(V)
     with pytest.raises(ValueError, match="1-D"):
         ds.update_matrices(np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("params, error, match", [
+    ({"latent_dim": 0}, ValueError, "latent_dim must be an int >= 1"),
+    ({"latent_dim": 2.0}, TypeError, "latent_dim must be an int"),
+    ({"horizon": 0}, ValueError, "horizon must be an int >= 1"),
+    ({"hidden_channels": 0}, ValueError, "hidden_channels must be an int >= 1"),
+    ({"hidden_channels": (8,)}, TypeError, "hidden_channels must be an int"),
+    ({"target": "wave"}, ValueError, "target must be one of"),
+    ({"target": 1}, TypeError, "target must be one of"),
+    ({"optimizer__clip_grad_norm": -1.0}, ValueError, "optimizer__clip_grad_norm must be"),
+    ({"max_iter": 0}, ValueError, "max_iter must be an int >= 1"),
+])
+def test_parameter_errors(data, translator, params, error, match):
+    V, _ = data
+    ds = BottleneckDistiller(translator, **SMALL).set_params(**params)
+    with pytest.raises(error, match=match):
+        ds.fit(V)
+
+
+def test_warm_start_continues_the_fit(data, translator):
+    V, _ = data
+    ds = BottleneckDistiller(translator, warm_start=True, random_state=0,
+                             **{**SMALL, "max_iter": 3}).fit(V)
+    module = ds.module_
+    ds.fit(V)
+    assert ds.module_ is module and ds.n_iter_ == 6 and len(ds.history_) == 6
 
 
 # -- the alternative formulation (target="density") ---------------------------------------------
@@ -143,8 +184,6 @@ def test_density_target_shapes_and_errors(data, translator):
     hidden = BottleneckDistiller(translator, **{**SMALL, "max_iter": 1}).fit(V)
     with pytest.raises(ValueError, match="1-D"):
         hidden.update_matrices(np.zeros((2, 2)))
-    with pytest.raises(ValueError, match="target must be one of"):
-        BottleneckDistiller(translator, target="wave", **SMALL).fit(V)
     scan = scan_latent_dim(BottleneckDistiller(translator, target="density", **SMALL), V,
                            [2, 3], cv=2)
     assert list(scan.index) == [2, 3] and np.all(np.isfinite(scan.to_numpy()))
@@ -159,7 +198,7 @@ def test_density_target_represents_the_three_variable_law(data):
     # test_law_report_recovers_the_exact_step, t^2 from the even part of a tanh pair): the
     # reconstruction is exact at d = 3.
     V, rho = data
-    tr = PhysicsTranslator(hidden_size=2, n_readout=1, cell="multiplicative", max_iter=1,
+    tr = PhysicsTranslator(MultiplicativeCell(hidden_channels=2, n_readout=1), max_iter=1,
                            device="cpu", dtype="float64").fit(V, rho)
     with torch.no_grad():
         tr.module_.core.weight.copy_(torch.tensor([[2.0, -1.0], [1.0, 0.0]]))
@@ -167,7 +206,7 @@ def test_density_target_represents_the_three_variable_law(data):
         tr.module_.initial.copy_(torch.tensor([[1.0, 0.0]]))
         tr.module_.readout.weight.copy_(torch.tensor([[0.0, 1.0]]))
         tr.module_.readout.bias.zero_()
-    ds = BottleneckDistiller(tr, latent_dim=3, target="density", horizon=10, width=3,
+    ds = BottleneckDistiller(tr, latent_dim=3, target="density", horizon=10, hidden_channels=3,
                              max_iter=1, dtype="float64", device="cpu", random_state=0).fit(V)
     net = ds.module_
     (m0, m1), (s0, s1) = ds.hidden_mean_, ds.hidden_scale_

@@ -10,14 +10,24 @@ import numpy as np
 import pytest
 import torch
 from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
 
 import skphys
-from skphys import FlowSampler, UnreliableEstimateWarning
-from skphys.lattice import ComplexPhi4, FreeScalar, IsingDual, Phi4
+from skphys import (
+    Adam,
+    ContinuousFlow,
+    CouplingFlow,
+    FlowSampler,
+    MERAFlow,
+    RGFlow,
+    UnreliableEstimateWarning,
+)
+from skphys.lattice import XY, ComplexPhi4, FreeScalar, Ising, IsingDual, Phi4
 from skphys.lattice.exact import free_scalar_log_z, free_scalar_propagator
 from skphys.lattice.stats import mean_error
 
-SMALL = dict(n_layers=2, hidden_channels=(8,), monitor_every=0, device="cpu")
+SMALL = dict(flow=CouplingFlow(n_layers=2, hidden_channels=(8,)), monitor_every=0, device="cpu")
+FAST = Adam(1e-2, clip_grad_norm=100.0)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +93,7 @@ def test_diagnose_flags_a_flow_narrower_than_the_target(imperfect):
 @pytest.mark.parametrize("path_gradient", [False, True])
 def test_reverse_kl_reaches_exact_free_field(path_gradient):
     theory = FreeScalar((4, 4), m2=0.5)
-    fs = FlowSampler(theory, max_iter=300, learning_rate=1e-2, random_state=0,
+    fs = FlowSampler(theory, max_iter=300, optimizer=FAST, random_state=0,
                      dtype="float64", path_gradient=path_gradient, **SMALL).fit()
     diag = fs.diagnose(4096)
     assert diag["ess"] > 0.98
@@ -104,7 +114,7 @@ def test_maximum_likelihood_from_data_and_round_trip():
     theory = FreeScalar((4, 4), m2=0.5)
     cov = np.linalg.inv(np.eye(16) * 0 + _precision(theory))
     X = rng.multivariate_normal(np.zeros(16), cov, size=2000)
-    fs = FlowSampler(lattice_shape=(4, 4), max_iter=200, learning_rate=1e-2, random_state=0,
+    fs = FlowSampler(lattice_shape=(4, 4), max_iter=200, optimizer=FAST, random_state=0,
                      dtype="float64", **SMALL).fit(X)
     exact_ll = -0.5 * np.linalg.slogdet(2 * np.pi * np.e * cov)[1]
     assert abs(fs.score(X) - exact_ll) < 0.1
@@ -126,7 +136,7 @@ def test_both_losses_weigh_the_forward_term():
     slope = first[2.0] - first[1.0]
     assert slope > 1.0  # the identity flow (unit normal) is far from data of variance 9
     np.testing.assert_allclose(first[1.0] - first[0.5], slope / 2, rtol=1e-12)
-    with pytest.raises(ValueError, match="forward_weight must be a finite number > 0"):
+    with pytest.raises(ValueError, match="forward_weight must be a finite real number > 0"):
         FlowSampler(theory, loss="both", forward_weight=-1.0, **SMALL).fit(X)
 
 
@@ -171,13 +181,18 @@ def test_bad_input():
     bad[1, 2] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         fs.score_samples(bad)
-    for n in (0, -1, 2.5):
+    for n in (0, -1):
         with pytest.raises(ValueError, match="n_samples"):
             fs.sample(n)
+    with pytest.raises(TypeError, match="n_samples"):
+        fs.sample(2.5)
     with pytest.raises(ValueError, match="method"):
         fs.sample(3, method="gibbs")
-    with pytest.raises(ValueError, match="flow must be"):
-        FlowSampler(theory, flow="maf").fit()
+    with pytest.raises(TypeError, match="flow must be a skphys.CouplingFlow or "
+                                        "skphys.ContinuousFlow, got 'coupling'"):
+        FlowSampler(theory, flow="coupling").fit()
+    with pytest.raises(TypeError, match="flow must be"):
+        FlowSampler(theory, flow=MERAFlow()).fit()
 
 
 def test_save_load(tmp_path):
@@ -188,3 +203,105 @@ def test_save_load(tmp_path):
     assert loaded.theory == theory
     X = fs.sample(5)
     np.testing.assert_allclose(loaded.score_samples(X), fs.score_samples(X), rtol=1e-6)
+
+
+# -- the architecture object ------------------------------------------------------------------
+class _Tilted(Phi4):
+    """phi^4 with a linear term: the action breaks phi -> -phi and declares no symmetry."""
+
+    internal_symmetries = ()
+
+    def action(self, x):
+        return super().action(x) - 0.5 * x.sum(1)
+
+
+def _couplings(fs):
+    return [layer for layer in fs.module_.bijector.bijectors
+            if hasattr(layer, "z2_equivariant")]
+
+
+def test_equivariance_follows_the_theorys_sign_symmetry():
+    phi4 = FlowSampler(Phi4((4, 4), m2=-4.0, lam=8.0), max_iter=1, random_state=0,
+                       **SMALL).fit()
+    assert all(layer.z2_equivariant for layer in _couplings(phi4))
+    tilted = FlowSampler(_Tilted((4, 4), m2=-4.0, lam=8.0), max_iter=1, random_state=0,
+                         **SMALL).fit()
+    assert not any(layer.z2_equivariant for layer in _couplings(tilted))
+    assert tilted.flow.z2_equivariant is None  # resolved at build time, never written back
+    # without a theory (maximum likelihood on data) the flow is not equivariant
+    X = np.random.default_rng(0).normal(size=(32, 16))
+    data = FlowSampler(lattice_shape=(4, 4), max_iter=1, random_state=0, **SMALL).fit(X)
+    assert not any(layer.z2_equivariant for layer in _couplings(data))
+    # explicit values win, and a non-odd activation cannot be equivariant
+    forced = FlowSampler(Phi4((4, 4), m2=-4.0, lam=8.0), max_iter=1, random_state=0,
+                         flow=CouplingFlow(n_layers=2, z2_equivariant=False)).fit()
+    assert not any(layer.z2_equivariant for layer in _couplings(forced))
+    with pytest.raises(ValueError, match="flow__activation='silu' is not odd"):
+        FlowSampler(Phi4((4, 4), m2=-4.0, lam=8.0),
+                    flow=CouplingFlow(activation="silu")).fit()
+    FlowSampler(_Tilted((4, 4), m2=-4.0, lam=8.0), max_iter=1, device="cpu",
+                flow=CouplingFlow(n_layers=1, activation="silu")).fit()
+
+
+@pytest.mark.parametrize("estimator", [FlowSampler, RGFlow])
+@pytest.mark.parametrize("theory", [Ising((4, 4), 2.5), XY((4, 4), 1.0)])
+def test_spins_and_angles_are_refused(estimator, theory):
+    with pytest.raises(TypeError, match="AutoregressiveHamiltonian"):
+        estimator(theory).fit()
+
+
+def test_flat_square_data_warns_unless_the_lattice_is_given():
+    X = np.random.default_rng(0).normal(size=(16, 64))
+    with pytest.warns(UserWarning, match="lattice_shape"):
+        FlowSampler(max_iter=1, random_state=0, **SMALL).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fs = FlowSampler(lattice_shape=(64,), max_iter=1, random_state=0, **SMALL).fit(X)
+    assert fs.lattice_shape_ == (64,)
+
+
+def test_grid_search_over_a_nested_architecture_parameter():
+    theory = FreeScalar((4, 4), m2=1.0)
+    X = np.random.default_rng(0).normal(size=(40, 16))
+    search = GridSearchCV(FlowSampler(theory, max_iter=2, random_state=0, **SMALL),
+                          {"flow__n_layers": [1, 2]}, cv=2).fit(X)
+    assert search.best_params_["flow__n_layers"] in (1, 2)
+    assert search.best_estimator_.flow.n_layers == search.best_params_["flow__n_layers"]
+    assert len(search.best_estimator_.module_.bijector.bijectors) == 1 + search.best_params_[
+        "flow__n_layers"]  # the Fourier layer, then the couplings
+
+
+def test_set_params_never_changes_the_default_architecture():
+    default = FlowSampler().flow
+    before = default.get_params()
+    fs = FlowSampler().set_params(flow__n_layers=2, flow__hidden_channels=4)
+    assert fs.flow.n_layers == 2 and fs.flow is not default
+    assert FlowSampler().flow is default and default.get_params() == before
+    assert default == CouplingFlow()
+
+
+@pytest.mark.parametrize("flow, error, name", [
+    (CouplingFlow(n_layers=0), ValueError, "flow__n_layers"),
+    (CouplingFlow(n_layers=2.0), TypeError, "flow__n_layers"),
+    (CouplingFlow(hidden_channels=()), ValueError, "flow__hidden_channels"),
+    (CouplingFlow(hidden_channels="16"), TypeError, "flow__hidden_channels"),
+    (CouplingFlow(kernel_size=4), ValueError, "flow__kernel_size"),
+    (CouplingFlow(activation="relu"), ValueError, "flow__activation"),
+    (CouplingFlow(z2_equivariant=1), TypeError, "flow__z2_equivariant"),
+    (CouplingFlow(fourier_layer="yes"), TypeError, "flow__fourier_layer"),
+    (ContinuousFlow(ode_method="rk5"), ValueError, "flow__ode_method"),
+    (ContinuousFlow(ode_steps=0), ValueError, "flow__ode_steps"),
+    (ContinuousFlow(adjoint=None), TypeError, "flow__adjoint"),
+])
+def test_bad_architecture_values_name_the_nested_parameter(flow, error, name):
+    with pytest.raises(error, match=name):
+        FlowSampler(Phi4((4, 4), m2=-4.0, lam=8.0), flow=flow, max_iter=1).fit()
+
+
+def test_continuous_flow_trains_and_round_trips():
+    fs = FlowSampler(FreeScalar((4, 4), m2=1.0), flow=ContinuousFlow(n_frequencies=2,
+                     ode_steps=2), max_iter=3, random_state=0, monitor_every=0,
+                     dtype="float64", device="cpu").fit()
+    X = fs.sample(4)
+    # RK4 backwards inverts the forward map to the solver's accuracy only
+    np.testing.assert_allclose(fs.inverse_transform(fs.transform(X)), X, atol=1e-3)

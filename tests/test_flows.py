@@ -9,11 +9,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skphys._torch_utils import init_parameters
 from skphys.flows import (
     AffineCoupling,
     CircularConvNet,
     Composed,
-    ContinuousFlow,
+    ContinuousBijector,
     EquivariantVelocity,
     FourierGaussian,
     block_coupling,
@@ -21,7 +22,6 @@ from skphys.flows import (
     momentum_orbits,
     tanh,
 )
-from skphys._torch_utils import init_parameters
 from skphys.flows._model import LatticeFlow, coupling_flow, mera_flow
 from skphys.lattice import FreeScalar
 from skphys.lattice.exact import free_scalar_log_z
@@ -68,7 +68,7 @@ def _coupling(seed, channels=1, z2=True):
 
 def _continuous(seed, channels=1, weight_std=0.1, **flow_kwargs):
     velocity = EquivariantVelocity((L, L), channels, n_frequencies=3, n_time_kernels=3)
-    flow = Composed([FourierGaussian((L, L)), ContinuousFlow(velocity, **flow_kwargs)])
+    flow = Composed([FourierGaussian((L, L)), ContinuousBijector(velocity, **flow_kwargs)])
     _random_(flow.double(), seed, 0.3)
     with torch.no_grad():  # velocity weights of order those of a trained flow
         velocity.weight.normal_(0.0, weight_std, generator=torch.Generator().manual_seed(seed))
@@ -196,7 +196,8 @@ def test_z2_couplings_start_at_the_identity_as_built():
     z = torch.randn(8, 1, 4, 4, generator=torch.Generator().manual_seed(0))
     odd_net = CircularConvNet(2, 1, 3, [4], activation=torch.nn.Tanh, bias=False)
     layers = [AffineCoupling(checkerboard_mask((4, 4), 0), odd_net, z2_equivariant=True),
-              block_coupling(1, (4, 4), n_layers=3, hidden_units=(8,), z2_equivariant=True)]
+              block_coupling(1, (4, 4), n_layers=3, hidden_channels=(8,),
+                             z2_equivariant=True)]
     for layer in layers:
         x, log_det = layer(z)
         assert torch.equal(x, z) and torch.equal(log_det, torch.zeros(8))
@@ -281,10 +282,15 @@ def test_sample_path_matches_sample(z2_mixture):
     torch.testing.assert_close(log_q_path, log_q)
 
 
+def _coupling_block(**kwargs):
+    """``make_block`` of non-equivariant block couplings."""
+    return lambda block: block_coupling(1, block, z2_equivariant=False, **kwargs)
+
+
 def _mixture_flow(shape, seed: int = 0) -> LatticeFlow:
     """A random, not equivariant MERA flow with the Z2 mixture (float64)."""
-    flow = mera_flow(shape, 1, block_size=2, n_levels=None, depth=1, bijector="coupling",
-                     n_layers=2, hidden_units=(6,), z2_equivariant=False, ode_steps=4,
+    flow = mera_flow(shape, 1, block_size=2, n_levels=None, depth=1,
+                     make_block=_coupling_block(n_layers=2, hidden_channels=(6,)),
                      prior="gaussian", z2_mixture=True).double()
     return _random_(flow, seed, 0.3)
 

@@ -10,8 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skphys._torch_utils import init_parameters
-from skphys.flows import (MERA, block_coupling, block_ode, level_depths, max_levels, mera_flow,
-                          mera_levels)
+from skphys.flows import (
+    MERA,
+    block_coupling,
+    block_ode,
+    level_depths,
+    max_levels,
+    mera_flow,
+    mera_levels,
+)
 from skphys.lattice import FreeScalar
 from skphys.lattice.exact import free_scalar_log_z
 
@@ -24,8 +31,8 @@ def _mera(shape, bijector: str, *, z2: bool = False, seed: int = 0, scale: float
     """A MERA of small blocks, initialized from ``seed`` and then perturbed by ``scale``."""
     def make_block(block):
         if bijector == "coupling":
-            return block_coupling(1, block, n_layers=2, hidden_units=(6,), z2_equivariant=z2)
-        return block_ode(1, block, hidden_units=(6,), z2_equivariant=z2, n_steps=ode_steps)
+            return block_coupling(1, block, n_layers=2, hidden_channels=(6,), z2_equivariant=z2)
+        return block_ode(1, block, hidden_channels=(6,), z2_equivariant=z2, n_steps=ode_steps)
 
     levels = max_levels(shape, block_size) if n_levels is None else n_levels
     mera = MERA(shape, block_size, levels, make_block, depth, fourier_layer=fourier)
@@ -126,7 +133,7 @@ def test_z2_equivariant_hierarchy_is_odd(fourier):
 
 def test_one_dimensional_and_two_channel_fields():
     mera = MERA((8,), 2, 3, lambda block: block_coupling(
-        2, block, n_layers=2, hidden_units=(4,), z2_equivariant=False)).double()
+        2, block, n_layers=2, hidden_channels=(4,), z2_equivariant=False)).double()
     generator = torch.Generator().manual_seed(6)
     init_parameters(mera, generator)
     with torch.no_grad():
@@ -166,12 +173,17 @@ def test_fourier_layer_spreads_every_site_over_the_lattice():
     assert mera.causal_cone(mask).all() and _influence(mera, (2, 5)).all()
 
 
+def _coupling_block(**kwargs):
+    """``make_block`` of non-equivariant block couplings."""
+    return lambda block: block_coupling(1, block, z2_equivariant=False, **kwargs)
+
+
 def test_fourier_layer_makes_the_free_field_exact():
     """Identity blocks and the free-field scales per momentum, sigma_k = (m2 + p_k^2)^-1/2:
     G maps the prior onto the free field exactly, so log q + S = -ln Z for every sample."""
     shape, m2 = (4, 4), 0.5
-    flow = mera_flow(shape, 1, block_size=2, n_levels=None, depth=1, bijector="coupling",
-                     n_layers=2, hidden_units=(4,), z2_equivariant=False, ode_steps=4,
+    flow = mera_flow(shape, 1, block_size=2, n_levels=None, depth=1,
+                     make_block=_coupling_block(n_layers=2, hidden_channels=(4,)),
                      prior="gaussian", fourier_layer=True).double()
     init_parameters(flow, torch.Generator().manual_seed(0))
     layer = flow.bijector.boundary

@@ -368,7 +368,7 @@ def test_invalid_arguments():
         energy_per_site("Phi4", np.zeros((1, 4)))
     with pytest.raises(ValueError, match="shape must be 2-D"):
         vortex_density(np.zeros((1, 27)), (3, 3, 3))
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+    with pytest.raises(ValueError, match="temperature must be a finite real number > 0"):
         helicity_modulus(np.zeros((1, 16)), (4, 4), temperature=0.0)
     with pytest.raises(ValueError, match="G must have at least 3 entries"):
         effective_mass(np.ones(2))

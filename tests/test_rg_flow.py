@@ -9,17 +9,28 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.decomposition import PCA
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 import skphys
-from skphys._rg_flow import RGFlow, _LatentAction
-from skphys.lattice import ComplexPhi4, FreeScalar, IsingDual
+from skphys import Adam, CouplingBlock, CouplingFlow, MERAFlow, ODEBlock, RGFlow
+from skphys.lattice import XY, ComplexPhi4, FreeScalar, Ising, IsingDual
 from skphys.lattice.exact import T_C, free_scalar_log_z, free_scalar_propagator
 from skphys.lattice.stats import mean_error
 
-SMALL = dict(hidden_units=(16,), n_layers=4, monitor_every=0, device="cpu", dtype="float64")
+BLOCK = CouplingBlock(n_layers=4, hidden_channels=(16,))
+
+
+def small(**flow) -> dict:
+    """Small, fast settings; ``flow`` are MERAFlow parameters."""
+    return dict(flow=MERAFlow(block=BLOCK, **flow), monitor_every=0, device="cpu",
+                dtype="float64")
+
+
+SMALL = small()
 THEORY = FreeScalar((4, 4), m2=1.0)
 MIXTURE = dict(z2_equivariant=False, z2_mixture=True)
+FAST = Adam(1e-2, clip_grad_norm=100.0)
 
 
 class _NotZ2(FreeScalar):
@@ -40,7 +51,7 @@ def _gaussian_samples(shape, m2: float, n: int, seed: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def trained():
     """Reverse-KL fit (path gradients) on the free field L = 4 (about 8 CPU s)."""
-    return RGFlow(THEORY, max_iter=400, learning_rate=1e-2, batch_size=128, path_gradient=True,
+    return RGFlow(THEORY, max_iter=400, optimizer=FAST, batch_size=128, path_gradient=True,
                   random_state=0, **SMALL).fit()
 
 
@@ -93,12 +104,12 @@ def test_round_trip_and_effective_action(trained):
 
 def test_maximum_likelihood_on_exact_samples():
     X = _gaussian_samples((4, 4), 1.0, 2000, seed=0)
-    rg = RGFlow(THEORY, max_iter=300, learning_rate=1e-2, batch_size=128, random_state=0,
+    rg = RGFlow(THEORY, max_iter=300, optimizer=FAST, batch_size=128, random_state=0,
                 **SMALL).fit(X)
     assert rg.history_["loss"].iloc[-20:].mean() < rg.history_["loss"].iloc[:5].mean() - 1
     assert rg.diagnose(4096)["ess"] > 0.8
     # without a theory: a 1-D chain of 16 sites
-    rg_chain = RGFlow(max_iter=5, random_state=0, **SMALL).fit(X)
+    rg_chain = RGFlow(lattice_shape=(16,), max_iter=5, random_state=0, **SMALL).fit(X)
     assert rg_chain.lattice_shape_ == (16,) and np.bincount(rg_chain.levels_).tolist() == [
         8, 4, 2, 2]
 
@@ -107,7 +118,7 @@ def test_maximum_likelihood_on_exact_samples():
 def test_bulk_hmc_is_exact(trained, n_chains):
     """HMC on S_eff samples the theory exactly (the log-det of G matters: the trained map
     contracts volumes by about exp(-12)). Rows are time-major: 16 chains by default."""
-    X = trained.sample(1600, method="bulk_hmc", burn_in=50, n_chains=n_chains)
+    X = trained.sample(1600, method="bulk_hmc", n_burnin=50, n_chains=n_chains)
     exact = free_scalar_propagator((4, 4), 1.0).ravel()
     chains = n_chains or 16
     products = (X[:, :1] * X).reshape(1600 // chains, chains, 16)  # time, chain, site
@@ -129,7 +140,7 @@ def test_bulk_hmc_rejects_bad_n_chains(trained):
 def test_latent_action_reuses_the_action_of_the_force_pass(trained):
     """HMC's end-point action comes with the last force; any other tensor, or the same one
     changed in place, gets a fresh pass."""
-    target = _LatentAction(trained)
+    target = trained.latent_theory()
     z = torch.randn(5, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     fresh = trained._effective_action(z).detach()
     target.grad_action(z)
@@ -144,7 +155,7 @@ def test_inpaint_resamples_only_masked_sites(trained):
     X = trained.sample(2, method="mh")
     mask = np.zeros(16, dtype=bool)
     mask[[5, 6]] = True
-    Y = trained.inpaint(X, mask, n_samples=30, burn_in=20)
+    Y = trained.inpaint(X, mask, n_samples=30, n_burnin=20)
     assert Y.shape == (2, 30, 16)
     np.testing.assert_array_equal(Y[:, :, ~mask], np.broadcast_to(X[:, None, ~mask], (2, 30, 14)))
     assert np.unique(Y[0, :, 5]).size > 5  # the chain moves
@@ -171,25 +182,70 @@ def test_bulk_correlation_frame(trained):
     assert df["correlation"].abs().max() < 0.25
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(theory=FreeScalar((6, 6), m2=1.0)), "lattice_shape"),
-    (dict(theory=FreeScalar((4, 4), m2=1.0), n_levels=3), "n_levels"),
-    (dict(theory=FreeScalar((4, 4), m2=1.0), block_size=3), "block_size"),
-    (dict(theory=FreeScalar((4, 4), m2=1.0), bijector="glow"), "bijector"),
-    (dict(theory=FreeScalar((4, 4), m2=1.0), prior="cauchy"), "prior"),
-    (dict(theory=FreeScalar((4, 4), m2=1.0), hidden_units=()), "hidden_units"),
-    (dict(theory=FreeScalar((4, 4), m2=1.0), z2_mixture="yes"), "z2_mixture"),
-    (dict(theory=FreeScalar((4, 4), m2=1.0), fourier_layer=1), "fourier_layer must be a bool"),
-    (dict(theory=FreeScalar((4, 4), m2=1.0), z2_mixture=True), "z2_equivariant=False"),
-    (dict(theory=_NotZ2((4, 4), m2=1.0), **MIXTURE), "z2_mixture.*_NotZ2"),
-    (dict(theory=FreeScalar((4, 4), m2=1.0), depth=0), "depth"),
-    (dict(theory=FreeScalar((4, 4), m2=1.0), depth=(1, 2, 1)), "depth needs one count per "
-     "level: 2"),
-    (dict(theory=FreeScalar((4, 4), m2=1.0), depth=(1, 0)), "depth must be ints >= 1"),
+@pytest.mark.parametrize("theory, flow, error, match", [
+    (FreeScalar((6, 6), m2=1.0), MERAFlow(), ValueError, "lattice_shape"),
+    (THEORY, MERAFlow(n_levels=3), ValueError, "flow__n_levels=3 exceeds"),
+    (THEORY, MERAFlow(block_size=3), ValueError, "flow__block_size must be a power of two"),
+    (THEORY, MERAFlow(block="glow"), TypeError, "flow__block must be a skphys.CouplingBlock"),
+    (THEORY, MERAFlow(prior="cauchy"), ValueError, "flow__prior"),
+    (THEORY, MERAFlow(block=CouplingBlock(hidden_channels=())), ValueError,
+     "flow__block__hidden_channels"),
+    (THEORY, MERAFlow(block=CouplingBlock(n_layers=0)), ValueError, "flow__block__n_layers"),
+    (THEORY, MERAFlow(block=ODEBlock(ode_steps=1.5)), TypeError, "flow__block__ode_steps"),
+    (THEORY, MERAFlow(z2_mixture="yes"), TypeError, "flow__z2_mixture must be a bool"),
+    (THEORY, MERAFlow(fourier_layer=1), TypeError, "flow__fourier_layer must be a bool"),
+    (THEORY, MERAFlow(z2_mixture=True, z2_equivariant=True), ValueError,
+     "z2_equivariant=False or None"),
+    (_NotZ2((4, 4), m2=1.0), MERAFlow(z2_mixture=True), ValueError, "z2_mixture.*_NotZ2"),
+    (THEORY, MERAFlow(depth=0), ValueError, "flow__depth"),
+    (THEORY, MERAFlow(depth=(1, 2, 1)), ValueError, "depth needs one count per level: 2"),
+    (THEORY, MERAFlow(depth=(1, 0)), ValueError, "flow__depth must be an int >= 1 or"),
+    (THEORY, CouplingFlow(), TypeError, "flow must be a skphys.MERAFlow"),
 ])
-def test_bad_parameters_rejected(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        RGFlow(max_iter=1, **kwargs).fit()
+def test_bad_parameters_rejected(theory, flow, error, match):
+    with pytest.raises(error, match=match):
+        RGFlow(theory, flow=flow, max_iter=1).fit()
+
+
+@pytest.mark.parametrize("theory", [Ising((4, 4), 2.5), XY((4, 4), 1.0)])
+def test_spins_and_angles_are_refused(theory):
+    with pytest.raises(TypeError, match="use AutoregressiveHamiltonian"):
+        RGFlow(theory).fit()
+
+
+def test_equivariance_follows_the_theorys_sign_symmetry():
+    def equivariant(rg):
+        return {layer.z2_equivariant for layer in rg.module_.modules()
+                if hasattr(layer, "z2_equivariant")}
+
+    assert equivariant(RGFlow(THEORY, max_iter=1, random_state=0, **SMALL).fit()) == {True}
+    assert equivariant(RGFlow(_NotZ2((4, 4), m2=1.0), max_iter=1, random_state=0,
+                              **SMALL).fit()) == {False}
+    # a Z2 mixture is built from a non-equivariant G, and so is a flow fitted without theory
+    assert equivariant(RGFlow(THEORY, max_iter=1, random_state=0,
+                              **small(z2_mixture=True)).fit()) == {False}
+    X = _gaussian_samples((4, 4), 1.0, 32, seed=0)
+    assert equivariant(RGFlow(lattice_shape=(4, 4), max_iter=1, random_state=0,
+                              **SMALL).fit(X)) == {False}
+
+
+@pytest.mark.parametrize("grid", [{"flow__block__n_layers": [1, 2]}, {"flow__depth": [1, 2]}])
+def test_grid_search_over_a_nested_architecture_parameter(grid):
+    X = _gaussian_samples((4, 4), 1.0, 40, seed=0)
+    search = GridSearchCV(RGFlow(THEORY, max_iter=2, random_state=0, **SMALL), grid,
+                          cv=2).fit(X)
+    (name, values), = grid.items()
+    assert search.best_params_[name] in values
+    assert search.best_estimator_.get_params()[name] == search.best_params_[name]
+    assert RGFlow(THEORY, **SMALL).flow == SMALL["flow"]  # the grid never touched it
+
+
+def test_set_params_never_changes_the_default_architecture():
+    default = RGFlow().flow
+    rg = RGFlow().set_params(flow__depth=(2, 1), flow__block__n_layers=1)
+    assert rg.flow.depth == (2, 1) and rg.flow.block.n_layers == 1
+    assert RGFlow().flow is default and default == MERAFlow()
+    assert default.block == CouplingBlock()
 
 
 def test_bad_data_rejected():
@@ -214,10 +270,11 @@ def test_reproducible_and_seed_dependent():
     assert not np.allclose(fit(1), fit(2))
 
 
-@pytest.mark.parametrize("bijector, prior", [("coupling", "laplace"), ("ode", "gaussian")])
-def test_other_bijectors_and_priors_train(bijector, prior):
-    rg = RGFlow(THEORY, bijector=bijector, prior=prior, max_iter=60, learning_rate=1e-2,
-                random_state=0, **SMALL).fit()
+@pytest.mark.parametrize("block, prior", [(BLOCK, "laplace"),
+                                          (ODEBlock(hidden_channels=(16,)), "gaussian")])
+def test_other_blocks_and_priors_train(block, prior):
+    rg = RGFlow(THEORY, flow=MERAFlow(block=block, prior=prior), max_iter=60, optimizer=FAST,
+                random_state=0, monitor_every=0, device="cpu", dtype="float64").fit()
     assert rg.history_["loss"].iloc[-10:].mean() < rg.history_["loss"].iloc[:5].mean()
     X = rg.sample(8)
     np.testing.assert_allclose(rg.inverse_transform(rg.transform(X)), X, atol=1e-10)
@@ -237,8 +294,9 @@ def test_fourier_layer_learns_the_free_field_and_refuses_inpainting(tmp_path):
     gets close (KL 0.004, ESS/N 0.99; the same fit without the layer: KL 0.06, ESS/N 0.85),
     the round trip stays exact, the model persists, and inpainting (which needs a local
     causal cone) is refused."""
-    rg = RGFlow(THEORY, fourier_layer=True, max_iter=150, learning_rate=2e-2, batch_size=128,
-                path_gradient=True, random_state=0, **SMALL).fit()
+    rg = RGFlow(THEORY, max_iter=150, optimizer=Adam(2e-2, clip_grad_norm=100.0),
+                batch_size=128, path_gradient=True, random_state=0,
+                **small(fourier_layer=True)).fit()
     diag = rg.diagnose(4096)
     assert diag["kl"] < 0.015 and diag["ess"] > 0.97
     X = rg.sample(8)
@@ -246,7 +304,7 @@ def test_fourier_layer_learns_the_free_field_and_refuses_inpainting(tmp_path):
     mask = np.zeros(16, dtype=bool)
     mask[5] = True
     assert rg.causal_cone(mask).all()
-    with pytest.raises(ValueError, match="fourier_layer=True"):
+    with pytest.raises(ValueError, match="flow__fourier_layer=True"):
         rg.inpaint(X[:1], mask)
     rg.save(tmp_path / "rg.pt")
     np.testing.assert_allclose(skphys.load(tmp_path / "rg.pt").score_samples(X),
@@ -256,8 +314,8 @@ def test_fourier_layer_learns_the_free_field_and_refuses_inpainting(tmp_path):
 @pytest.fixture(scope="module")
 def mixture():
     """A short reverse-KL fit of the Z2 mixture on the Ising dual at T_c, L = 4."""
-    return RGFlow(IsingDual((4, 4), temperature=T_C), max_iter=30, learning_rate=1e-2,
-                  path_gradient=True, random_state=0, **MIXTURE, **SMALL).fit()
+    return RGFlow(IsingDual((4, 4), temperature=T_C), max_iter=30, optimizer=FAST,
+                  path_gradient=True, random_state=0, **small(**MIXTURE)).fit()
 
 
 def test_z2_mixture_density_and_bulk(mixture):
@@ -296,7 +354,7 @@ def test_z2_mixture_bulk_correlation_aligns_the_sign(mixture):
 
 
 def test_z2_mixture_bulk_hmc_samples_both_signs(mixture):
-    X = mixture.sample(400, method="bulk_hmc", burn_in=20)
+    X = mixture.sample(400, method="bulk_hmc", n_burnin=20)
     assert 0.35 < (X.sum(1) > 0).mean() < 0.65
 
 
@@ -314,6 +372,6 @@ def test_z2_mixture_persists(tmp_path, mixture):
     mixture.save(tmp_path / "rg.pt")
     X = mixture.sample(5)
     for loaded in (skphys.load(tmp_path / "rg.pt"), pickle.loads(pickle.dumps(mixture))):
-        assert loaded.z2_mixture and loaded.module_.z2_mixture
+        assert loaded.flow.z2_mixture and loaded.module_.z2_mixture
         np.testing.assert_allclose(loaded.score_samples(X), mixture.score_samples(X),
                                    rtol=1e-12)

@@ -1,4 +1,5 @@
-"""Lattice theories: actions against explicit sums, forces, local actions, conventions."""
+"""Lattice theories: actions against explicit sums, forces, local actions, conventions, and
+theories defined by users (parameters, registry, persistence)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,66 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from sklearn.base import clone
 
-from skphys.lattice import XY, ComplexPhi4, FreeScalar, Ising, IsingDual, Phi4
+import skphys
+from skphys.lattice import THEORIES as REGISTRY
+from skphys.lattice import (
+    XY,
+    ComplexPhi4,
+    FreeScalar,
+    Ising,
+    IsingDual,
+    LatticeTheory,
+    Phi4,
+)
 from skphys.lattice.exact import T_C
+
+
+def _fitted_flow(theory):
+    """A tiny flow fitted to ``theory``: every estimator construction of this file is here."""
+    from skphys import FlowSampler
+
+    return FlowSampler(theory, max_iter=2, batch_size=8, monitor_every=0, device="cpu",
+                       random_state=0).fit()
+
+
+class Phi6(LatticeTheory):
+    """phi^6 theory: the action of Phi4 plus ``g6 * phi^6`` on each site (a user's theory)."""
+
+    internal_symmetries = ("z2",)
+
+    def __init__(self, shape, m2, lam, g6=0.1):
+        super().__init__(shape)
+        self.m2 = m2
+        self.lam = lam
+        self.g6 = g6
+
+    def action(self, x):
+        phi = x.reshape(-1, *self.shape)
+        hop = sum((phi * torch.roll(phi, -1, d)).flatten(1).sum(1) for d in range(1, phi.dim()))
+        phi2 = x.square()
+        onsite = (2 * self.ndim + self.m2) * phi2 + self.lam * phi2**2 + self.g6 * phi2**3
+        return -2 * hop + onsite.sum(1)
+
+
+class Phi4InField(Phi4):
+    """Phi4 in an external field ``h``: ``S_phi4 - h sum_x phi_x``, which breaks Z2."""
+
+    internal_symmetries = ()
+
+    def __init__(self, shape, m2, lam, h):
+        super().__init__(shape, m2, lam)
+        self.h = h
+
+    def action(self, x):
+        return super().action(x) - self.h * x.sum(1)
+
+    def grad_action(self, x):
+        return super().grad_action(x) - self.h
+
+    def local_action(self, x):
+        return super().local_action(x) - self.h * x
 
 THEORIES = [
     Phi4((4, 4), m2=-4.0, lam=8.0),
@@ -212,3 +270,229 @@ def test_estimators_holding_a_theory_can_be_cloned(theory):
     estimator = FlowSampler(theory=theory)
     copy = clone(estimator)
     assert copy.theory == theory and copy.theory is not theory
+
+
+# -- theories defined by users ---------------------------------------------------------------
+
+
+def test_user_theory_params_repr_equality_hash_clone_pickle():
+    theory = Phi6((4, 4), m2=-4.0, lam=8.0, g6=0.5)
+    assert theory.get_params() == {"shape": (4, 4), "m2": -4.0, "lam": 8.0, "g6": 0.5}
+    assert repr(theory) == "Phi6(shape=(4, 4), m2=-4.0, lam=8.0, g6=0.5)"
+    assert eval(repr(theory)) == theory
+    assert theory == Phi6((4, 4), -4.0, 8.0, 0.5) and hash(theory) == hash(Phi6((4, 4), -4, 8, 0.5))
+    assert theory != Phi6((4, 4), -4.0, 8.0, 0.6) and theory != Phi4((4, 4), -4.0, 8.0)
+    assert len({theory, Phi6((4, 4), -4.0, 8.0, 0.5), Phi6((4, 4), -4.0, 8.0)}) == 2
+    for twin in (clone(theory), pickle.loads(pickle.dumps(theory)), copy.deepcopy(theory)):
+        assert type(twin) is Phi6 and twin == theory and twin is not theory
+    # a subclass of a built-in theory adds its own parameters to the inherited ones
+    field = Phi4InField((4, 4), m2=-4.0, lam=8.0, h=0.3)
+    assert field.get_params() == {"shape": (4, 4), "m2": -4.0, "lam": 8.0, "h": 0.3}
+    assert clone(field) == field and field != Phi4InField((4, 4), -4.0, 8.0, 0.0)
+
+
+def test_user_theory_actions_and_forces():
+    x = torch.randn(3, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    phi4 = Phi4((4, 4), m2=-4.0, lam=8.0)
+    torch.testing.assert_close(Phi6((4, 4), -4.0, 8.0, g6=0.0).action(x), phi4.action(x))
+    torch.testing.assert_close(Phi6((4, 4), -4.0, 8.0, g6=0.5).action(x),
+                               phi4.action(x) + 0.5 * x.pow(6).sum(1))
+    field = Phi4InField((4, 4), -4.0, 8.0, h=0.3)
+    torch.testing.assert_close(field.action(x), phi4.action(x) - 0.3 * x.sum(1))
+    torch.testing.assert_close(field.grad_action(x), LatticeTheory.grad_action(field, x))
+
+
+def test_params_with_lists_and_arrays_hash_and_compare():
+    class Couplings(LatticeTheory):
+        def __init__(self, shape, couplings):
+            super().__init__(shape)
+            self.couplings = couplings
+
+        def action(self, x):
+            return x.sum(1)
+
+    listed = Couplings((2, 2), [1.0, 2.0])
+    assert hash(listed) == hash(Couplings((2, 2), [1.0, 2.0])) == hash(Couplings((2, 2), (1, 2)))
+    assert listed == Couplings((2, 2), (1.0, 2.0)) != Couplings((2, 2), [1.0, 3.0])
+    arrays = Couplings((2, 2), np.array([1.0, 2.0]))
+    assert arrays == Couplings((2, 2), np.array([1.0, 2.0])) != Couplings((2, 2), np.ones(2))
+    assert hash(arrays) == hash(Couplings((2, 2), np.array([1.0, 2.0])))
+    tensors = Couplings((2, 2), torch.tensor([1.0, 2.0]))
+    assert hash(tensors) == hash(clone(tensors)) and clone(tensors) == tensors
+
+
+@given(m2=st.floats(-10, 10), lam=st.floats(0, 20), g6=st.floats(0, 5),
+       shape=st.lists(st.integers(2, 6), min_size=1, max_size=3).map(tuple))
+def test_get_params_rebuilds_the_theory(m2, lam, g6, shape):
+    theory = Phi6(shape, m2=m2, lam=lam, g6=g6)
+    rebuilt = type(theory)(**theory.get_params())
+    assert rebuilt == theory and hash(rebuilt) == hash(theory) and rebuilt is not theory
+    assert eval(repr(theory)) == theory
+    assert list(theory.get_params()) == ["shape", "m2", "lam", "g6"]
+
+
+@pytest.mark.parametrize(
+    "theory",
+    [Phi6((4, 4), m2=-4.0, lam=8.0, g6=0.2), Phi4InField((4, 4), m2=-4.0, lam=8.0, h=0.3),
+     Phi4((4, 4), m2=-4.0, lam=8.0)],
+    ids=repr,
+)
+def test_user_theory_save_load_round_trip(theory, tmp_path):
+    estimator = _fitted_flow(theory)
+    path = tmp_path / "flow.pt"
+    estimator.save(path)
+    loaded = skphys.load(path)
+    assert type(loaded.theory) is type(theory) and loaded.theory == estimator.theory
+    X = theory.initial_state(5, generator=torch.Generator().manual_seed(0)).numpy()
+    np.testing.assert_array_equal(loaded.score_samples(X), estimator.score_samples(X))
+
+
+def test_saved_theory_is_keyed_by_module_and_qualname():
+    from skphys._persistence import decode, encode
+
+    theory = Phi6((4, 4), m2=-4.0, lam=8.0, g6=0.2)
+    entry = encode(theory)
+    assert entry["__theory__"] == f"{Phi6.__module__}.Phi6"
+    assert REGISTRY[entry["__theory__"]] is Phi6
+    assert decode(entry) == theory
+    # files of older versions name the class only, which is found when unambiguous
+    old = {"__theory__": "Phi4", "params": encode(Phi4((4, 4), -4.0, 8.0).get_params())}
+    assert decode(old) == Phi4((4, 4), -4.0, 8.0)
+    assert REGISTRY["Phi4"] is Phi4 and "skphys.lattice._scalar.Phi4" in REGISTRY
+    assert all(issubclass(cls, LatticeTheory) for cls in REGISTRY.values())
+
+
+def test_theory_defined_in_a_function_registers_and_loads_in_process():
+    from skphys._persistence import decode, encode
+
+    class Local(LatticeTheory):
+        def __init__(self, shape, a):
+            super().__init__(shape)
+            self.a = a
+
+        def action(self, x):
+            return self.a * x.sum(1)
+
+    key = f"{__name__}.test_theory_defined_in_a_function_registers_and_loads_in_process" \
+          ".<locals>.Local"
+    assert REGISTRY[key] is Local
+    theory = Local((2, 3), a=2.0)
+    assert decode(encode(theory)) == theory
+
+
+def test_unknown_theory_at_load_names_class_and_module(monkeypatch):
+    from skphys._persistence import decode, encode
+
+    entry = encode(Phi6((4, 4), m2=-4.0, lam=8.0))
+    key = entry["__theory__"]
+    monkeypatch.delitem(REGISTRY._classes, key)
+    assert key not in REGISTRY and "Phi6" not in REGISTRY
+    # the module is imported here, so the message says the class is missing from it
+    with pytest.raises(ValueError, match=rf"Phi6 from module '{Phi6.__module__}'.*defines no"):
+        decode(entry)
+    entry = {**entry, "__theory__": "mylib.theories.Phi6", "module": "mylib.theories"}
+    with pytest.raises(ValueError, match=r"the saved model uses the lattice theory Phi6 from "
+                                         r"module 'mylib.theories', which is not imported: "
+                                         r"import it before skphys.load"):
+        decode(entry)
+    with pytest.raises(ValueError, match=r"Phi6 .*\(module '__main__'\)"):
+        decode({**entry, "__theory__": "__main__.Phi6", "module": "__main__"})
+    with pytest.raises(ValueError, match="defined inside a function"):
+        decode({**entry, "__theory__": "mylib.f.<locals>.Phi6", "qualname": "f.<locals>.Phi6"})
+    with pytest.raises(ValueError, match="lattice theory Phi6, which is not imported"):
+        decode({"__theory__": "Phi6", "params": entry["params"]})  # an older file
+
+
+def test_ambiguous_bare_name_of_an_older_file(monkeypatch):
+    from skphys._persistence import decode, encode
+
+    monkeypatch.setattr(REGISTRY, "_classes", dict(REGISTRY._classes))  # forget Phi6 below
+
+    def make():
+        class Phi6(LatticeTheory):  # same bare name as the module-level Phi6
+            pass
+        return Phi6
+
+    other = make()
+    with pytest.raises(KeyError):
+        REGISTRY["Phi6"]
+    entry = {"__theory__": "Phi6", "params": encode({"shape": (4, 4)})}
+    with pytest.raises(ValueError, match="several imported theories have that name"):
+        decode(entry)
+    assert other.__qualname__ == "test_ambiguous_bare_name_of_an_older_file.<locals>.make" \
+                                 ".<locals>.Phi6"
+
+
+def test_skphys_theory_moved_to_another_private_module_still_loads():
+    from skphys._persistence import decode, encode
+
+    entry = encode(Phi4((4, 4), -4.0, 8.0))
+    moved = {**entry, "__theory__": "skphys.lattice._old_scalar.Phi4",
+             "module": "skphys.lattice._old_scalar"}
+    assert decode(moved) == Phi4((4, 4), -4.0, 8.0)
+
+
+def test_parameter_stored_under_another_name_is_a_clear_error():
+    class Renamed(LatticeTheory):
+        def __init__(self, shape, coupling):
+            super().__init__(shape)
+            self._coupling = coupling
+
+        def action(self, x):
+            return self._coupling * x.sum(1)
+
+    theory = Renamed((2, 2), coupling=1.0)
+    message = r"Renamed has no attribute 'coupling'.*store every __init__ parameter under its own"
+    for use in (theory.get_params, lambda: repr(theory), lambda: clone(theory),
+                lambda: hash(theory), lambda: theory == Renamed((2, 2), 1.0)):
+        with pytest.raises(AttributeError, match=message):
+            use()
+
+
+@pytest.mark.parametrize("signature", ["shape, *couplings", "shape, **couplings",
+                                       "shape, /, m2"])
+def test_init_without_named_keyword_parameters_is_refused_at_definition(signature):
+    namespace = {"LatticeTheory": LatticeTheory}
+    source = f"class Bad(LatticeTheory):\n    def __init__(self, {signature}):\n        pass\n"
+    with pytest.raises(TypeError, match=r"Bad.__init__ takes .*no \*args or \*\*kwargs"):
+        exec(source, namespace)
+
+
+def test_bad_internal_symmetries_is_refused_at_definition():
+    with pytest.raises(TypeError, match="internal_symmetries must be a tuple of str"):
+        class Bad(LatticeTheory):
+            internal_symmetries = "z2"
+
+
+def test_missing_action_is_a_clear_error():
+    class NoAction(LatticeTheory):
+        pass
+
+    theory = NoAction((2, 2))
+    message = (r"NoAction must define action\(x\): the action of each row of x, a tensor of "
+               r"shape \(batch,\)")
+    with pytest.raises(NotImplementedError, match=message):
+        theory.action(torch.zeros(1, 4))
+    with pytest.raises(NotImplementedError, match=message):
+        theory.grad_action(torch.zeros(1, 4))
+
+
+@pytest.mark.parametrize(
+    "theory, expected",
+    [(Phi4((4, 4), -4.0, 8.0), True), (FreeScalar((4, 4), 1.0), True),
+     (ComplexPhi4((4, 4), 1.0, 4.5, 0.0), True), (Ising((4, 4), 2.0), True),
+     (IsingDual((4, 4), 2.0), True), (XY((4, 4), 1.0), False),
+     (Phi6((4, 4), -4.0, 8.0), True), (Phi4InField((4, 4), -4.0, 8.0, h=0.3), False)],
+    ids=repr,
+)
+def test_has_sign_symmetry(theory, expected):
+    assert theory.has_sign_symmetry is expected
+    if expected and theory.field_type in ("real", "complex"):
+        x = theory.initial_state(3, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(theory.action(-x), theory.action(x))
+
+
+def test_sign_flip_changes_the_action_in_a_field():
+    theory = Phi4InField((4, 4), -4.0, 8.0, h=0.3)
+    x = theory.initial_state(3, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(theory.action(x) - theory.action(-x), -0.6 * x.sum(1))

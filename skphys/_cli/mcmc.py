@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..lattice import XY, Ising, LatticeTheory
-from ..lattice.mcmc import hmc, metropolis, wolff
+from ..lattice.mcmc import MCMCResult, hmc, metropolis, wolff
 from ._common import (
     add_theory_arguments,
     format_table,
@@ -20,7 +21,9 @@ from ._common import (
     theory_from_args,
 )
 
-SAMPLERS = {"hmc": hmc, "metropolis": metropolis, "wolff": wolff}
+SAMPLERS: dict[str, Callable[..., MCMCResult]] = {
+    "hmc": hmc, "metropolis": metropolis, "wolff": wolff,
+}
 
 
 def register(subparsers) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .._rg_flow import RGFlow
+from ..architectures import CouplingBlock, MERAFlow, ODEBlock
 from ..lattice import ComplexPhi4, FreeScalar, IsingDual, LatticeTheory
 from ..lattice.exact import complex_free_log_z, free_scalar_log_z, ising_dual_log_z
 from ._common import add_theory_arguments, format_table, save_npz, theory_from_args
@@ -17,6 +18,11 @@ from ._flow_training import (
     fit_and_diagnose,
     flow_training_options,
 )
+
+#: --bijector value -> the block architecture object (with its defaults)
+BLOCKS: dict[str, type[CouplingBlock] | type[ODEBlock]] = {
+    "coupling": CouplingBlock, "ode": ODEBlock,
+}
 
 
 def register(subparsers) -> None:
@@ -32,11 +38,12 @@ def register(subparsers) -> None:
     )
     add_theory_arguments(parser)
     add_flow_training_arguments(parser)
-    parser.add_argument("--bijector", choices=["coupling", "ode"], default="coupling",
-                        help="block bijector (default coupling)")
+    parser.add_argument("--bijector", choices=sorted(BLOCKS), default="coupling",
+                        help="block bijector: coupling (CouplingBlock, default) or ode "
+                        "(ODEBlock)")
     parser.add_argument("--depth", type=int, nargs="+", default=None,
                         help="disentangler-decimator pairs per level, or one count per level "
-                        "(finest first); default RGFlow's")
+                        "(finest first); default MERAFlow's, 1")
     parser.add_argument("--fourier-layer", action="store_true",
                         help="end the flow with a learnable Gaussian layer diagonal in momentum "
                         "space (long-range correlations; lower KL, but no local causal cone)")
@@ -57,10 +64,10 @@ def exact_log_z(theory: LatticeTheory) -> float | None:
 def run(args: argparse.Namespace) -> int:
     theory = theory_from_args(args)
     check_flow_arguments(args, theory)
-    options = flow_training_options(args)
+    architecture = {"block": BLOCKS[args.bijector](), "fourier_layer": args.fourier_layer}
     if args.depth is not None:
-        options["depth"] = args.depth[0] if len(args.depth) == 1 else tuple(args.depth)
-    flow = RGFlow(theory, bijector=args.bijector, fourier_layer=args.fourier_layer, **options)
+        architecture["depth"] = args.depth[0] if len(args.depth) == 1 else tuple(args.depth)
+    flow = RGFlow(theory, flow=MERAFlow(**architecture), **flow_training_options(args))
     diag = fit_and_diagnose(flow, f"{args.bijector} RG flow")
     exact = exact_log_z(theory)
     if exact is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from .._flow_sampler import FlowSampler
+from ..architectures import ContinuousFlow, CouplingFlow
 from ..lattice.mcmc import hmc
 from ._common import (
     add_theory_arguments,
@@ -24,6 +25,9 @@ from ._flow_training import (
     flow_training_options,
 )
 
+#: --flow value -> the architecture object (with its defaults)
+FLOWS = {"coupling": CouplingFlow, "continuous": ContinuousFlow}
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -37,7 +41,9 @@ def register(subparsers) -> None:
     )
     add_theory_arguments(parser)
     add_flow_training_arguments(parser)
-    parser.add_argument("--flow", choices=["coupling", "continuous"], default="coupling")
+    parser.add_argument("--flow", choices=sorted(FLOWS), default="coupling",
+                        help="the flow architecture: coupling (CouplingFlow, default) or "
+                        "continuous (ContinuousFlow)")
     parser.add_argument("--check", action="store_true",
                         help="also run the reference HMC and print its values")
     parser.set_defaults(func=run)
@@ -46,7 +52,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     theory = theory_from_args(args)
     check_flow_arguments(args, theory)
-    sampler = FlowSampler(theory, flow=args.flow, **flow_training_options(args))
+    sampler = FlowSampler(theory, flow=FLOWS[args.flow](), **flow_training_options(args))
     diag = fit_and_diagnose(sampler, f"{args.flow} flow")
     X = sampler.sample(args.n_samples, method="mh")
     print("independence Metropolis-Hastings chain of", args.n_samples, "states:")

@@ -7,9 +7,12 @@ import time
 from pathlib import Path
 
 from .._autoregressive_hamiltonian import AutoregressiveHamiltonian
+from ..architectures import MADE, PixelCNN
 from ..lattice import XY, Ising
 from ..lattice.exact import ising_log_z
 from ._common import add_theory_arguments, theory_from_args
+
+_NETWORKS = {"pixelcnn": PixelCNN, "made": MADE}
 
 
 def register(subparsers) -> None:
@@ -23,7 +26,9 @@ def register(subparsers) -> None:
         epilog="example: skphys van ising --shape 8 8 --temperature 2.27",
     )
     add_theory_arguments(parser)
-    parser.add_argument("--network", choices=["pixelcnn", "made"], default="pixelcnn")
+    parser.add_argument("--network", choices=sorted(_NETWORKS), default="pixelcnn",
+                        help="pixelcnn (masked convolutions, 1-D and 2-D lattices) or made "
+                        "(masked dense layers); default pixelcnn")
     parser.add_argument("--max-iter", type=int, default=None,
                         help="training steps (default: the estimator default)")
     parser.add_argument("-n", "--n-samples", type=int, default=10_000,
@@ -41,26 +46,25 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"van needs a spin model (ising or xy), got {args.theory!r}")
     if args.output and Path(args.output).suffix != ".pt":
         raise ValueError(f"-o must name a .pt file, got {args.output!r}")
-    options = {"network": args.network, "random_state": args.seed, "device": args.device,
-               "verbose": 0 if args.quiet else 1}
+    options = {"network": _NETWORKS[args.network](), "random_state": args.seed,
+               "device": args.device, "verbose": 0 if args.quiet else 1}
     if args.max_iter is not None:
         options["max_iter"] = args.max_iter
-    model = AutoregressiveHamiltonian(theory=theory, **options)
+    model = AutoregressiveHamiltonian(theory, **options)
     print(f"training {args.network} VAN on {theory!r}")
     start = time.perf_counter()
     model.fit()
     print(f"trained {model.n_iter_} steps in {time.perf_counter() - start:.1f} s")
-    result = model.free_energy(args.n_samples)
-    n = theory.n_sites
+    result = model.free_energy(args.n_samples)  # per site
     print(f"on {args.n_samples} fresh samples (ESS/N {result['ess']:.3f}):")
-    print(f"  variational F_q/N = {result['free_energy'] / n:.6f} +- "
-          f"{result['free_energy_err'] / n:.6f}")
-    print(f"  importance-sampled F/N = {result['free_energy_nis'] / n:.6f} +- "
-          f"{result['free_energy_nis_err'] / n:.6f}")
+    print(f"  variational F_q/N = {result['free_energy']:.6f} +- "
+          f"{result['free_energy_err']:.6f}")
+    print(f"  importance-sampled F/N = {result['free_energy_nis']:.6f} +- "
+          f"{result['free_energy_nis_err']:.6f}")
     shape = theory.shape
     if isinstance(theory, Ising) and len(shape) == 2 and shape[0] == shape[1]:
-        exact = -theory.temperature * ising_log_z(shape[0], theory.temperature) / n
-        rel = (result["free_energy"] / n - exact) / abs(exact)
+        exact = -theory.temperature * ising_log_z(shape[0], theory.temperature) / theory.n_sites
+        rel = (result["free_energy"] - exact) / abs(exact)
         print(f"  exact F/N (Kaufman) = {exact:.6f}; relative error of F_q {rel:.2e}")
     if args.output:
         model.save(args.output)

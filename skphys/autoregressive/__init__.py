@@ -1,21 +1,23 @@
 """Autoregressive models of lattice configurations (pure PyTorch).
 
 :math:`q(x) = \\prod_i q(x_i \\mid x_{<i})` in row-major site order, with exact
-``log_prob`` and sequential sampling: masked networks (:class:`MADE`, :class:`PixelCNN`) give
-the parameters of per-site conditionals (:class:`Bernoulli` for spins, :class:`BetaMixture`
-for angles), assembled by :class:`AutoregressiveModel`.
+``log_prob`` and sequential sampling: masked networks (:class:`MADENetwork`,
+:class:`PixelCNNNetwork`) give the parameters of per-site conditionals (:class:`Bernoulli` for
+spins, :class:`BetaMixture` for angles), assembled by :class:`AutoregressiveModel`. The
+estimator-level architecture objects that build these models are :class:`skphys.PixelCNN`
+and :class:`skphys.MADE`.
 """
 
 from ._conditionals import Bernoulli, BetaMixture, sample_log_gamma
-from ._made import MADE, MaskedLinear
+from ._made import MADENetwork, MaskedLinear
 from ._model import AutoregressiveModel
-from ._pixelcnn import MaskedConv2d, PixelCNN
+from ._pixelcnn import MaskedConv2d, PixelCNNNetwork
 
 __all__ = [
     "AutoregressiveModel",
-    "MADE",
+    "MADENetwork",
     "MaskedLinear",
-    "PixelCNN",
+    "PixelCNNNetwork",
     "MaskedConv2d",
     "Bernoulli",
     "BetaMixture",

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["MaskedLinear", "MADE"]
+__all__ = ["MaskedLinear", "MADENetwork"]
 
 
 class MaskedLinear(nn.Linear):
@@ -22,6 +22,8 @@ class MaskedLinear(nn.Linear):
     [[0, 0, 0], [1, 0, 0], [1, 1, 0]]
     """
 
+    mask: torch.Tensor  # buffer, shape (out_features, in_features)
+
     def __init__(self, mask: torch.Tensor):
         super().__init__(mask.shape[1], mask.shape[0])
         self.register_buffer("mask", mask.to(self.weight.dtype))
@@ -30,7 +32,7 @@ class MaskedLinear(nn.Linear):
         return F.linear(x, self.weight * self.mask, self.bias)
 
 
-class MADE(nn.Module):
+class MADENetwork(nn.Module):
     r"""Masked autoencoder for distribution estimation (Germain et al. 2015) on lattice sites.
 
     Every unit carries the index of a site (its *degree*): inputs and outputs that of their
@@ -56,8 +58,8 @@ class MADE(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skphys.autoregressive import MADE
-    >>> net = MADE(4, in_channels=1, out_channels=2)
+    >>> from skphys.autoregressive import MADENetwork
+    >>> net = MADENetwork(4, in_channels=1, out_channels=2)
     >>> net(torch.randn(3, 1, 4)).shape
     torch.Size([3, 2, 4])
     """

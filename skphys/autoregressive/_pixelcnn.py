@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["MaskedConv2d", "PixelCNN"]
+__all__ = ["MaskedConv2d", "PixelCNNNetwork"]
 
 
 class MaskedConv2d(nn.Conv2d):
@@ -29,6 +29,8 @@ class MaskedConv2d(nn.Conv2d):
     [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [1, 1, 1, 0]]
     """
 
+    mask: torch.Tensor  # buffer (kernel, kernel) of 0/1
+
     def __init__(self, in_channels: int, out_channels: int, half_kernel: int, *,
                  include_center: bool):
         size = 2 * half_kernel + 1
@@ -42,7 +44,7 @@ class MaskedConv2d(nn.Conv2d):
         return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
 
 
-class PixelCNN(nn.Module):
+class PixelCNNNetwork(nn.Module):
     r"""Masked convolutional network on a 1-D or 2-D lattice (van den Oord et al. 2016).
 
     The first layer is a type-A masked convolution of half-width ``half_kernel_size``; by
@@ -71,8 +73,8 @@ class PixelCNN(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skphys.autoregressive import PixelCNN
-    >>> net = PixelCNN((4, 4), in_channels=1, out_channels=1, hidden_channels=8)
+    >>> from skphys.autoregressive import PixelCNNNetwork
+    >>> net = PixelCNNNetwork((4, 4), in_channels=1, out_channels=1, hidden_channels=8)
     >>> net(torch.randn(2, 1, 16)).shape
     torch.Size([2, 1, 16])
     """
@@ -82,7 +84,8 @@ class PixelCNN(nn.Module):
                  half_kernel_size: int | None = None, residual: bool = True):
         super().__init__()
         if len(shape) not in (1, 2):
-            raise ValueError(f"PixelCNN needs a 1-D or 2-D lattice, got shape {shape}; use MADE")
+            raise ValueError(f"PixelCNNNetwork needs a 1-D or 2-D lattice, got shape {shape}; "
+                             "use MADENetwork")
         self.grid = (1, *shape) if len(shape) == 1 else tuple(shape)
         half = max(self.grid) - 1 if half_kernel_size is None else half_kernel_size
         self.first = MaskedConv2d(in_channels, hidden_channels, half, include_center=False)
@@ -114,7 +117,9 @@ class PixelCNN(nn.Module):
         reach = len(self.hidden)
         top, left = max(0, row - reach), max(0, col - reach)
         right = min(self.grid[1] - 1, col + reach)
-        half = self.first.padding[0]
+        padding = self.first.padding
+        assert not isinstance(padding, str)  # MaskedConv2d pads by an int
+        half = padding[0]
         h = F.pad(x.view(x.shape[0], x.shape[1], *self.grid), (half,) * 4)
         h = F.conv2d(h[:, :, top: row + 2 * half + 1, left: right + 2 * half + 1],
                      self.first.weight * self.first.mask, self.first.bias)

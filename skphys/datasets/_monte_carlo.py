@@ -8,17 +8,18 @@ import math
 from collections.abc import Callable
 from numbers import Integral
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from .._constraints import check_int
 from .._io import atomic_write
 from .._torch_utils import seed_from
 from .._version import __version__
 from ..lattice import XY, Ising, IsingDual, LatticeTheory, Phi4
 from ..lattice.mcmc import hmc, wolff
-from ..lattice._theory import check_count
 from ..lattice.observables import abs_magnetization, energy_per_site
 from ..lattice.stats import tau_int
 
@@ -40,9 +41,11 @@ def _check_temperatures(temperatures) -> np.ndarray:
 
 def _spacing(chains: torch.Tensor, theory: LatticeTheory) -> int:
     """Updates between stored samples: at least twice the largest tau_int of ``|m|`` and energy."""
+    rows = chains.reshape(-1, chains.shape[-1])
+    # observables of a tensor are tensors
     series = [
-        abs_magnetization(chains.reshape(-1, chains.shape[-1])).reshape(chains.shape[:2]),
-        energy_per_site(theory, chains.reshape(-1, chains.shape[-1])).reshape(chains.shape[:2]),
+        cast(torch.Tensor, abs_magnetization(rows)).reshape(chains.shape[:2]),
+        cast(torch.Tensor, energy_per_site(theory, rows)).reshape(chains.shape[:2]),
     ]
     tau = max(tau_int(s.cpu().numpy()).tau for s in series)
     return max(1, math.ceil(2 * tau))
@@ -101,7 +104,7 @@ def _cached(name: str, params: dict, random_state, cache_dir, compute: Callable)
 
 def _make_spin_data(name, theory_cls, shape, temperatures, n_samples, random_state, cache_dir):
     temperatures = _check_temperatures(temperatures)
-    n_samples = check_count("n_samples", n_samples)
+    n_samples = check_int("n_samples", n_samples, 1)
     theories = [theory_cls(shape, temperature=float(t)) for t in temperatures]
 
     def compute():
@@ -270,7 +273,7 @@ def make_phi4(shape, m2, lam, n_samples, random_state=None, *, cache_dir=None):
     (6, 16)
     """
     theory = Phi4(shape, m2=m2, lam=lam)
-    n_samples = check_count("n_samples", n_samples)
+    n_samples = check_int("n_samples", n_samples, 1)
 
     def compute():
         generator = torch.Generator().manual_seed(seed_from(check_random_state(random_state)))

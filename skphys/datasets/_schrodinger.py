@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from numbers import Real
-
 import numpy as np
 from scipy.linalg import eigh_tridiagonal
 from scipy.ndimage import gaussian_filter1d
 from sklearn.utils import check_random_state
 
-from ..lattice._theory import check_count
+from .._constraints import check_int, check_real
 
 __all__ = ["make_schrodinger_1d", "schrodinger_ground_state"]
 
@@ -54,7 +52,7 @@ def schrodinger_ground_state(V, spacing: float):
     1.0
     """
     V = np.asarray(V, dtype=np.float64)
-    spacing = _check_positive("spacing", spacing)
+    spacing = check_real("spacing", spacing, 0.0, low_inclusive=False)
     if V.ndim not in (1, 2) or V.shape[-1] < 3:
         raise ValueError(f"V must have shape (n_sites,) or (n_samples, n_sites) with n_sites "
                          f">= 3, got {V.shape}")
@@ -72,13 +70,6 @@ def schrodinger_ground_state(V, spacing: float):
     if V.ndim == 1:
         return float(energies[0]), densities[0]
     return energies, densities
-
-
-def _check_positive(name, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value) \
-            or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
 
 
 def make_schrodinger_1d(n_samples: int = 4000, n_sites: int = 100, kind: str = "smooth",
@@ -128,11 +119,11 @@ def make_schrodinger_1d(n_samples: int = 4000, n_sites: int = 100, kind: str = "
     >>> V.shape, rho.shape, bool(abs(rho.sum(1) * 0.1 - 1).max() < 1e-12)
     ((3, 50), (3, 50), True)
     """
-    check_count("n_samples", n_samples)
-    check_count("n_sites", n_sites, minimum=3)
+    check_int("n_samples", n_samples, 1)
+    check_int("n_sites", n_sites, 3)
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
-    spacing = _check_positive("spacing", spacing)
+    spacing = check_real("spacing", spacing, 0.0, low_inclusive=False)
     rng = check_random_state(random_state)
     length = n_sites * spacing
     correlation, depth = _KINDS[kind]

@@ -7,7 +7,7 @@ transformed field with ``log|det J|`` of shape ``(batch,)``.
 from ._activation import Tanh, tanh
 from ._bijector import Bijector, Composed
 from ._blocks import BlockMLP, BlockVelocity, block_coupling, block_masks, block_ode
-from ._continuous import ContinuousFlow, EquivariantVelocity
+from ._continuous import ContinuousBijector, EquivariantVelocity
 from ._convnet import CircularConvNet
 from ._coupling import AffineCoupling, checkerboard_mask
 from ._fourier import FourierGaussian, momentum_orbits
@@ -23,7 +23,7 @@ __all__ = [
     "FourierGaussian",
     "momentum_orbits",
     "EquivariantVelocity",
-    "ContinuousFlow",
+    "ContinuousBijector",
     "BlockMLP",
     "BlockVelocity",
     "block_masks",

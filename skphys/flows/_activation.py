@@ -1,8 +1,8 @@
 r"""``tanh`` through the logistic function, for the small networks of the flows.
 
-On the CPU wheel of torch 2.13 the ``tanh`` kernel is several times slower than ``sigmoid``
-(single thread, AVX-512, a ``4096 x 32`` float32 tensor: 309 us against 37 us), and the
-block MLPs of :class:`~skphys.flows.MERA` flows spend about 40 % of a training step in it.
+On the CPU wheel of torch 2.13 the ``tanh`` kernel is several times slower than ``sigmoid``,
+and the block MLPs of :class:`~skphys.flows.MERA` flows spend a large share of a training
+step in it (:doc:`/results` has the measurements).
 :func:`tanh` computes the same function as
 :math:`\tanh x = \operatorname{sign}(x)\,(1 - 2\sigma(-2|x|))`, exactly odd, with the exact
 derivative :math:`1 - \tanh^2 x` from the saved output (``aten::tanh_backward``, as

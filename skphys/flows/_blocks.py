@@ -21,7 +21,7 @@ from torch import nn
 
 from ._activation import Tanh, tanh
 from ._bijector import Composed
-from ._continuous import ContinuousFlow
+from ._continuous import ContinuousBijector
 from ._coupling import AffineCoupling
 
 __all__ = ["BlockMLP", "BlockVelocity", "BlockODE", "block_masks", "block_coupling",
@@ -38,6 +38,13 @@ def _mlp(sizes: Sequence[int], bias: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _last_linear(net: nn.Sequential) -> nn.Linear:
+    """The output layer of an :func:`_mlp`."""
+    last = net[-1]
+    assert isinstance(last, nn.Linear)
+    return last
+
+
 class BlockMLP(nn.Module):
     """MLP on a flattened block: ``(batch, C, *block)`` to ``(batch, groups * C, *block)``.
 
@@ -49,7 +56,7 @@ class BlockMLP(nn.Module):
         Extents of one block, e.g. ``(2, 2)``.
     groups : int
         Output fields per input channel (2 for ``s, t``; 3 for an equivariant coupling).
-    hidden_units : sequence of int
+    hidden_channels : sequence of int
         Widths of the hidden layers (``tanh`` between layers).
     bias : bool
         Biases in the linear layers; without them the network is odd.
@@ -61,25 +68,25 @@ class BlockMLP(nn.Module):
     --------
     >>> import torch
     >>> from skphys.flows import BlockMLP
-    >>> net = BlockMLP(1, (2, 2), groups=2, hidden_units=(8,))
+    >>> net = BlockMLP(1, (2, 2), groups=2, hidden_channels=(8,))
     >>> net(torch.ones(5, 1, 2, 2)).shape
     torch.Size([5, 2, 2, 2])
     """
 
     def __init__(self, channels: int, block_shape: tuple[int, ...], groups: int,
-                 hidden_units: Sequence[int], bias: bool = True, zero_init: bool = True):
+                 hidden_channels: Sequence[int], bias: bool = True, zero_init: bool = True):
         super().__init__()
         self.block_shape = tuple(block_shape)
         self.groups = groups
         self.zero_init = zero_init
         n = channels * math.prod(self.block_shape)
-        self.net = _mlp([n, *hidden_units, groups * n], bias)
+        self.net = _mlp([n, *hidden_channels, groups * n], bias)
         self.reset_parameters()
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Zero the last layer when ``zero_init`` (the other layers keep their own init)."""
         if self.zero_init:
-            last = self.net[-1]
+            last = _last_linear(self.net)
             nn.init.zeros_(last.weight)
             if last.bias is not None:
                 nn.init.zeros_(last.bias)
@@ -111,7 +118,7 @@ def block_masks(block_shape: tuple[int, ...], n_layers: int) -> list[torch.Tenso
 
 
 def block_coupling(channels: int, block_shape: tuple[int, ...], *, n_layers: int,
-                   hidden_units: Sequence[int], z2_equivariant: bool) -> Composed:
+                   hidden_channels: Sequence[int], z2_equivariant: bool) -> Composed:
     """``n_layers`` affine couplings on one block, each with its own :class:`BlockMLP`.
 
     Every layer starts as the identity: the MLP's last layer is zero, or, with
@@ -122,7 +129,8 @@ def block_coupling(channels: int, block_shape: tuple[int, ...], *, n_layers: int
     --------
     >>> import torch
     >>> from skphys.flows import block_coupling
-    >>> flow = block_coupling(1, (2, 2), n_layers=4, hidden_units=(8,), z2_equivariant=True)
+    >>> flow = block_coupling(1, (2, 2), n_layers=4, hidden_channels=(8,),
+    ...                       z2_equivariant=True)
     >>> z = torch.randn(3, 1, 2, 2, generator=torch.Generator().manual_seed(0))
     >>> len(flow.bijectors), torch.equal(flow(z)[0], z)  # the identity until trained
     (4, True)
@@ -140,7 +148,7 @@ def block_coupling(channels: int, block_shape: tuple[int, ...], *, n_layers: int
     return Composed([
         AffineCoupling(
             mask,
-            BlockMLP(channels, block_shape, groups, hidden_units, bias=not z2_equivariant,
+            BlockMLP(channels, block_shape, groups, hidden_channels, bias=not z2_equivariant,
                      zero_init=not z2_equivariant),
             z2_equivariant,
         )
@@ -165,7 +173,7 @@ class BlockVelocity(nn.Module):
         Components per site.
     block_shape : tuple of int
         Extents of one block.
-    hidden_units : sequence of int
+    hidden_channels : sequence of int
         Widths of the hidden layers (at least one).
     bias : bool
         Biases in the linear layers (``False`` gives an odd velocity).
@@ -174,7 +182,7 @@ class BlockVelocity(nn.Module):
     --------
     >>> import torch
     >>> from skphys.flows import BlockVelocity
-    >>> velocity = BlockVelocity(1, (2, 2), hidden_units=(8,))
+    >>> velocity = BlockVelocity(1, (2, 2), hidden_channels=(8,))
     >>> phi = torch.randn(3, 1, 2, 2, generator=torch.Generator().manual_seed(0))
     >>> v, div = velocity(torch.tensor(0.5), phi)
     >>> v.shape, div.shape, velocity.lipschitz_bound()
@@ -182,17 +190,17 @@ class BlockVelocity(nn.Module):
     """
 
     def __init__(self, channels: int, block_shape: tuple[int, ...],
-                 hidden_units: Sequence[int], bias: bool = True):
+                 hidden_channels: Sequence[int], bias: bool = True):
         super().__init__()
         n = channels * math.prod(block_shape)
-        self.net = _mlp([n, *hidden_units, n], bias)
-        self.time_scale = nn.Parameter(torch.zeros(hidden_units[0]))
+        self.net = _mlp([n, *hidden_channels, n], bias)
+        self.time_scale = nn.Parameter(torch.zeros(hidden_channels[0]))
         self.reset_parameters()
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Zero the last layer and the time modulation."""
         nn.init.zeros_(self.time_scale)
-        last = self.net[-1]
+        last = _last_linear(self.net)
         nn.init.zeros_(last.weight)
         if last.bias is not None:
             nn.init.zeros_(last.bias)
@@ -224,8 +232,9 @@ class BlockVelocity(nn.Module):
         return float(torch.stack(norms).prod()) * modulation
 
 
-class BlockODE(ContinuousFlow):
-    r"""A :class:`~skphys.flows.ContinuousFlow` whose inverse inverts the *discrete* forward map.
+class BlockODE(ContinuousBijector):
+    r"""A :class:`~skphys.flows.ContinuousBijector` whose inverse inverts the *discrete*
+    forward map.
 
     The backward RK4 solve inverts the forward one only up to the solver's error (``1e-9``
     for moderate weights). :meth:`inverse` corrects it by defect correction: with
@@ -258,12 +267,13 @@ class BlockODE(ContinuousFlow):
         return z, -self.forward(z)[1]
 
 
-def block_ode(channels: int, block_shape: tuple[int, ...], *, hidden_units: Sequence[int],
+def block_ode(channels: int, block_shape: tuple[int, ...], *,
+              hidden_channels: Sequence[int],
               z2_equivariant: bool, n_steps: int) -> BlockODE:
     """Neural-ODE block bijector: :class:`BlockVelocity` integrated by fixed-step RK4.
 
     ``log|det|`` is the RK4 integral of the exact divergence; like every
-    :class:`~skphys.flows.ContinuousFlow` it takes more than ``n_steps`` steps when the
+    :class:`~skphys.flows.ContinuousBijector` it takes more than ``n_steps`` steps when the
     velocity's Lipschitz bound demands it, which keeps that integral the log-determinant of
     the discrete map to the solver's accuracy (about ``1e-7`` relative); the inverse is exact
     (:class:`BlockODE`).
@@ -272,7 +282,8 @@ def block_ode(channels: int, block_shape: tuple[int, ...], *, hidden_units: Sequ
     --------
     >>> import torch
     >>> from skphys.flows import block_ode
-    >>> flow = block_ode(1, (2, 2), hidden_units=(8,), z2_equivariant=True, n_steps=4).double()
+    >>> flow = block_ode(1, (2, 2), hidden_channels=(8,), z2_equivariant=True,
+    ...                  n_steps=4).double()
     >>> g = torch.Generator().manual_seed(0)
     >>> with torch.no_grad():  # move the velocity away from its zero (identity) initialization
     ...     _ = flow.rhs.velocity.net[-1].weight.normal_(0.0, 0.3, generator=g)
@@ -282,5 +293,5 @@ def block_ode(channels: int, block_shape: tuple[int, ...], *, hidden_units: Sequ
     >>> bool((z_back - z).abs().max() < 1e-12), bool((log_det + log_det_inv).abs().max() < 1e-12)
     (True, True)
     """
-    velocity = BlockVelocity(channels, block_shape, hidden_units, bias=not z2_equivariant)
+    velocity = BlockVelocity(channels, block_shape, hidden_channels, bias=not z2_equivariant)
     return BlockODE(velocity, n_steps=n_steps)

@@ -19,6 +19,7 @@ extents) axis permutations: the flow is equivariant under the lattice symmetries
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -27,10 +28,20 @@ from torchdiffeq import odeint, odeint_adjoint
 from ._bijector import Bijector
 from ._fourier import momentum_orbits
 
-__all__ = ["EquivariantVelocity", "ContinuousFlow"]
+__all__ = ["EquivariantVelocity", "ContinuousBijector"]
 
 _DENSE_MAX_SITES = 256  # beyond, FFTs beat the dense convolution matrix on a CPU
 _FIXED_STEP_METHODS = ("euler", "midpoint", "rk4", "explicit_adams", "implicit_adams")
+
+
+class Velocity(Protocol):
+    """What :class:`ContinuousBijector` integrates (:class:`EquivariantVelocity`, or
+    :class:`~skphys.flows.BlockVelocity` on the blocks of a MERA flow)."""
+
+    def __call__(self, t: torch.Tensor,
+                 phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def lipschitz_bound(self) -> float: ...
 
 
 class EquivariantVelocity(nn.Module):
@@ -68,6 +79,13 @@ class EquivariantVelocity(nn.Module):
     >>> velocity.lipschitz_bound()
     0.0
     """
+
+    # buffers (float64 constants are cast where used)
+    offset_labels: torch.Tensor  # orbit of x - y, flattened over the pairs of sites
+    orbit_spectrum: torch.Tensor  # (momentum, orbit)
+    time_frequencies: torch.Tensor
+    time_phases: torch.Tensor
+    weight_scale: torch.Tensor  # 1 / orbit size, (orbit, 1, 1, 1)
 
     def __init__(self, shape, channels: int = 1, n_frequencies: int = 8, n_time_kernels: int = 5,
                  convolution: str = "auto"):
@@ -180,7 +198,9 @@ class EquivariantVelocity(nn.Module):
 class _Augmented(nn.Module):
     """ODE right-hand side on the state (field, accumulated log-determinant)."""
 
-    def __init__(self, velocity: EquivariantVelocity):
+    velocity: Velocity
+
+    def __init__(self, velocity: Velocity):
         super().__init__()
         self.velocity = velocity
 
@@ -188,7 +208,7 @@ class _Augmented(nn.Module):
         return self.velocity(t, state[0])
 
 
-class ContinuousFlow(Bijector):
+class ContinuousBijector(Bijector):
     """Bijector integrating :class:`EquivariantVelocity` from ``t = 0`` (prior) to ``t = 1``.
 
     The log-determinant is the integral of the exact divergence, computed by the same solver
@@ -220,8 +240,9 @@ class ContinuousFlow(Bijector):
     Examples
     --------
     >>> import torch
-    >>> from skphys.flows import ContinuousFlow, EquivariantVelocity
-    >>> flow = ContinuousFlow(EquivariantVelocity((4, 4), n_frequencies=2, n_time_kernels=3))
+    >>> from skphys.flows import ContinuousBijector, EquivariantVelocity
+    >>> velocity = EquivariantVelocity((4, 4), n_frequencies=2, n_time_kernels=3)
+    >>> flow = ContinuousBijector(velocity)
     >>> generator = torch.Generator().manual_seed(0)
     >>> with torch.no_grad():
     ...     _ = flow.rhs.velocity.weight.normal_(0.0, 0.03, generator=generator)
@@ -232,7 +253,7 @@ class ContinuousFlow(Bijector):
     (True, True)
     """
 
-    def __init__(self, velocity: EquivariantVelocity, method: str = "rk4", n_steps: int = 10,
+    def __init__(self, velocity: Velocity, method: str = "rk4", n_steps: int = 10,
                  adjoint: bool = False, rtol: float = 1e-6, atol: float = 1e-8,
                  step_bound: float = 0.25):
         super().__init__()

@@ -74,6 +74,9 @@ class AffineCoupling(Bijector):
     (True, True)
     """
 
+    mask: torch.Tensor  # buffer: 1 on the frozen sites
+    log_scale: nn.Parameter | None  # the constant c of s = a b + c, with z2_equivariant
+
     def __init__(self, mask: torch.Tensor, net: nn.Module, z2_equivariant: bool = False):
         super().__init__()
         self.register_buffer("mask", mask)
@@ -91,6 +94,7 @@ class AffineCoupling(Bijector):
         """
         if not self.z2_equivariant:
             return
+        assert self.log_scale is not None  # created with z2_equivariant
         nn.init.zeros_(self.log_scale)
         linear = (nn.Linear, nn.modules.conv._ConvNd)
         last = [m for m in self.net.modules() if isinstance(m, linear)][-1]

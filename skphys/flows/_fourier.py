@@ -29,7 +29,7 @@ def momentum_orbits(shape: tuple[int, ...]) -> tuple[torch.Tensor, int]:
     >>> labels.tolist(), n_orbits
     ([[0, 1, 1], [1, 2, 2], [1, 2, 2]], 3)
     """
-    keys = {}
+    keys: dict[tuple[int, ...], int] = {}
     labels = torch.empty(shape, dtype=torch.long)
     for k in itertools.product(*(range(n) for n in shape)):
         folded = tuple(min(ki, n - ki) for ki, n in zip(k, shape))
@@ -65,6 +65,8 @@ class FourierGaussian(Bijector):
     >>> torch.allclose(layer.inverse(x)[0], z, atol=1e-6), x.dtype, log_det.shape
     (True, torch.float32, torch.Size([2]))
     """
+
+    labels: torch.Tensor  # buffer: the momentum orbit of each site
 
     def __init__(self, shape: tuple[int, ...]):
         super().__init__()

@@ -146,7 +146,7 @@ class MERA(Bijector):
     >>> import torch
     >>> from skphys.flows import MERA, block_coupling
     >>> mera = MERA((8, 8), 2, 3, lambda block: block_coupling(
-    ...     1, block, n_layers=2, hidden_units=(4,), z2_equivariant=False)).double()
+    ...     1, block, n_layers=2, hidden_channels=(4,), z2_equivariant=False)).double()
     >>> z = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0),
     ...                 dtype=torch.float64)
     >>> x, log_det = mera(z)

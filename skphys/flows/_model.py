@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from ._activation import Tanh
 from ._bijector import Bijector, Composed
-from ._blocks import block_coupling, block_ode
-from ._continuous import ContinuousFlow, EquivariantVelocity
+from ._continuous import ContinuousBijector, EquivariantVelocity
 from ._convnet import CircularConvNet
 from ._coupling import AffineCoupling, checkerboard_mask
 from ._fourier import FourierGaussian
@@ -21,7 +21,6 @@ __all__ = ["LatticeFlow", "coupling_flow", "continuous_flow", "mera_flow"]
 _ACTIVATIONS = {"leaky_relu": nn.LeakyReLU, "tanh": Tanh, "silu": nn.SiLU}
 _ODD_ACTIVATIONS = ("tanh",)
 _PRIORS = ("gaussian", "laplace")
-_BLOCK_BIJECTORS = ("coupling", "ode")
 
 
 class LatticeFlow(nn.Module):
@@ -225,49 +224,40 @@ def continuous_flow(shape, channels: int, *, n_frequencies: int, n_time_kernels:
     """Equivariant continuous flow, optionally preceded by a :class:`FourierGaussian` layer."""
     velocity = EquivariantVelocity(shape, channels, n_frequencies, n_time_kernels)
     layers: list[Bijector] = [FourierGaussian(shape)] if fourier_layer else []
-    layers.append(ContinuousFlow(velocity, method=ode_method, n_steps=ode_steps, adjoint=adjoint))
+    layers.append(ContinuousBijector(velocity, method=ode_method, n_steps=ode_steps,
+                                     adjoint=adjoint))
     return LatticeFlow(shape, channels, Composed(layers))
 
 
 def mera_flow(shape, channels: int, *, block_size: int, n_levels: int | None, depth,
-              bijector: str, n_layers: int, hidden_units, z2_equivariant: bool, ode_steps: int,
-              prior: str, z2_mixture: bool = False, fourier_layer: bool = False) -> LatticeFlow:
+              make_block: Callable[[tuple[int, ...]], Bijector], prior: str = "gaussian",
+              z2_mixture: bool = False, fourier_layer: bool = False) -> LatticeFlow:
     """NeuralRG flow: a :class:`MERA` hierarchy of block bijectors over a ``prior``.
 
-    ``bijector="coupling"``: every disentangler and decimator is :func:`block_coupling`
-    (``n_layers`` affine couplings with MLPs of ``hidden_units``); ``"ode"``: :func:`block_ode`
-    (an MLP velocity integrated by RK4 in ``ode_steps`` steps or more). ``n_levels=None``
-    builds the full hierarchy (:func:`max_levels`), with ``depth`` disentangler-decimator
-    pairs per level (an int, or one count per level: :func:`~skphys.flows.level_depths`). With
-    ``z2_equivariant`` every block map commutes with ``phi -> -phi``; with ``z2_mixture`` the
-    density is symmetrized over the sign instead (see :class:`LatticeFlow`); with
-    ``fourier_layer`` the MERA ends with a :class:`FourierGaussian` on the boundary field.
+    ``make_block(block_shape)`` returns a new block bijector for every disentangler and
+    decimator, e.g. :func:`block_coupling` (affine couplings with MLPs) or :func:`block_ode`
+    (an MLP velocity integrated by RK4). ``n_levels=None`` builds the full hierarchy
+    (:func:`max_levels`), with ``depth`` disentangler-decimator pairs per level (an int, or
+    one count per level: :func:`~skphys.flows.level_depths`). With ``z2_mixture`` the
+    density is symmetrized over the sign (see :class:`LatticeFlow`); with ``fourier_layer``
+    the MERA ends with a :class:`FourierGaussian` on the boundary field.
 
     Examples
     --------
     >>> import torch
-    >>> from skphys.flows import mera_flow
+    >>> from skphys.flows import block_coupling, mera_flow
     >>> _ = torch.manual_seed(0)
-    >>> flow = mera_flow((8, 8), 1, block_size=2, n_levels=None, depth=1, bijector="coupling",
-    ...                  n_layers=2, hidden_units=(8,), z2_equivariant=False, ode_steps=4,
-    ...                  prior="gaussian")
+    >>> def make_block(block_shape):
+    ...     return block_coupling(1, block_shape, n_layers=2, hidden_channels=(8,),
+    ...                           z2_equivariant=False)
+    >>> flow = mera_flow((8, 8), 1, block_size=2, n_levels=None, depth=1,
+    ...                  make_block=make_block)
     >>> len(flow.bijector.disentanglers)  # one pair per level, three levels at L = 8
     3
     >>> x, log_q = flow.sample(2)
     >>> torch.allclose(flow.log_prob(x), log_q, atol=1e-4)
     True
     """
-    if bijector not in _BLOCK_BIJECTORS:
-        raise ValueError(f"bijector must be one of {_BLOCK_BIJECTORS}, got {bijector!r}")
-    hidden_units = tuple(hidden_units)
-    if bijector == "coupling":
-        def make_block(block_shape):
-            return block_coupling(channels, block_shape, n_layers=n_layers,
-                                  hidden_units=hidden_units, z2_equivariant=z2_equivariant)
-    else:
-        def make_block(block_shape):
-            return block_ode(channels, block_shape, hidden_units=hidden_units,
-                             z2_equivariant=z2_equivariant, n_steps=ode_steps)
     levels = max_levels(tuple(shape), block_size) if n_levels is None else n_levels
     mera = MERA(shape, block_size, levels, make_block, depth, fourier_layer=fourier_layer)
     return LatticeFlow(shape, channels, mera, prior, z2_mixture=z2_mixture)

@@ -15,16 +15,19 @@ mcmc
     Reference Monte Carlo: HMC, local Metropolis, Wolff cluster updates.
 """
 
+from . import exact, mcmc, observables, stats  # public submodules
 from ._complex import ComplexPhi4
 from ._ising_dual import IsingDual
 from ._scalar import FreeScalar, Phi4
 from ._spin import XY, Ising
+from ._theory import THEORIES as _THEORIES
 from ._theory import LatticeTheory
 
-from . import exact, mcmc, observables, stats  # public submodules
-
-THEORIES = {cls.__name__: cls for cls in (Phi4, FreeScalar, ComplexPhi4, XY, Ising, IsingDual)}
-"""Registry of the theories by class name (used to rebuild saved estimators safely)."""
+THEORIES = _THEORIES
+"""Read-only mapping of every :class:`LatticeTheory` subclass defined so far, filled when each
+class is defined: keys ``"module.qualname"`` (e.g. ``"skphys.lattice._scalar.Phi4"``), and a
+bare class name (``"Phi4"``) is accepted when it is unambiguous. :func:`skphys.load` rebuilds
+saved theories from it and never imports a module."""
 
 __all__ = [
     "LatticeTheory",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._theory import LatticeTheory, all_neighbor_sum, check_real, forward_neighbor_sum
+from .._constraints import check_real
+from ._theory import LatticeTheory, all_neighbor_sum, forward_neighbor_sum
 
 __all__ = ["ComplexPhi4"]
 
@@ -43,7 +44,6 @@ class ComplexPhi4(LatticeTheory):
     field_type = "complex"
     n_components = 2
     internal_symmetries = ("u1",)
-    _param_names = ("t", "mu", "lam")
 
     def __init__(self, shape, t: float, mu: float, lam: float):
         super().__init__(shape)

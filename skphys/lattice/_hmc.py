@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import torch
 
+from .._constraints import check_int, check_real
 from ._adaptation import DualAveraging
 from ._mcmc_result import (
     MCMCResult,
@@ -14,7 +15,7 @@ from ._mcmc_result import (
     run_chains,
     start_chains,
 )
-from ._theory import LatticeTheory, check_count, check_real
+from ._theory import LatticeTheory
 
 __all__ = ["hmc", "leapfrog"]
 
@@ -78,7 +79,7 @@ def leapfrog(
     True
     """
     step_size = check_real("step_size", step_size, low=0.0, low_inclusive=False)
-    n_steps = check_count("n_steps", n_steps)
+    n_steps = check_int("n_steps", n_steps, 1)
     grad = theory.grad_action(x)
     x, p, _ = _integrate(theory.grad_action, x, p, grad, step_size, n_steps)
     return x, p
@@ -254,10 +255,10 @@ def hmc(
             f"hmc needs a differentiable action but {type(theory).__name__} has discrete "
             "spins: use wolff or metropolis"
         )
-    n_samples = check_count("n_samples", n_samples)
-    n_chains = check_count("n_chains", n_chains)
-    n_burnin = check_count("n_burnin", n_burnin, minimum=0)
-    thin = check_count("thin", thin)
+    n_samples = check_int("n_samples", n_samples, 1)
+    n_chains = check_int("n_chains", n_chains, 1)
+    n_burnin = check_int("n_burnin", n_burnin, 0)
+    thin = check_int("thin", thin, 1)
     trajectory_length = check_real(
         "trajectory_length", trajectory_length, low=0.0, low_inclusive=False
     )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 
-from ._theory import LatticeTheory, check_real, momenta_cos_sum
+from .._constraints import check_real
+from ._theory import LatticeTheory, momenta_cos_sum
 
 __all__ = ["IsingDual"]
 
@@ -41,7 +43,6 @@ class IsingDual(LatticeTheory):
     """
 
     internal_symmetries = ("z2",)
-    _param_names = ("temperature",)
 
     def __init__(self, shape, temperature: float):
         super().__init__(shape)
@@ -137,7 +138,8 @@ class IsingDual(LatticeTheory):
         """Improved estimator of the Ising energy, :math:`-\\sum_{<ij>}\\tanh x_i\\tanh x_j`."""
         tx = torch.tanh(self._field(x)[:, 0])
         dims = range(1, tx.dim())
-        return -sum((tx * torch.roll(tx, -1, d)).flatten(1).sum(1) for d in dims)
+        bonds = sum((tx * torch.roll(tx, -1, d)).flatten(1).sum(1) for d in dims)
+        return -cast(torch.Tensor, bonds)  # at least one lattice axis
 
     def ising_magnetization_sq(self, x: torch.Tensor) -> torch.Tensor:
         """Improved estimator of :math:`m^2 = (\\sum_i s_i / N)^2` of the Ising spins."""

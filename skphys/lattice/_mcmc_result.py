@@ -87,9 +87,10 @@ def check_fraction(name: str, value) -> float:
     """Return ``value`` as a float in the open interval (0, 1), or raise naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not 0.0 < value < 1.0:
+    fraction = float(value)
+    if not 0.0 < fraction < 1.0:
         raise ValueError(f"{name} must be in the open interval (0, 1), got {value!r}")
-    return float(value)
+    return fraction
 
 
 def start_chains(

@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from .._constraints import check_int, check_real
 from ._adaptation import DualAveraging
 from ._mcmc_result import (
     MCMCResult,
@@ -13,7 +14,7 @@ from ._mcmc_result import (
     run_chains,
     start_chains,
 )
-from ._theory import LatticeTheory, check_count, check_real, checkerboard
+from ._theory import LatticeTheory, checkerboard
 
 __all__ = ["metropolis"]
 
@@ -47,19 +48,21 @@ class _MetropolisKernel:
         kind = self.theory.field_type
         if kind == "spin":
             return torch.where(colour, -x, x)
+        scale = self.scale
+        assert scale is not None, "a proposal scale is set for every theory but spins"
         rand = torch.rand if kind == "angle" else torch.randn
         noise = rand(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
         if kind == "angle":
-            moved = torch.remainder(x + self.scale * math.pi * (2 * noise - 1), 2 * math.pi)
+            moved = torch.remainder(x + scale * math.pi * (2 * noise - 1), 2 * math.pi)
         else:
-            moved = x + self.scale * noise
+            moved = x + scale * noise
         return torch.where(colour, moved, x)
 
     def __call__(self, x: torch.Tensor, adapt: bool) -> torch.Tensor:
         batch, n_comp, n_sites = x.shape[0], self.theory.n_components, self.theory.n_sites
         spins = self.theory.field_type == "spin"
         field = x.view(batch, n_comp, n_sites)
-        prob_sum = 0.0
+        prob_sum: torch.Tensor | float = 0.0
         for colour in self.colours:
             proposal = self._propose(field, colour)
             delta = self.theory.local_action(proposal.view(batch, -1))
@@ -76,7 +79,7 @@ class _MetropolisKernel:
         if not adapt:
             self.n_sweeps += 1
         elif self.adapter is not None:
-            self.scale = self.adapter.update(prob_sum.item() / (batch * n_sites))
+            self.scale = self.adapter.update(float(prob_sum) / (batch * n_sites))
         return field.reshape(batch, -1)
 
 
@@ -185,10 +188,10 @@ def metropolis(
                 f"checkerboard Metropolis needs every lattice extent even, got shape "
                 f"{theory.shape}"
             )
-    n_samples = check_count("n_samples", n_samples)
-    n_chains = check_count("n_chains", n_chains)
-    n_burnin = check_count("n_burnin", n_burnin, minimum=0)
-    thin = check_count("thin", thin)
+    n_samples = check_int("n_samples", n_samples, 1)
+    n_chains = check_int("n_chains", n_chains, 1)
+    n_burnin = check_int("n_burnin", n_burnin, 0)
+    thin = check_int("thin", thin, 1)
     target_acceptance = check_fraction("target_acceptance", target_acceptance)
     x, generator = start_chains(
         theory, n_chains, init=init, generator=generator, device=device, dtype=dtype

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from ._theory import LatticeTheory, all_neighbor_sum, check_real, forward_neighbor_sum
+from .._constraints import check_real
+from ._theory import LatticeTheory, all_neighbor_sum, forward_neighbor_sum
 
 __all__ = ["Phi4", "FreeScalar"]
 
@@ -42,7 +43,6 @@ class Phi4(LatticeTheory):
     """
 
     internal_symmetries = ("z2",)
-    _param_names = ("m2", "lam")
 
     def __init__(self, shape, m2: float, lam: float):
         super().__init__(shape)
@@ -96,7 +96,7 @@ class Phi4(LatticeTheory):
         return kappa, self.lam * kappa**2, math.sqrt(kappa)
 
     @classmethod
-    def from_hopping(cls, shape, kappa: float, lam_h: float) -> "Phi4":
+    def from_hopping(cls, shape, kappa: float, lam_h: float) -> Phi4:
         r"""Build the theory from hopping parameters :math:`(\kappa, \lambda_h)`.
 
         Inverse of :meth:`to_hopping`: :math:`\lambda = \lambda_h/\kappa^2` and
@@ -140,7 +140,6 @@ class FreeScalar(LatticeTheory):
     """
 
     internal_symmetries = ("z2",)
-    _param_names = ("m2",)
 
     def __init__(self, shape, m2: float):
         super().__init__(shape)

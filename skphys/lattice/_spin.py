@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from ._theory import LatticeTheory, all_neighbor_sum, check_real, forward_neighbor_sum
+from .._constraints import check_real
+from ._theory import LatticeTheory, all_neighbor_sum, forward_neighbor_sum
 
 __all__ = ["Ising", "XY"]
 
@@ -34,7 +35,6 @@ class Ising(LatticeTheory):
 
     field_type = "spin"
     internal_symmetries = ("z2",)
-    _param_names = ("temperature",)
 
     def __init__(self, shape, temperature: float):
         super().__init__(shape)
@@ -82,7 +82,6 @@ class XY(LatticeTheory):
 
     field_type = "angle"
     internal_symmetries = ("o2",)
-    _param_names = ("temperature",)
 
     def __init__(self, shape, temperature: float):
         super().__init__(shape)

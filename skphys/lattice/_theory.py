@@ -8,12 +8,20 @@ knows about scikit-learn.
 
 from __future__ import annotations
 
+import copy
+import inspect
 import math
-from numbers import Integral, Real
+from collections.abc import Iterator, Mapping
+from numbers import Integral
+from typing import cast
 
+import numpy as np
 import torch
 
-__all__ = ["LatticeTheory"]
+__all__ = ["LatticeTheory", "THEORIES"]
+
+SIGN_SYMMETRIES = ("z2", "u1")
+"""Internal symmetries that contain the sign flip ``phi -> -phi`` of every component."""
 
 
 def check_shape(shape) -> tuple[int, ...]:
@@ -31,49 +39,25 @@ def check_shape(shape) -> tuple[int, ...]:
     return tuple(int(s) for s in shape)
 
 
-def check_count(name: str, value, *, minimum: int = 1) -> int:
-    """Return ``value`` as an int >= ``minimum``, or raise naming the parameter ``name``."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_real(name: str, value, *, low=None, high=None, low_inclusive=True) -> float:
-    """Return ``value`` as a finite float, or raise naming the parameter ``name``."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if low is not None and (value < low or (value == low and not low_inclusive)):
-        op = ">=" if low_inclusive else ">"
-        raise ValueError(f"{name} must be {op} {low}, got {value!r}")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value!r}")
-    return value
-
-
 def forward_neighbor_sum(phi: torch.Tensor, ndim: int) -> torch.Tensor:
     """Sum over directions of the forward neighbour, ``sum_mu phi(x + mu)``.
 
     ``phi`` has shape ``(batch, *shape)`` with ``ndim`` lattice dimensions.
     """
     dims = range(phi.dim() - ndim, phi.dim())
-    return sum(torch.roll(phi, -1, d) for d in dims)
+    return cast(torch.Tensor, sum(torch.roll(phi, -1, d) for d in dims))  # ndim >= 1 terms
 
 
 def all_neighbor_sum(phi: torch.Tensor, ndim: int) -> torch.Tensor:
     """Sum over all ``2 * ndim`` nearest neighbours, ``sum_mu [phi(x+mu) + phi(x-mu)]``."""
     dims = range(phi.dim() - ndim, phi.dim())
-    return sum(torch.roll(phi, -1, d) + torch.roll(phi, 1, d) for d in dims)
+    return cast(torch.Tensor, sum(torch.roll(phi, -1, d) + torch.roll(phi, 1, d) for d in dims))
 
 
 def checkerboard(shape: tuple[int, ...], device=None) -> torch.Tensor:
     """Boolean mask ``(n_sites,)`` of the sites whose coordinates have an odd sum."""
     coords = torch.meshgrid(*(torch.arange(n, device=device) for n in shape), indexing="ij")
-    return (sum(coords) % 2 == 1).flatten()
+    return (cast(torch.Tensor, sum(coords)) % 2 == 1).flatten()
 
 
 def momenta_cos_sum(shape: tuple[int, ...], *, half: bool = False) -> torch.Tensor:
@@ -88,27 +72,122 @@ def momenta_cos_sum(shape: tuple[int, ...], *, half: bool = False) -> torch.Tens
             k = k[: n // 2 + 1]
         axes.append(2 * torch.cos(k))
     grids = torch.meshgrid(*axes, indexing="ij")
-    return sum(grids)
+    return cast(torch.Tensor, sum(grids))  # at least one axis
+
+
+def theory_key(cls: type) -> str:
+    """Registry key of a theory class: ``"module.qualname"``, e.g. ``"mylib.theories.Phi6"``."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class TheoryRegistry(Mapping):
+    """Read-only mapping of every :class:`LatticeTheory` subclass defined in this process.
+
+    Keys are ``"module.qualname"`` (:func:`theory_key`); a bare class name (what files saved
+    by older versions hold) is also accepted when exactly one registered class has it. Classes
+    register themselves when they are defined (``LatticeTheory.__init_subclass__``); a class
+    redefined under the same key (a re-run notebook cell, a reloaded module) replaces the old
+    one.
+    """
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type] = {}
+
+    def _register(self, cls: type) -> None:
+        self._classes[theory_key(cls)] = cls
+
+    def find(self, name: str) -> list[type]:
+        """The classes ``name`` may mean: the one with that key, else all with that bare name."""
+        if name in self._classes:
+            return [self._classes[name]]
+        return [cls for cls in self._classes.values() if cls.__name__ == name]
+
+    def __getitem__(self, name: str) -> type:
+        matches = self.find(name)
+        if len(matches) != 1:
+            raise KeyError(name)
+        return matches[0]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._classes))
+
+    def __len__(self) -> int:
+        return len(self._classes)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({sorted(self._classes)})"
+
+
+THEORIES = TheoryRegistry()
+"""Every lattice theory class, by ``"module.qualname"`` (filled by ``__init_subclass__``)."""
+
+
+def _frozen(value):
+    """A hashable stand-in for a parameter value, equal for equal values.
+
+    Lists become tuples, dicts and sets frozensets, arrays and tensors ``(kind, dtype, shape,
+    values)``; other values must be hashable themselves.
+    """
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return frozenset((k, _frozen(v)) for k, v in value.items())
+    if isinstance(value, (set, frozenset)):
+        return frozenset(_frozen(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return ("ndarray", value.dtype.str, value.shape, tuple(value.ravel().tolist()))
+    if isinstance(value, torch.Tensor):
+        flat = value.detach().cpu().flatten().tolist()
+        return ("tensor", str(value.dtype), tuple(value.shape), tuple(flat))
+    return value
 
 
 class LatticeTheory:
-    """A statistical theory on a periodic hypercubic lattice.
+    r"""A statistical theory on a periodic hypercubic lattice.
 
     Subclasses define :meth:`action` (the negative log of the unnormalized Boltzmann weight)
     and may override :meth:`grad_action` with an analytic force and :meth:`local_action` (the
     part of the action that depends on one site, used by local Metropolis updates).
+
+    A theory is an immutable value object, like a scikit-learn kernel: its ``__init__`` names
+    each of its parameters (no ``*args`` or ``**kwargs``) and stores each one under its own
+    name (``self.g6 = g6``, possibly after validating it). :meth:`get_params` reads them back
+    by those names, and the rest builds on it: ``repr``, ``==`` and ``hash`` compare the
+    parameters, :func:`sklearn.base.clone` of an estimator holding the theory rebuilds it as
+    ``type(theory)(**theory.get_params())``, and :func:`skphys.load` rebuilds it from the
+    parameters saved in the file.
+
+    Every subclass is registered in :data:`skphys.lattice.THEORIES` under
+    ``"module.qualname"`` when it is defined. Loading a saved estimator looks its theory up
+    there and never imports anything, so the module that defines the theory must be imported
+    before :func:`skphys.load` (a theory defined inside a function or in a script run as
+    ``__main__`` loads only where that code has run again).
+
+    Internal symmetries are declared by a class attribute, ``internal_symmetries = ("z2",)``
+    for an action invariant under :math:`\phi \to -\phi`, ``("u1",)`` for a complex field
+    invariant under global phase rotations, ``("o2",)`` for the XY model and ``()`` (the
+    default) when nothing is known. Lattice symmetries (translations, reflections and, on
+    equal extents, rotations) are assumed for every theory. See :attr:`symmetries` and
+    :attr:`has_sign_symmetry`.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Lattice extents, each >= 2; sites are stored in row-major order of ``shape``.
 
     Attributes
     ----------
     shape : tuple of int
         Lattice extents; sites are stored in row-major order of ``shape``.
     field_type : {"real", "complex", "spin", "angle"}
-        What a site holds.
+        What a site holds (a class attribute).
     n_components : int
-        Real numbers per site (2 for a complex field: real parts of all sites, then imaginary).
-    symmetries : tuple of str
-        Exact symmetries of the action: internal ("z2", "u1") and lattice ("translation",
-        "reflection", and "rotation" when all extents are equal).
+        Real numbers per site (2 for a complex field: real parts of all sites, then imaginary;
+        a class attribute).
+    internal_symmetries : tuple of str
+        Exact internal symmetries of the action, declared by the class: ``"z2"``
+        (:math:`\phi \to -\phi`), ``"u1"`` (global phase), ``"o2"`` (global rotations
+        and reflections of angles).
 
     Examples
     --------
@@ -117,21 +196,63 @@ class LatticeTheory:
     >>> import torch
     >>> from skphys.lattice import LatticeTheory
     >>> class Gaussian(LatticeTheory):
+    ...     internal_symmetries = ("z2",)
+    ...
+    ...     def __init__(self, shape, m2):
+    ...         super().__init__(shape)
+    ...         self.m2 = m2
+    ...
     ...     def action(self, x):
-    ...         return 0.5 * x.square().sum(1)
-    >>> theory = Gaussian((2, 3))
+    ...         return 0.5 * self.m2 * x.square().sum(1)
+    >>> theory = Gaussian((2, 3), m2=1.0)
+    >>> theory
+    Gaussian(shape=(2, 3), m2=1.0)
     >>> x = torch.ones(4, theory.n_features, dtype=torch.float64)
     >>> theory.n_sites, theory.action(x).tolist(), bool(torch.equal(theory.grad_action(x), x))
     (6, [3.0, 3.0, 3.0, 3.0], True)
+    >>> theory.get_params(), theory.has_sign_symmetry
+    ({'shape': (2, 3), 'm2': 1.0}, True)
     """
 
     field_type = "real"
     n_components = 1
     internal_symmetries: tuple[str, ...] = ()
-    _param_names: tuple[str, ...] = ()
 
     def __init__(self, shape):
         self.shape = check_shape(shape)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        symmetries = cls.internal_symmetries
+        if isinstance(symmetries, str) or not all(isinstance(s, str) for s in symmetries):
+            raise TypeError(
+                f"{cls.__qualname__}.internal_symmetries must be a tuple of str such as "
+                f"('z2',), got {symmetries!r}"
+            )
+        cls._get_param_names()  # a clear error now rather than at the first clone or save
+        THEORIES._register(cls)
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """Names of the parameters of ``cls.__init__``, in order (sans ``self``)."""
+        names = []
+        for param in inspect.signature(cls.__init__).parameters.values():
+            if param.name == "self":
+                continue
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
+                what = {
+                    param.VAR_POSITIONAL: f"*{param.name}",
+                    param.VAR_KEYWORD: f"**{param.name}",
+                    param.POSITIONAL_ONLY: f"the positional-only parameter {param.name!r}",
+                }[param.kind]
+                raise TypeError(
+                    f"{cls.__qualname__}.__init__ takes {what}: a LatticeTheory's __init__ "
+                    f"must name each parameter and accept it by keyword (no *args or "
+                    f"**kwargs), because get_params, clone, ==, hash and skphys.load rebuild "
+                    f"the theory as {cls.__name__}(**theory.get_params())"
+                )
+            names.append(param.name)
+        return names
 
     # -- geometry ---------------------------------------------------------------------------
     @property
@@ -151,11 +272,38 @@ class LatticeTheory:
 
     @property
     def symmetries(self) -> tuple[str, ...]:
-        """Exact symmetries of the action (internal first, then lattice)."""
-        lattice = ("translation", "reflection")
+        """Exact symmetries of the action: ``internal_symmetries``, then the lattice ones.
+
+        The lattice symmetries are ``"translation"``, ``"reflection"`` and, when all extents
+        are equal, ``"rotation"``.
+        """
+        lattice: tuple[str, ...] = ("translation", "reflection")
         if len(set(self.shape)) == 1 and self.ndim > 1:
             lattice += ("rotation",)
         return tuple(self.internal_symmetries) + lattice
+
+    @property
+    def has_sign_symmetry(self) -> bool:
+        r"""Whether the action is invariant under the sign flip :math:`x \to -x` of every row.
+
+        True when ``internal_symmetries`` holds ``"z2"`` or ``"u1"`` (a phase rotation by
+        :math:`\pi` flips both components of a complex field): what an estimator checks
+        before using a flow that commutes with the sign flip (a Z2-equivariant flow), which
+        cannot represent a theory without that symmetry. It is False for the angles of the XY
+        model (``"o2"``): their action is even too, but an angle lives in :math:`[0, 2\pi)`,
+        where a sign flip is not the map that Z2-equivariant flows assume.
+
+        Examples
+        --------
+        >>> from skphys.lattice import XY, ComplexPhi4, Phi4
+        >>> Phi4((4, 4), m2=-4.0, lam=8.0).has_sign_symmetry
+        True
+        >>> ComplexPhi4((4, 4), t=1.0, mu=4.5, lam=0.0).has_sign_symmetry
+        True
+        >>> XY((4, 4), temperature=1.0).has_sign_symmetry
+        False
+        """
+        return any(s in SIGN_SYMMETRIES for s in self.internal_symmetries)
 
     def _field(self, x: torch.Tensor) -> torch.Tensor:
         """View rows ``(batch, n_features)`` as ``(batch, n_components, *shape)``."""
@@ -168,8 +316,11 @@ class LatticeTheory:
 
     # -- physics ----------------------------------------------------------------------------
     def action(self, x: torch.Tensor) -> torch.Tensor:
-        """Action ``S(x)`` of each row of ``x``, shape ``(batch,)``."""
-        raise NotImplementedError
+        """Action ``S(x)`` of each row of ``x``, shape ``(batch,)``; subclasses define it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must define action(x): the action of each row of x, "
+            f"a tensor of shape (batch,)"
+        )
 
     def grad_action(self, x: torch.Tensor) -> torch.Tensor:
         """Gradient of the action with respect to each row (the HMC force with a minus sign)."""
@@ -202,22 +353,53 @@ class LatticeTheory:
         return x
 
     # -- bookkeeping --------------------------------------------------------------------------
-    def get_params(self) -> dict:
-        """Parameters that reconstruct the theory: ``type(theory)(**theory.get_params())``."""
-        params = {"shape": self.shape}
-        params.update({name: getattr(self, name) for name in self._param_names})
+    def get_params(self, deep: bool = True) -> dict:
+        """Parameters that rebuild the theory: ``type(theory)(**theory.get_params())``.
+
+        The names are those of the parameters of ``type(self).__init__``, each read from the
+        attribute of the same name.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Ignored; accepted for scikit-learn's ``get_params(deep=...)`` protocol.
+
+        Returns
+        -------
+        dict
+            Parameter name to value, in the order of the ``__init__`` signature.
+
+        Examples
+        --------
+        >>> from skphys.lattice import Phi4
+        >>> Phi4((8, 8), m2=-4.0, lam=8.0).get_params()
+        {'shape': (8, 8), 'm2': -4.0, 'lam': 8.0}
+        """
+        params = {}
+        for name in self._get_param_names():
+            try:
+                params[name] = getattr(self, name)
+            except AttributeError as error:
+                raise AttributeError(
+                    f"{type(self).__name__} has no attribute {name!r} although its __init__ "
+                    f"takes a parameter {name!r}: a LatticeTheory must store every __init__ "
+                    f"parameter under its own name (self.{name} = ...), which get_params, "
+                    f"repr, ==, hash, clone and skphys.load rely on"
+                ) from error
         return params
 
     def __sklearn_clone__(self) -> LatticeTheory:
         """An equal, independent theory: estimators holding a theory can be cloned."""
-        return type(self)(**self.get_params())
+        return type(self)(**copy.deepcopy(self.get_params()))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
     def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self.get_params() == other.get_params()
+        if type(self) is not type(other):
+            return NotImplemented if not isinstance(other, LatticeTheory) else False
+        return _frozen(self.get_params()) == _frozen(other.get_params())
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, tuple(self.get_params().items())))
+        return hash((theory_key(type(self)), _frozen(self.get_params())))

@@ -6,9 +6,10 @@ import math
 
 import torch
 
+from .._constraints import check_int
 from ._mcmc_result import MCMCResult, run_chains, start_chains
 from ._spin import XY, Ising
-from ._theory import LatticeTheory, check_count
+from ._theory import LatticeTheory
 
 __all__ = ["wolff"]
 
@@ -177,10 +178,10 @@ def wolff(
             f"wolff supports the Ising and XY models, got {type(theory).__name__}; use hmc or "
             "metropolis"
         )
-    n_samples = check_count("n_samples", n_samples)
-    n_chains = check_count("n_chains", n_chains)
-    n_burnin = check_count("n_burnin", n_burnin, minimum=0)
-    thin = check_count("thin", thin)
+    n_samples = check_int("n_samples", n_samples, 1)
+    n_chains = check_int("n_chains", n_chains, 1)
+    n_burnin = check_int("n_burnin", n_burnin, 0)
+    thin = check_int("thin", thin, 1)
     x, generator = start_chains(
         theory, n_chains, init=init, generator=generator, device=device, dtype=dtype
     )

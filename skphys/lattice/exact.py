@@ -23,10 +23,11 @@ import torch
 from scipy.integrate import quad
 from scipy.special import ellipkm1
 
+from .._constraints import check_real
 from ._complex import ComplexPhi4
 from ._ising_dual import IsingDual
 from ._scalar import FreeScalar
-from ._theory import check_real, momenta_cos_sum
+from ._theory import momenta_cos_sum
 
 __all__ = [
     "T_C",
@@ -68,12 +69,12 @@ def _check_temperature(temperature) -> tuple[np.ndarray, bool]:
     if np.ndim(temperature) == 0:
         t = check_real("temperature", temperature, low=0.0, low_inclusive=False)
         return np.array([t]), True
-    t = np.asarray(temperature, dtype=np.float64)
-    if t.size == 0:
+    array = np.asarray(temperature, dtype=np.float64)
+    if array.size == 0:
         raise ValueError("temperature must not be empty")
-    if not np.all(np.isfinite(t) & (t > 0)):
+    if not np.all(np.isfinite(array) & (array > 0)):
         raise ValueError(f"every temperature must be finite and > 0, got {temperature!r}")
-    return t.ravel(), False
+    return array.ravel(), False
 
 
 def _as_output(values: np.ndarray, scalar: bool, temperature) -> float | np.ndarray:
@@ -469,7 +470,7 @@ def ising_dual_log_z(shape, temperature: float) -> float:
     if len(shape) == 1:
         log_z_ising = _ising_chain_log_z(shape[0], 1.0 / theory.temperature)
     elif len(shape) == 2 and shape[0] == shape[1]:
-        log_z_ising = ising_log_z(shape[0], theory.temperature)
+        log_z_ising = float(ising_log_z(shape[0], theory.temperature))  # a float: scalar T
     else:
         raise ValueError(f"shape must be (L,) or (L, L), got {shape!r}")
     log_det = torch.log(theory.coupling_eigenvalues()).sum().item()

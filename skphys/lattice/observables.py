@@ -21,12 +21,14 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from typing import Callable, TypeVar, Union
+from collections.abc import Callable
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
 
-from ._theory import LatticeTheory, check_real, check_shape
+from .._constraints import check_real
+from ._theory import LatticeTheory, check_shape
 
 __all__ = [
     "magnetization",
@@ -44,7 +46,7 @@ __all__ = [
     "helicity_modulus",
 ]
 
-Array = Union[torch.Tensor, np.ndarray]
+Array = torch.Tensor | np.ndarray
 _F = TypeVar("_F", bound=Callable)
 
 
@@ -66,7 +68,7 @@ def _numpy_compatible(arg: str) -> Callable[[_F], _F]:
             bound.arguments[arg] = torch.from_numpy(np.ascontiguousarray(data))
             return func(*bound.args, **bound.kwargs).detach().cpu().numpy()[()]
 
-        return wrapper
+        return cast(_F, wrapper)
 
     return decorator
 
@@ -158,7 +160,8 @@ def abs_magnetization(x: Array) -> Array:
     >>> abs_magnetization(torch.tensor([[1.0, -3.0], [2.0, 2.0]])).tolist()
     [1.0, 2.0]
     """
-    return magnetization(x).abs()
+    # the wrapper has made x a tensor, so the result is a tensor
+    return cast(torch.Tensor, magnetization(x)).abs()
 
 
 @_numpy_compatible("x")
@@ -270,7 +273,7 @@ def binder_cumulant(x: Array) -> Array:
     >>> round(binder_cumulant(ordered).item(), 6)
     0.666667
     """
-    m2 = magnetization(x).square()
+    m2 = cast(torch.Tensor, magnetization(x)).square()  # x is a tensor here
     return 1 - m2.square().mean() / (3 * m2.mean().square())
 
 
@@ -515,7 +518,7 @@ def vortex_density(theta: Array, shape) -> Array:
     [0.0]
     """
     theta = _rows(theta, "theta")
-    windings = plaquette_winding(theta, shape)
+    windings = cast(torch.Tensor, plaquette_winding(theta, shape))  # theta is a tensor here
     return windings.abs().flatten(1).sum(1).to(theta.dtype) / theta.shape[1]
 
 

@@ -18,7 +18,7 @@ import math
 import warnings
 from collections.abc import Callable
 from numbers import Integral, Real
-from typing import NamedTuple
+from typing import Literal, NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +27,7 @@ from scipy.fft import irfft, next_fast_len, rfft
 from scipy.special import logsumexp
 from scipy.stats import genpareto
 
-from ._theory import check_real
+from .._constraints import check_int, check_real
 
 __all__ = [
     "TauIntResult",
@@ -138,12 +138,6 @@ def _check_samples(samples: tuple) -> tuple[list[np.ndarray], int]:
     if n < 2:
         raise ValueError(f"samples need at least 2 rows, got {n}")
     return arrays, n
-
-
-def _check_positive_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
 
 
 # -- Gamma method ------------------------------------------------------------------------
@@ -359,7 +353,7 @@ def bootstrap(
     True
     """
     arrays, n = _check_samples(samples)
-    n_boot = _check_positive_int("n_boot", n_boot, 2)
+    n_boot = check_int("n_boot", n_boot, 2)
     rng = _check_rng(random_state)
     estimate = np.asarray(func(*arrays), dtype=np.float64)
     replicates = np.empty((n_boot,) + estimate.shape)
@@ -412,7 +406,7 @@ def jackknife(
     (4.5, True)
     """
     arrays, n = _check_samples(samples)
-    n_blocks = _check_positive_int("n_blocks", n_blocks, 2)
+    n_blocks = check_int("n_blocks", n_blocks, 2)
     if n_blocks > n:
         raise ValueError(f"n_blocks must be <= the number of rows {n}, got {n_blocks}")
     estimate = np.asarray(func(*arrays), dtype=np.float64)
@@ -447,6 +441,36 @@ def _ess_fraction(log_w: np.ndarray) -> float:
     if not np.isfinite(lse):
         return 0.0
     return float(np.exp(2 * lse - logsumexp(2 * log_w)) / log_w.size)
+
+
+@overload
+def ess(
+    log_w: Data,
+    *,
+    return_error: Literal[False] = ...,
+    n_boot: int = ...,
+    random_state: RandomState = ...,
+) -> float: ...
+
+
+@overload
+def ess(
+    log_w: Data,
+    *,
+    return_error: Literal[True],
+    n_boot: int = ...,
+    random_state: RandomState = ...,
+) -> tuple[float, float]: ...
+
+
+@overload
+def ess(
+    log_w: Data,
+    *,
+    return_error: bool = ...,
+    n_boot: int = ...,
+    random_state: RandomState = ...,
+) -> float | tuple[float, float]: ...
 
 
 def ess(
@@ -493,7 +517,8 @@ def ess(
     """
     log_w = _as_log_weights(log_w)
     if return_error:
-        return bootstrap(_ess_fraction, log_w, n_boot=n_boot, random_state=random_state)
+        value, error = bootstrap(_ess_fraction, log_w, n_boot=n_boot, random_state=random_state)
+        return float(value), float(error)  # already floats: _ess_fraction is scalar
     return _ess_fraction(log_w)
 
 
@@ -544,6 +569,18 @@ def pareto_k(log_w: Data) -> float:
         return -math.inf
     excess = np.expm1(top[1:] - top[0])  # w / w_threshold - 1: scale-free
     return float(genpareto.fit(excess, floc=0)[0])
+
+
+@overload
+def log_mean_exp(log_w: Data, return_error: Literal[False] = ...) -> float: ...
+
+
+@overload
+def log_mean_exp(log_w: Data, return_error: Literal[True]) -> tuple[float, float]: ...
+
+
+@overload
+def log_mean_exp(log_w: Data, return_error: bool = ...) -> float | tuple[float, float]: ...
 
 
 def log_mean_exp(log_w: Data, return_error: bool = False) -> float | tuple[float, float]:
@@ -701,5 +738,7 @@ def reweighted_thermodynamics(
     values, errors = jackknife(
         lambda e, lq: _thermodynamics(e, lq, beta), energy, log_q, n_blocks=n_blocks
     )
+    # _thermodynamics returns a vector, so jackknife returns arrays
+    assert isinstance(values, np.ndarray) and isinstance(errors, np.ndarray)
     names = ("free_energy_variational", "free_energy", "energy", "entropy", "heat_capacity")
     return {name: (float(v), float(e)) for name, v, e in zip(names, values, errors)}

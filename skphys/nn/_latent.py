@@ -17,8 +17,9 @@ __all__ = ["TARGETS", "LatentRecurrence", "QuadraticMap"]
 TARGETS = ("hidden", "density")
 
 
-def _mlp(n_in: int, width: int, n_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(n_in, width), nn.Tanh(), nn.Linear(width, n_out))
+def _mlp(n_in: int, hidden_channels: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, hidden_channels), nn.Tanh(),
+                         nn.Linear(hidden_channels, n_out))
 
 
 class QuadraticMap(nn.Module):
@@ -32,7 +33,7 @@ class QuadraticMap(nn.Module):
     ----------
     n_in, n_out : int
         Dimensions of :math:`x` and of the output.
-    width : int, default=32
+    hidden_channels : int, default=32
         Width of the tanh network.
 
     Examples
@@ -46,12 +47,14 @@ class QuadraticMap(nn.Module):
     torch.Size([5, 4, 2])
     """
 
-    def __init__(self, n_in: int, n_out: int, width: int = 32):
+    _pairs: torch.Tensor  # buffer (2, n_pairs): the indices j <= k of the monomials x_j x_k
+
+    def __init__(self, n_in: int, n_out: int, hidden_channels: int = 32):
         super().__init__()
         rows, cols = torch.triu_indices(n_in, n_in)
         self.register_buffer("_pairs", torch.stack([rows, cols]), persistent=False)
         self.linear = nn.Linear(n_in + rows.numel(), n_out)
-        self.mlp = _mlp(n_in, width, n_out)
+        self.mlp = _mlp(n_in, hidden_channels, n_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         quadratic = x[..., self._pairs[0]] * x[..., self._pairs[1]]
@@ -77,12 +80,12 @@ class LatentRecurrence(nn.Module):
 
     Parameters
     ----------
-    hidden_size : int
-        Dimension of the hidden states read by the encoder (and, for ``"hidden"``,
-        reconstructed).
+    state_dim : int
+        Dimension of the (translator's) hidden states read by the encoder (and, for
+        ``"hidden"``, reconstructed).
     latent_dim : int
         Dimension :math:`d` of the bottleneck.
-    width : int, default=32
+    hidden_channels : int, default=32
         Width of the small networks.
     target : {"hidden", "density"}, default="hidden"
         What the decoder reconstructs.
@@ -90,20 +93,23 @@ class LatentRecurrence(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skphys._torch_utils import init_parameters
     >>> from skphys.nn import LatentRecurrence
-    >>> net = LatentRecurrence(hidden_size=8, latent_dim=2)
-    >>> init_parameters(net, torch.Generator().manual_seed(0))
+    >>> net = LatentRecurrence(state_dim=8, latent_dim=2)
+    >>> net.reset_parameters()  # M = 1 until trained
     >>> net(torch.zeros(3, 8), torch.zeros(3, 10)).shape
     torch.Size([3, 10, 8])
     >>> bool(torch.equal(net.step_matrices(torch.ones(4, 1))[0], torch.eye(2)))
     True
-    >>> net = LatentRecurrence(hidden_size=8, latent_dim=3, target="density")
+    >>> net = LatentRecurrence(state_dim=8, latent_dim=3, target="density")
     >>> net(torch.zeros(3, 8), torch.zeros(3, 10)).shape, net.n_step_inputs
     (torch.Size([3, 10, 1]), 2)
     """
 
-    def __init__(self, hidden_size: int, latent_dim: int, width: int = 32,
+    encoder: nn.Module  # an MLP ("hidden") or a QuadraticMap ("density")
+    decoder: nn.Module  # a QuadraticMap ("hidden") or a Linear ("density")
+    step: nn.Sequential
+
+    def __init__(self, state_dim: int, latent_dim: int, hidden_channels: int = 32,
                  target: str = "hidden"):
         super().__init__()
         if target not in TARGETS:
@@ -111,23 +117,25 @@ class LatentRecurrence(nn.Module):
         self.latent_dim = latent_dim
         self.target = target
         if target == "hidden":
-            self.encoder = _mlp(hidden_size, width, latent_dim)
-            self.decoder = QuadraticMap(latent_dim, hidden_size, width)
+            self.encoder = _mlp(state_dim, hidden_channels, latent_dim)
+            self.decoder = QuadraticMap(latent_dim, state_dim, hidden_channels)
             self.n_step_inputs = 1
         else:
-            self.encoder = QuadraticMap(hidden_size, latent_dim, width)
+            self.encoder = QuadraticMap(state_dim, latent_dim, hidden_channels)
             self.decoder = nn.Linear(latent_dim, 1)
             self.n_step_inputs = 2
-        self.step = _mlp(self.n_step_inputs, width, latent_dim * latent_dim)
+        self.step = _mlp(self.n_step_inputs, hidden_channels, latent_dim * latent_dim)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Zero the last layer of the step network (called after its layers were initialized)."""
+        last = self.step[-1]
+        assert isinstance(last, nn.Linear)
         with torch.no_grad():
-            self.step[-1].weight.zero_()
-            self.step[-1].bias.zero_()
+            last.weight.zero_()
+            last.bias.zero_()
 
     def encode(self, h: torch.Tensor) -> torch.Tensor:
-        """Latent state of hidden states ``h`` (..., hidden_size)."""
+        """Latent state of hidden states ``h`` (..., state_dim)."""
         return self.encoder(h)
 
     def step_inputs(self, v: torch.Tensor) -> torch.Tensor:
@@ -147,7 +155,7 @@ class LatentRecurrence(nn.Module):
         return eye + self.step(u).reshape(*u.shape[:-1], d, d)
 
     def decode(self, g: torch.Tensor) -> torch.Tensor:
-        """Hidden states (..., hidden_size) or densities (..., 1) decoded from ``g`` (..., d)."""
+        """Hidden states (..., state_dim) or densities (..., 1) decoded from ``g`` (..., d)."""
         return self.decoder(g)
 
     def rollout(self, h0: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ class MultiplicativeRNN(nn.Module):
 
     Parameters
     ----------
-    hidden_size : int
+    hidden_channels : int
         Dimension of the state.
 
     Examples
@@ -41,10 +41,10 @@ class MultiplicativeRNN(nn.Module):
     (torch.Size([2, 5, 3]), True)
     """
 
-    def __init__(self, hidden_size: int):
+    def __init__(self, hidden_channels: int):
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(hidden_size, hidden_size))
-        self.weight_v = nn.Parameter(torch.empty(hidden_size, hidden_size))
+        self.weight = nn.Parameter(torch.empty(hidden_channels, hidden_channels))
+        self.weight_v = nn.Parameter(torch.empty(hidden_channels, hidden_channels))
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         bound = 0.1 / math.sqrt(self.weight.shape[0])
@@ -76,13 +76,15 @@ class RecurrentTranslator(nn.Module):
     The state starts from a learned vector :math:`h_{-1}` at the left wall. The readout
     :math:`r_i = \lVert U h_i + c\rVert^2` is non-negative and, for a linear core, exactly
     represents :math:`\rho = \psi^2` of a state linear in :math:`\psi`.
+    :class:`skphys.PhysicsTranslator` builds it from its cell architecture object
+    (:class:`skphys.architectures.GRUCell` and its siblings).
 
     Parameters
     ----------
     cell : {"rnn", "gru", "lstm", "multiplicative"}
         Recurrent core: :class:`torch.nn.RNN` (tanh), :class:`torch.nn.GRU`,
         :class:`torch.nn.LSTM` or :class:`MultiplicativeRNN`.
-    hidden_size : int
+    hidden_channels : int
         Dimension of the hidden state.
     n_readout : int, default=2
         Rows of :math:`U`.
@@ -90,29 +92,28 @@ class RecurrentTranslator(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skphys._torch_utils import init_parameters
     >>> from skphys.nn import RecurrentTranslator
     >>> net = RecurrentTranslator("gru", 8)
-    >>> init_parameters(net, torch.Generator().manual_seed(0))
+    >>> net.reset_parameters(torch.Generator().manual_seed(0))
     >>> r, hidden, state = net(torch.zeros(4, 30))
     >>> r.shape, hidden.shape, bool((r >= 0).all())
     (torch.Size([4, 30]), torch.Size([4, 30, 8]), True)
     """
 
-    def __init__(self, cell: str, hidden_size: int, n_readout: int = 2):
+    def __init__(self, cell: str, hidden_channels: int, n_readout: int = 2):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
         self.cell = cell
-        self.hidden_size = hidden_size
+        self.hidden_channels = hidden_channels
         if cell == "multiplicative":
-            self.core = MultiplicativeRNN(hidden_size)
+            self.core = MultiplicativeRNN(hidden_channels)
         else:
             kind = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell]
-            self.core = kind(1, hidden_size, batch_first=True)
+            self.core = kind(1, hidden_channels, batch_first=True)
         n_initial = 2 if cell == "lstm" else 1  # the LSTM also carries a cell state
-        self.initial = nn.Parameter(torch.zeros(n_initial, hidden_size))
-        self.readout = nn.Linear(hidden_size, n_readout)
+        self.initial = nn.Parameter(torch.zeros(n_initial, hidden_channels))
+        self.readout = nn.Linear(hidden_channels, n_readout)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """PyTorch's default uniform initialization of the torch cores, drawn from ``generator``.
@@ -122,7 +123,7 @@ class RecurrentTranslator(nn.Module):
         """
         with torch.no_grad():
             if self.cell != "multiplicative":
-                bound = 1.0 / math.sqrt(self.hidden_size)
+                bound = 1.0 / math.sqrt(self.hidden_channels)
                 for p in self.core.parameters():
                     nn.init.uniform_(p, -bound, bound, generator=generator)
                 self.initial.zero_()
@@ -144,7 +145,7 @@ class RecurrentTranslator(nn.Module):
         -------
         r : Tensor of shape (batch, length)
             Unnormalized density.
-        hidden : Tensor of shape (batch, length, hidden_size)
+        hidden : Tensor of shape (batch, length, hidden_channels)
             The hidden state after each site (for an LSTM its output ``h``).
         state
             The state after the last site, to continue from.

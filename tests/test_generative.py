@@ -11,7 +11,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skphys import AutoregressiveHamiltonian, heat_capacity_peak, temperature_scan
+from skphys import AutoregressiveHamiltonian, PixelCNN, heat_capacity_peak, temperature_scan
 from skphys.datasets import make_ising
 from skphys.lattice import Ising
 from skphys.lattice.exact import ising_energy, ising_heat_capacity, ising_log_z
@@ -72,8 +72,8 @@ def test_reweighted_thermodynamics_rejects_bad_input():
 
 @pytest.fixture(scope="module")
 def van_3x3():
-    return AutoregressiveHamiltonian(theory=Ising((3, 3), 2.5), max_iter=200, batch_size=128,
-                                     hidden_channels=8, random_state=0).fit()
+    return AutoregressiveHamiltonian(Ising((3, 3), 2.5), max_iter=200, batch_size=128,
+                                     network=PixelCNN(hidden_channels=8), random_state=0).fit()
 
 
 @pytest.mark.parametrize("method", ["mh", "importance"])
@@ -94,11 +94,12 @@ def test_estimate_rejects_bad_input(van_3x3):
 
 
 def test_free_energy_reports_the_exact_thermodynamics(van_3x3):
-    result = van_3x3.free_energy(20_000)
+    result = van_3x3.free_energy(20_000)  # per site
+    assert result["n_sites"] == 9
     exact = {
-        "free_energy_nis": -2.5 * ising_log_z(3, 2.5),
-        "energy": 9 * ising_energy(3, 2.5),
-        "heat_capacity": 9 * ising_heat_capacity(3, 2.5),
+        "free_energy_nis": -2.5 * ising_log_z(3, 2.5) / 9,
+        "energy": ising_energy(3, 2.5),
+        "heat_capacity": ising_heat_capacity(3, 2.5),
     }
     for name, value in exact.items():
         assert abs(result[name] - value) < 4 * result[name + "_err"], name
@@ -106,8 +107,9 @@ def test_free_energy_reports_the_exact_thermodynamics(van_3x3):
 
 
 def test_temperature_scan_by_van_follows_the_exact_heat_capacity():
-    template = AutoregressiveHamiltonian(theory=Ising((3, 3), 1.0), max_iter=150, batch_size=128,
-                                         hidden_channels=8, beta_anneal=0.95, random_state=0)
+    template = AutoregressiveHamiltonian(Ising((3, 3), 1.0), max_iter=150, batch_size=128,
+                                         network=PixelCNN(hidden_channels=8), beta_anneal=0.95,
+                                         random_state=0)
     temperatures = [3.0, 1.5, 2.2]
     scan = temperature_scan(template, temperatures, n_samples=8000, n_jobs=2)
     np.testing.assert_array_equal(scan["temperature"], sorted(temperatures))
@@ -122,8 +124,8 @@ def test_temperature_scan_by_van_follows_the_exact_heat_capacity():
 def test_temperature_scan_fits_the_rows_of_each_temperature():
     temperatures = [2.0, 3.0]
     X, T = make_ising((3, 3), temperatures, 300, random_state=0)
-    template = AutoregressiveHamiltonian(theory=Ising((3, 3), 1.0), max_iter=20, batch_size=64,
-                                         hidden_channels=4, random_state=0)
+    template = AutoregressiveHamiltonian(Ising((3, 3), 1.0), max_iter=20, batch_size=64,
+                                         network=PixelCNN(hidden_channels=4), random_state=0)
     scan = temperature_scan(template, temperatures, X, T, n_samples=200)
     assert list(scan.columns[:3]) == ["temperature", "free_energy", "free_energy_err"]
     assert len(scan) == 2 and np.isfinite(scan.drop(columns="n_iter").to_numpy()).all()
