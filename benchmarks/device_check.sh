@@ -48,8 +48,8 @@ stage() {
 }
 
 stage versions 60 "$PYTHON" -c "
-import sklearn, torch, skphys
-print('skphys', skphys.__version__, 'torch', torch.__version__, 'scikit-learn',
+import importlib.metadata, sklearn, torch
+print('skphys', importlib.metadata.version('skphys'), 'torch', torch.__version__, 'scikit-learn',
       sklearn.__version__)
 print('device:', torch.cuda.get_device_name() if '$DEVICE'.startswith('cuda') else '$DEVICE')
 "

@@ -6,6 +6,7 @@ must be importable (``pip install -e ".[docs]"``).
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ torch.set_num_threads(1)
 project = "skphys"
 author = "skphys developers"
 copyright = "skphys developers"
-release = skphys.__version__
+release = importlib.metadata.version("skphys")
 version = ".".join(release.split(".")[:2])
 
 # -- extensions --------------------------------------------------------------------------------

@@ -16,29 +16,70 @@ architectures
     The architecture objects the estimators take (also exported here).
 """
 
-from ._autoregressive_hamiltonian import AutoregressiveHamiltonian
-from ._distiller import BottleneckDistiller, scan_latent_dim
-from ._flow_sampler import FlowSampler
-from ._optimizer import Adam
-from ._persistence import load
-from ._rg_flow import RGFlow
-from ._temperature_scan import heat_capacity_peak, temperature_scan
-from ._translator import PhysicsTranslator
+import importlib
+from typing import TYPE_CHECKING
+
 from ._version import __version__
-from .architectures import (
-    MADE,
-    ContinuousFlow,
-    CouplingBlock,
-    CouplingFlow,
-    GRUCell,
-    LSTMCell,
-    MERAFlow,
-    MultiplicativeCell,
-    ODEBlock,
-    PixelCNN,
-    RNNCell,
-)
-from .exceptions import NonFiniteLossError, UnreliableEstimateWarning
+
+if TYPE_CHECKING:  # for type checkers; at run time each name is imported on first use
+    from ._autoregressive_hamiltonian import AutoregressiveHamiltonian
+    from ._distiller import BottleneckDistiller, scan_latent_dim
+    from ._flow_sampler import FlowSampler
+    from ._optimizer import Adam
+    from ._persistence import load
+    from ._rg_flow import RGFlow
+    from ._temperature_scan import heat_capacity_peak, temperature_scan
+    from ._translator import PhysicsTranslator
+    from .architectures import (
+        MADE,
+        ContinuousFlow,
+        CouplingBlock,
+        CouplingFlow,
+        GRUCell,
+        LSTMCell,
+        MERAFlow,
+        MultiplicativeCell,
+        ODEBlock,
+        PixelCNN,
+        RNNCell,
+    )
+    from .exceptions import NonFiniteLossError, UnreliableEstimateWarning
+
+# ``import skphys`` stays light (no torch), so that ``skphys --help`` is fast: the public
+# names below are imported from their modules on first use (PEP 562).
+_LAZY = {
+    "AutoregressiveHamiltonian": "._autoregressive_hamiltonian",
+    "BottleneckDistiller": "._distiller",
+    "scan_latent_dim": "._distiller",
+    "FlowSampler": "._flow_sampler",
+    "Adam": "._optimizer",
+    "load": "._persistence",
+    "RGFlow": "._rg_flow",
+    "heat_capacity_peak": "._temperature_scan",
+    "temperature_scan": "._temperature_scan",
+    "PhysicsTranslator": "._translator",
+    **dict.fromkeys(("MADE", "ContinuousFlow", "CouplingBlock", "CouplingFlow", "GRUCell",
+                     "LSTMCell", "MERAFlow", "MultiplicativeCell", "ODEBlock", "PixelCNN",
+                     "RNNCell"), ".architectures"),
+    "NonFiniteLossError": ".exceptions",
+    "UnreliableEstimateWarning": ".exceptions",
+}
+_SUBPACKAGES = ("lattice", "datasets", "flows", "autoregressive", "nn", "architectures")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, *_SUBPACKAGES})
+
 
 __all__ = [
     "__version__",

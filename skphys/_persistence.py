@@ -10,6 +10,7 @@ must have been imported before loading.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import numpy as np
@@ -18,6 +19,7 @@ import torch
 
 from ._io import atomic_write
 from ._parameter_object import PARAMETER_OBJECTS, ParameterObject, qualified_name
+from ._torch_utils import resolve_device
 from ._version import __version__
 from .lattice import THEORIES, LatticeTheory
 from .lattice._theory import theory_key
@@ -26,6 +28,11 @@ __all__ = ["ESTIMATORS", "save", "load", "encode", "decode"]
 
 FORMAT = "skphys-estimator"
 FORMAT_VERSION = 1
+
+#: the modules of the built-in estimators, imported by :func:`load` so that their classes are
+#: registered (``import skphys`` imports them only on first use)
+_ESTIMATOR_MODULES = ("_autoregressive_hamiltonian", "_distiller", "_flow_sampler", "_rg_flow",
+                      "_translator")
 
 ESTIMATORS: dict[str, type] = {}
 """Registry of estimator classes by name, filled by ``TorchEstimator.__init_subclass__``."""
@@ -166,6 +173,14 @@ def from_payload(payload: dict, device=None):
         params["device"] = device
     estimator = cls(**params)
     estimator._restore_payload(payload, device=device)
+    # a requested (or saved) device that is not available here fell back to the CPU with a
+    # warning: the ``device`` parameter records the device actually used, so that a later
+    # ``fit`` (or ``clone(estimator).fit()``) runs where the model lives instead of failing
+    if "device" in params and hasattr(estimator, "device_"):
+        try:
+            resolve_device(params["device"])
+        except ValueError:
+            estimator.set_params(device=estimator.device_)
     return estimator
 
 
@@ -188,7 +203,8 @@ def load(path, device=None):
         File written by :meth:`TorchEstimator.save`.
     device : str, optional
         Overrides the saved ``device`` parameter (e.g. ``"cpu"``). A CUDA device that is not
-        available falls back to the CPU with a warning.
+        available (requested here or saved) falls back to the CPU with a warning, and the
+        ``device`` parameter of the loaded estimator is then ``"cpu"``, the device used.
 
     Returns
     -------
@@ -211,6 +227,8 @@ def load(path, device=None):
     >>> bool(np.array_equal(loaded.score_samples(X), flow.score_samples(X)))
     True
     """
+    for module in _ESTIMATOR_MODULES:
+        importlib.import_module(f"skphys.{module}")
     payload = torch.load(path, map_location="cpu", weights_only=True)
     return from_payload(payload, device=device)
 

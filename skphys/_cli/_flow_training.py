@@ -1,60 +1,121 @@
-"""What the flow subcommands (``sample``, ``rg``) share: training options and the report."""
+"""What the training subcommands (``sample``, ``rg``, ``van``) share: options, the checks made
+before training, and the diagnostics report."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
-from pathlib import Path
 
-from ..lattice import XY, Ising, LatticeTheory
+from ._common import (
+    CLIError,
+    add_common_arguments,
+    check_count,
+    check_memory,
+    check_seed,
+    print_warning,
+    resolve_device,
+)
+
+#: bytes per value of a configuration kept per training-batch row for the gradient: a rough
+#: upper figure for the default networks (activations of every layer), for the memory check
+ACTIVATION_BYTES = 1024
+#: fresh samples drawn by the diagnostics
+N_DIAGNOSE = 8192
+#: Pareto tail shape of the importance weights above which their estimates are unreliable
+PARETO_K_LIMIT = 0.7
+
+LOSS_HELP = {
+    "flow": "The progress bar shows the loss, E_q[ln q(x) + S(x)] = KL(q||p) - ln Z in nats "
+    "per configuration (S the action; it falls toward -ln Z, and its distance from -ln Z is "
+    "the reverse KL), and ess, the effective sample size per sample (ESS/N, 1 is perfect) on a "
+    "monitor batch every 50 steps.",
+    "van": "The progress bar shows the loss, beta_t F_q = E_q[ln q(x) + beta_t E(x)] in nats "
+    "per configuration at the annealed inverse temperature beta_t = (1 - 0.99^step) / T, and "
+    "free_energy, F_q per site at that temperature.",
+}
 
 
-def add_flow_training_arguments(parser: argparse.ArgumentParser) -> None:
-    """``-n``, ``-o``, ``--max-iter``, ``--batch-size``, ``--seed``, ``--device``, ``--quiet``."""
-    parser.add_argument("-n", "--n-samples", type=int, required=True,
-                        help="length of the Metropolis-Hastings chain to keep")
-    parser.add_argument("-o", "--output", help="write the samples to this .npz file (and the "
-                        "model next to it, same name with .pt)")
-    parser.add_argument("--max-iter", type=int, default=None,
-                        help="training steps (default: the estimator default)")
-    parser.add_argument("--batch-size", type=int, default=None, help="training batch size")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+def format_pareto_k(k: float) -> str:
+    """The Pareto k of the importance weights with its reading."""
+    if math.isnan(k):
+        return "n/a (too few weights)"
+    value = "<= 0" if k <= 0 else f"{k:.2f}"
+    return f"{value} (> {PARETO_K_LIMIT}: unreliable)"
 
 
-def check_flow_arguments(args: argparse.Namespace, theory: LatticeTheory) -> None:
-    """Refuse discrete theories, too short chains and output names that are not ``.npz``."""
-    if isinstance(theory, (Ising, XY)):
-        raise ValueError(f"{args.theory} has discrete or compact variables: flows need a real "
-                         "field (try ising-dual, phi4, free or complex-phi4)")
-    if args.n_samples < 2:
-        raise ValueError(f"-n must be an int >= 2, got {args.n_samples}")
-    if args.output and Path(args.output).suffix != ".npz":
-        raise ValueError(f"-o must name a .npz file, got {args.output!r}")
+def add_training_arguments(parser: argparse.ArgumentParser, *, n_help: str, n_default=None,
+                           n_min: int = 2, max_iter: int, batch_size: int) -> None:
+    """``-n``, ``--max-iter``, ``--batch-size`` and the common options."""
+    if n_default is None:
+        parser.add_argument("-n", "--n-samples", type=int, required=True,
+                            help=f"{n_help} (>= {n_min})")
+    else:
+        parser.add_argument("-n", "--n-samples", type=int, default=n_default,
+                            help=f"{n_help} (>= {n_min})")
+    parser.add_argument("--max-iter", type=int, default=max_iter,
+                        help="training steps")
+    parser.add_argument("--batch-size", type=int, default=batch_size,
+                        help="configurations per training step")
+    add_common_arguments(parser)
 
 
-def flow_training_options(args: argparse.Namespace) -> dict:
-    """Estimator parameters from the command line (unset ones keep the estimator defaults)."""
-    options = {"random_state": args.seed, "device": args.device,
-               "verbose": 0 if args.quiet else 1}
-    if args.max_iter is not None:
-        options["max_iter"] = args.max_iter
-    if args.batch_size is not None:
-        options["batch_size"] = args.batch_size
-    return options
+def check_training_arguments(args: argparse.Namespace, theory, *, n_min: int = 2) -> str:
+    """Counts, seed, memory and device, before any work; returns the device to use."""
+    check_count("-n", args.n_samples, n_min)
+    check_count("--max-iter", args.max_iter, 1)
+    check_count("--batch-size", args.batch_size, 1)
+    check_seed(args.seed)
+    n_values = theory.n_features
+    n_rows = max(args.n_samples, N_DIAGNOSE)
+    check_memory(3 * 8 * n_rows * n_values + ACTIVATION_BYTES * args.batch_size * n_values,
+                 f"{n_rows} samples and a training batch of {args.batch_size} on "
+                 f"{n_values} values", args.max_memory)
+    resolve_device(args.device)
+    return args.device
+
+
+def estimator_options(args: argparse.Namespace) -> dict:
+    """The estimator parameters the command line sets."""
+    return {"max_iter": args.max_iter, "batch_size": args.batch_size,
+            "random_state": args.seed, "device": args.device,
+            "verbose": 0 if args.quiet else 1}
+
+
+def preflight(estimator) -> None:
+    """The estimator's own checks of its parameters and lattice, before any training."""
+    try:
+        estimator._validate_params()
+        estimator._resolve_lattice_shape(None)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+
+
+def train(estimator, what: str) -> float:
+    """Fit ``estimator`` from its theory, printing what is trained; returns the seconds."""
+    print(f"training {what} on {estimator.theory!r}: {estimator.max_iter} steps of "
+          f"{estimator.batch_size} configurations")
+    start = time.perf_counter()
+    estimator.fit()
+    seconds = time.perf_counter() - start
+    print(f"trained {estimator.n_iter_} steps in {seconds:.1f} s")
+    return seconds
 
 
 def fit_and_diagnose(estimator, what: str) -> dict:
-    """Train ``estimator`` from its theory, print the time and diagnostics on fresh samples."""
-    print(f"training {what} on {estimator.theory!r}")
-    start = time.perf_counter()
-    estimator.fit()
-    trained = time.perf_counter() - start
-    diag = estimator.diagnose(8192)
-    print(f"trained {estimator.n_iter_} steps in {trained:.1f} s; on 8192 fresh samples: "
-          f"ESS/N {diag['ess']:.3f} +- {diag['ess_err']:.3f} (weight tail k "
-          f"{diag['pareto_k']:.2f}{'' if diag['pareto_k'] < 0.5 else ': unreliable errors'}), "
-          f"MH acceptance {diag['acceptance']:.3f}, KL {diag['kl']:.4f}, ln Z "
-          f"{diag['log_z']:.4f} +- {diag['log_z_err']:.4f}")
+    """Train ``estimator`` from its theory, print the diagnostics on fresh samples."""
+    train(estimator, what)
+    diag = estimator.diagnose(N_DIAGNOSE)
+    k = diag["pareto_k"]
+    print(f"diagnostics on {N_DIAGNOSE} fresh samples of the model:")
+    print(f"  ESS/N {diag['ess']:.3f} +- {diag['ess_err']:.3f}  (effective sample size per "
+          "sample of the importance weights; 1 = exact)")
+    print(f"  independence Metropolis-Hastings acceptance {diag['acceptance']:.3f}")
+    print(f"  Pareto k of the importance weights {format_pareto_k(k)}")
+    print(f"  reverse KL(q||p) {diag['kl']:.4f} nats  (0 = the model is exact)")
+    print(f"  ln Z {diag['log_z']:.4f} +- {diag['log_z_err']:.4f}  (importance-sampled)")
+    if k > PARETO_K_LIMIT:
+        print_warning(f"the Pareto k of the importance weights is {k:.2f} > {PARETO_K_LIMIT}: "
+                      "ESS/N, ln Z and the chain's errors are unreliable -- train longer "
+                      "(--max-iter)")
     return diag

@@ -263,7 +263,33 @@ class ContinuousFlow(_FlowArchitecture):
 
 
 # -- RGFlow -----------------------------------------------------------------------------------
-class CouplingBlock(Architecture):
+class _BlockArchitecture(Architecture):
+    """What MERAFlow asks of its ``block``: ``build(channels, block_shape, z2_equivariant=)``."""
+
+    def build(self, channels: int, block_shape: tuple[int, ...], *, z2_equivariant: bool):
+        """The block bijector on ``(batch, channels, *block_shape)`` fields.
+
+        Parameters
+        ----------
+        channels : int
+            Real components per site.
+        block_shape : tuple of int
+            Extents of one block, e.g. ``(2, 2)``.
+        z2_equivariant : bool
+            Odd networks: the block map commutes with ``phi -> -phi``.
+
+        Returns
+        -------
+        skphys.flows.Bijector
+        """
+        return self._bijector(channels, tuple(block_shape), z2_equivariant, self.validate())
+
+    def _bijector(self, channels: int, block_shape: tuple[int, ...], z2_equivariant: bool,
+                  params: dict):
+        raise NotImplementedError
+
+
+class CouplingBlock(_BlockArchitecture):
     """Affine couplings on one block of a MERAFlow, with MLPs (NeuralRG's RealNVP blocks).
 
     Parameters
@@ -296,29 +322,13 @@ class CouplingBlock(Architecture):
         self.n_layers = n_layers
         self.hidden_channels = hidden_channels
 
-    def build(self, channels: int, block_shape: tuple[int, ...], *, z2_equivariant: bool):
-        """The block bijector on ``(batch, channels, *block_shape)`` fields.
-
-        Parameters
-        ----------
-        channels : int
-            Real components per site.
-        block_shape : tuple of int
-            Extents of one block, e.g. ``(2, 2)``.
-        z2_equivariant : bool
-            Odd networks: the block map commutes with ``phi -> -phi``.
-
-        Returns
-        -------
-        skphys.flows.Composed
-        """
-        params = self.validate()
-        return block_coupling(channels, tuple(block_shape), n_layers=params["n_layers"],
+    def _bijector(self, channels, block_shape, z2_equivariant, params):
+        return block_coupling(channels, block_shape, n_layers=params["n_layers"],
                               hidden_channels=params["hidden_channels"],
                               z2_equivariant=z2_equivariant)
 
 
-class ODEBlock(Architecture):
+class ODEBlock(_BlockArchitecture):
     """A neural ODE on one block of a MERAFlow: an MLP velocity integrated by RK4.
 
     The divergence is exact (the trace of the block's full Jacobian) and the inverse inverts
@@ -353,24 +363,8 @@ class ODEBlock(Architecture):
         self.hidden_channels = hidden_channels
         self.ode_steps = ode_steps
 
-    def build(self, channels: int, block_shape: tuple[int, ...], *, z2_equivariant: bool):
-        """The block bijector on ``(batch, channels, *block_shape)`` fields.
-
-        Parameters
-        ----------
-        channels : int
-            Real components per site.
-        block_shape : tuple of int
-            Extents of one block, e.g. ``(2, 2)``.
-        z2_equivariant : bool
-            Odd velocity: the block map commutes with ``phi -> -phi``.
-
-        Returns
-        -------
-        skphys.flows.BlockODE
-        """
-        params = self.validate()
-        return block_ode(channels, tuple(block_shape), hidden_channels=params["hidden_channels"],
+    def _bijector(self, channels, block_shape, z2_equivariant, params):
+        return block_ode(channels, block_shape, hidden_channels=params["hidden_channels"],
                          z2_equivariant=z2_equivariant, n_steps=params["ode_steps"])
 
 
