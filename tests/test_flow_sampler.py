@@ -305,3 +305,12 @@ def test_continuous_flow_trains_and_round_trips():
     X = fs.sample(4)
     # RK4 backwards inverts the forward map to the solver's accuracy only
     np.testing.assert_allclose(fs.inverse_transform(fs.transform(X)), X, atol=1e-3)
+
+
+def test_an_equivariant_flow_is_refused_for_a_theory_without_the_sign_symmetry():
+    # its density is symmetric under phi -> -phi, the target's is not: no fit could be good
+    tilted = _Tilted((4, 4), m2=-4.0, lam=8.0)
+    with pytest.raises(ValueError, match="flow__z2_equivariant=True makes the flow's density"):
+        FlowSampler(tilted, flow=CouplingFlow(z2_equivariant=True)).fit()
+    with pytest.raises(ValueError, match="ContinuousFlow.. is Z2-equivariant by construction"):
+        FlowSampler(tilted, flow=ContinuousFlow()).fit()

@@ -227,6 +227,9 @@ def test_equivariance_follows_the_theorys_sign_symmetry():
     X = _gaussian_samples((4, 4), 1.0, 32, seed=0)
     assert equivariant(RGFlow(lattice_shape=(4, 4), max_iter=1, random_state=0,
                               **SMALL).fit(X)) == {False}
+    # asked for explicitly, equivariance contradicts a theory without the symmetry
+    with pytest.raises(ValueError, match="flow__z2_equivariant=True makes the flow's density"):
+        RGFlow(_NotZ2((4, 4), m2=1.0), flow=MERAFlow(z2_equivariant=True)).fit()
 
 
 @pytest.mark.parametrize("grid", [{"flow__block__n_layers": [1, 2]}, {"flow__depth": [1, 2]}])

@@ -54,7 +54,16 @@ class _FlowArchitecture(Architecture):
 
     def _check_theory(self, theory, prefix: str = "") -> None:
         """Refuse a combination of these parameters with ``theory`` (ValueError naming
-        ``prefix + parameter``)."""
+        ``prefix + parameter``): an equivariant flow has a density symmetric under
+        ``phi -> -phi`` and cannot fit a theory that lacks the symmetry."""
+        if (getattr(self, "z2_equivariant", None) is True and theory is not None
+                and not sign_symmetric(theory)):
+            raise ValueError(
+                f"{prefix}z2_equivariant=True makes the flow's density symmetric under "
+                f"phi -> -phi, but {type(theory).__name__} declares no such symmetry "
+                f"(internal_symmetries={tuple(theory.internal_symmetries)}): use "
+                f"{prefix}z2_equivariant=None or False"
+            )
 
     def _check_lattice(self, shape: tuple[int, ...], prefix: str = "") -> None:
         """Refuse lattice shapes this flow cannot handle (ValueError)."""
@@ -143,6 +152,7 @@ class CouplingFlow(_FlowArchitecture):
         return bool(self.z2_equivariant)
 
     def _check_theory(self, theory, prefix: str = "") -> None:
+        super()._check_theory(theory, prefix)
         if self._equivariant(theory) and self.activation not in _ODD_ACTIVATIONS:
             raise ValueError(
                 f"{prefix}activation={self.activation!r} is not odd, but the flow is "
@@ -236,6 +246,14 @@ class ContinuousFlow(_FlowArchitecture):
         self.ode_steps = ode_steps
         self.adjoint = adjoint
         self.fourier_layer = fourier_layer
+
+    def _check_theory(self, theory, prefix: str = "") -> None:
+        if theory is not None and not sign_symmetric(theory):
+            raise ValueError(
+                f"flow=ContinuousFlow() is Z2-equivariant by construction (its density is "
+                f"symmetric under phi -> -phi), but {type(theory).__name__} declares no such "
+                f"symmetry: use flow=CouplingFlow()"
+            )
 
     def build(self, shape, channels: int = 1, theory=None) -> LatticeFlow:
         """The flow on a lattice of ``shape`` with ``channels`` real components per site.
@@ -468,6 +486,7 @@ class MERAFlow(_FlowArchitecture):
         return bool(self.z2_equivariant)
 
     def _check_theory(self, theory, prefix: str = "") -> None:
+        super()._check_theory(theory, prefix)
         if self.z2_mixture and theory is not None and not sign_symmetric(theory):
             raise ValueError(
                 f"{prefix}z2_mixture=True needs a theory symmetric under phi -> -phi (its "
