@@ -69,6 +69,27 @@ class _FlowArchitecture(Architecture):
         """Refuse lattice shapes this flow cannot handle (ValueError)."""
 
     def build(self, shape, channels: int = 1, theory=None) -> LatticeFlow:
+        """The flow on a lattice of ``shape`` with ``channels`` real components per site.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            Lattice extents.
+        channels : int, default=1
+            Real components per site (2 for a complex field).
+        theory : LatticeTheory, optional
+            The target; its declared symmetry decides ``z2_equivariant=None``.
+
+        Returns
+        -------
+        skphys.flows.LatticeFlow
+        """
+        params = self.validate()
+        self._check_theory(theory)
+        self._check_lattice(tuple(shape))
+        return self._flow(tuple(shape), channels, theory, params)
+
+    def _flow(self, shape: tuple[int, ...], channels: int, theory, params: dict) -> LatticeFlow:
         raise NotImplementedError
 
 
@@ -161,26 +182,9 @@ class CouplingFlow(_FlowArchitecture):
                 f"{prefix}z2_equivariant=False"
             )
 
-    def build(self, shape, channels: int = 1, theory=None) -> LatticeFlow:
-        """The flow on a lattice of ``shape`` with ``channels`` real components per site.
-
-        Parameters
-        ----------
-        shape : tuple of int
-            Lattice extents.
-        channels : int, default=1
-            Real components per site (2 for a complex field).
-        theory : LatticeTheory, optional
-            The target; its declared symmetry decides ``z2_equivariant=None``.
-
-        Returns
-        -------
-        skphys.flows.LatticeFlow
-        """
-        params = self.validate()
-        self._check_theory(theory)
+    def _flow(self, shape, channels, theory, params):
         return coupling_flow(
-            tuple(shape), channels, n_layers=params["n_layers"],
+            shape, channels, n_layers=params["n_layers"],
             hidden_channels=params["hidden_channels"], kernel_size=params["kernel_size"],
             activation=params["activation"], final_tanh=params["final_tanh"],
             z2_equivariant=self._equivariant(theory), fourier_layer=params["fourier_layer"],
@@ -255,25 +259,9 @@ class ContinuousFlow(_FlowArchitecture):
                 f"symmetry: use flow=CouplingFlow()"
             )
 
-    def build(self, shape, channels: int = 1, theory=None) -> LatticeFlow:
-        """The flow on a lattice of ``shape`` with ``channels`` real components per site.
-
-        Parameters
-        ----------
-        shape : tuple of int
-            Lattice extents.
-        channels : int, default=1
-            Real components per site (2 for a complex field).
-        theory : LatticeTheory, optional
-            Not used (the flow is always Z2-equivariant).
-
-        Returns
-        -------
-        skphys.flows.LatticeFlow
-        """
-        params = self.validate()
+    def _flow(self, shape, channels, theory, params):
         return continuous_flow(
-            tuple(shape), channels, n_frequencies=params["n_frequencies"],
+            shape, channels, n_frequencies=params["n_frequencies"],
             n_time_kernels=params["n_time_kernels"], ode_method=params["ode_method"],
             ode_steps=params["ode_steps"], adjoint=params["adjoint"],
             fourier_layer=params["fourier_layer"],
@@ -513,33 +501,14 @@ class MERAFlow(_FlowArchitecture):
         except ValueError as error:
             raise ValueError(f"{prefix}{error}") from None
 
-    def build(self, shape, channels: int = 1, theory=None) -> LatticeFlow:
-        """The flow on a lattice of ``shape`` with ``channels`` real components per site.
-
-        Parameters
-        ----------
-        shape : tuple of int
-            Lattice extents (powers of two).
-        channels : int, default=1
-            Real components per site (2 for a complex field).
-        theory : LatticeTheory, optional
-            The target; its declared symmetry decides ``z2_equivariant=None``.
-
-        Returns
-        -------
-        skphys.flows.LatticeFlow
-            Its ``bijector`` is the :class:`skphys.flows.MERA`.
-        """
-        params = self.validate()
-        self._check_theory(theory)
-        self._check_lattice(shape)
+    def _flow(self, shape, channels, theory, params):
         block, equivariant = self.block, self._equivariant(theory)
 
         def make_block(block_shape):
             return block.build(channels, block_shape, z2_equivariant=equivariant)
 
         return mera_flow(
-            tuple(shape), channels, block_size=params["block_size"], n_levels=params["n_levels"],
+            shape, channels, block_size=params["block_size"], n_levels=params["n_levels"],
             depth=params["depth"], make_block=make_block, prior=params["prior"],
             z2_mixture=params["z2_mixture"], fourier_layer=params["fourier_layer"],
         )
