@@ -35,13 +35,6 @@ class _ThermalTheory(Protocol):
     temperature: float
 
 
-def _has_flip_symmetry(theory: LatticeTheory) -> bool:
-    """Whether ``theory``'s action is invariant under the conditionals' flip: ``s -> -s`` for
-    spins (the declared sign symmetry), ``theta -> -theta`` for angles (the reflection of
-    O(2))."""
-    return bool(theory.has_sign_symmetry) or "o2" in theory.internal_symmetries
-
-
 @fill_doc(
     theory_parameters=THEORY_PARAMETERS,
     training_parameters=TRAINING_PARAMETERS.format(
@@ -194,22 +187,14 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
     def _check_lattice(self, shape: tuple[int, ...]) -> None:
         self.network._check_lattice_shape(shape)  # PixelCNN: 1-D or 2-D only
 
-    def _check_values(self, X: np.ndarray) -> None:
-        # during fit the dof of the parameters, afterwards the fitted one
-        dof = getattr(self, "_fit_dof", None) or self.dof_
+    def _check_values(self, X: np.ndarray, *, fitting: bool) -> None:
+        dof = self._resolve_dof() if fitting else self.dof_
         if dof == "spin" and not np.all(np.abs(X) == 1):
             raise ValueError("X must hold spins +1.0 / -1.0 for dof='spin'")
         if dof == "angle":
             check_non_negative(X, f"{type(self).__name__} (angles in [0, 2 pi))")
             if not np.all(X < _TWO_PI):
                 raise ValueError("X must hold angles in [0, 2 pi) for dof='angle'")
-
-    def _validate_fit_data(self, X, y, *, reset: bool) -> FitData:
-        self._fit_dof = self._resolve_dof()
-        try:
-            return super()._validate_fit_data(X, y, reset=reset)
-        finally:
-            del self._fit_dof
 
     def _check_warm_start(self, data: FitData) -> None:
         super()._check_warm_start(data)
@@ -223,7 +208,7 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
         self.dof_ = self._resolve_dof()
         z2, rotation = self.network.z2_mixture, self.network.rotation_symmetric
         theory = self.theory  # never None for VAN training (fit() without data)
-        self.z2_mixture_ = (van and theory is not None and _has_flip_symmetry(theory)
+        self.z2_mixture_ = (van and theory is not None and theory.has_sign_symmetry
                             if z2 is None else bool(z2))
         self.rotation_symmetric_ = (van and self.dof_ == "angle" if rotation is None
                                     else bool(rotation))

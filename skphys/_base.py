@@ -26,7 +26,14 @@ from ._constraints import Boolean, Constraint, Instance, Integer, Options, valid
 from ._optimizer import Adam
 from ._parameter_object import ParameterObject
 from ._torch_utils import init_parameters, resolve_device, resolve_dtype, seed_from, to_numpy
-from ._training import TrainingOutcome, make_optimizer, restart_schedule, run_lbfgs, run_training
+from ._training import (
+    TrainingOutcome,
+    TrainingSettings,
+    make_optimizer,
+    restart_schedule,
+    run_lbfgs,
+    run_training,
+)
 from .lattice import LatticeTheory
 
 __all__ = ["TorchEstimator", "COMMON_CONSTRAINTS"]
@@ -288,9 +295,9 @@ class TorchEstimator(BaseEstimator):
         Its iterations continue ``history_`` (column ``optimizer``: "adam" before, "lbfgs"
         for these rows) and count in ``n_iter_``.
         """
-        settings = Adam(1.0)(
-            max_iter, key_metric=self._key_metric, verbose=self.verbose,
-            description=f"{description or type(self).__name__} L-BFGS",
+        settings = TrainingSettings(
+            max_iter=max_iter, learning_rate=1.0, key_metric=self._key_metric,
+            verbose=self.verbose, description=f"{description or type(self).__name__} L-BFGS",
         )
         params = [p for p in self.module_.parameters() if p.requires_grad]
         outcome = TrainingOutcome()

@@ -40,7 +40,7 @@ __all__ = ["DensityModel", "GenerativeEstimator", "FitData", "THEORY_CONSTRAINT"
 
 _SAMPLE_METHODS = ("model", "mh", "importance")
 _ESTIMATE_METHODS = ("mh", "importance")
-_MAX_TRUSTED_PARETO_K = 0.7  # Vehtari et al.: above it importance sampling is impractical
+MAX_TRUSTED_PARETO_K = 0.7  # Vehtari et al.: above it importance sampling is impractical
 _MIN_SQUARE_SIDE = 4  # flat data of n = k^2 >= 16 features may well be a k x k lattice
 
 THEORY_CONSTRAINT: Constraint = Optional(
@@ -78,10 +78,10 @@ def warn_if_heavy_tailed(log_w: np.ndarray, what: str) -> None:
     """Warn (:class:`UnreliableEstimateWarning`) when the weights' tail makes ``what``
     untrustworthy (called by the estimator method the user called)."""
     k = tail_shape(log_w)
-    if k > _MAX_TRUSTED_PARETO_K:  # False for NaN
+    if k > MAX_TRUSTED_PARETO_K:  # False for NaN
         warnings.warn(
             f"the importance weights have a heavy tail (Pareto k = {k:.2f} > "
-            f"{_MAX_TRUSTED_PARETO_K}): {what} can be many quoted errors from the true "
+            f"{MAX_TRUSTED_PARETO_K}): {what} can be many quoted errors from the true "
             f"value, as the model misses part of the target. Train longer or use a Markov "
             f"chain on the target.", UnreliableEstimateWarning, stacklevel=3)
 
@@ -155,14 +155,17 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
         self._check_lattice(shape)
         return shape
 
-    def _check_values(self, X: np.ndarray) -> None:
-        """Hook: refuse values outside the model's domain (spins, angles); ValueError."""
+    def _check_values(self, X: np.ndarray, *, fitting: bool) -> None:
+        """Hook: refuse values outside the model's domain (spins, angles); ValueError.
+
+        ``fitting`` is True for the data of ``fit``, whose domain comes from the parameters,
+        and False afterwards, when it is the fitted one."""
 
     def _validate_fit_data(self, X, y, *, reset: bool) -> FitData:
         if X is None:
             return FitData(None, self._resolve_lattice_shape(None))
         X = self._validate_X(X, reset=reset)
-        self._check_values(X)
+        self._check_values(X, fitting=True)
         return FitData(X, self._resolve_lattice_shape(X.shape[1]))
 
     def _check_warm_start(self, data: FitData) -> None:
@@ -181,7 +184,7 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
         """Validate ``X`` against the fitted lattice and return it as a tensor."""
         self._check_fitted()
         X = self._validate_X(X, reset=False)
-        self._check_values(X)
+        self._check_values(X, fitting=False)
         return self._to_tensor(X)
 
     # -- densities ------------------------------------------------------------------------------

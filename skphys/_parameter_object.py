@@ -18,16 +18,12 @@ import inspect
 from typing import Any, ClassVar
 
 from ._constraints import Constraint, validate_params
+from .lattice._theory import qualified_name
 
-__all__ = ["ParameterObject", "Architecture", "PARAMETER_OBJECTS", "qualified_name"]
+__all__ = ["ParameterObject", "Architecture", "PARAMETER_OBJECTS"]
 
 PARAMETER_OBJECTS: dict[str, type] = {}
 """Registry of parameter-object classes by qualified name (module.qualname)."""
-
-
-def qualified_name(cls: type) -> str:
-    """``module.qualname`` of a class: the key of the persistence registries."""
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class ParameterObject:

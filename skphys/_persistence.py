@@ -18,11 +18,11 @@ import pandas as pd
 import torch
 
 from ._io import atomic_write
-from ._parameter_object import PARAMETER_OBJECTS, ParameterObject, qualified_name
+from ._parameter_object import PARAMETER_OBJECTS, ParameterObject
 from ._torch_utils import resolve_device
 from ._version import __version__
 from .lattice import THEORIES, LatticeTheory
-from .lattice._theory import theory_key
+from .lattice._theory import qualified_name
 
 __all__ = ["ESTIMATORS", "save", "load", "encode", "decode"]
 
@@ -60,7 +60,7 @@ def encode(value, name: str = "value"):
     if isinstance(value, LatticeTheory):
         cls = type(value)
         return {
-            "__theory__": theory_key(cls),
+            "__theory__": qualified_name(cls),
             "module": cls.__module__,
             "qualname": cls.__qualname__,
             "params": encode(value.get_params(), name),
@@ -118,7 +118,7 @@ def _theory_class(entry: dict) -> type:
         return matches[0]
     module, qualname = entry.get("module"), entry.get("qualname")
     if matches:  # a bare class name, written by an older version, that several classes have
-        keys = ", ".join(sorted(theory_key(cls) for cls in matches))
+        keys = ", ".join(sorted(qualified_name(cls) for cls in matches))
         raise ValueError(
             f"the saved model names its lattice theory only {key!r} (it was saved by an "
             f"older skphys), and several imported theories have that name ({keys}): load it "

@@ -174,24 +174,14 @@ def check_output(path: str | None, suffix: str, *, companion: str | None = None)
 
 
 def resolve_device(device: str):
-    """The ``--device`` value as a torch device, available on this machine."""
-    import re
+    """The ``--device`` value as a torch device available on this machine (the library's
+    check, :func:`skphys._torch_utils.resolve_device`, worded for the command line)."""
+    from .._torch_utils import resolve_device as resolve
 
-    import torch
-
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
-        raise CLIError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise CLIError(f"--device {device}: CUDA is not available on this machine "
-                           "(use --device cpu or auto)")
-        if (dev.index or 0) >= torch.cuda.device_count():
-            raise CLIError(f"--device {device}: this machine has {torch.cuda.device_count()} "
-                           "CUDA device(s)")
-    return dev
+    try:
+        return resolve(device)
+    except ValueError as exc:  # its messages start with the parameter's name, "device"
+        raise CLIError(f"--{exc}") from None
 
 
 def _human(n_bytes: float) -> str:

@@ -22,8 +22,6 @@ from ._common import (
 ACTIVATION_BYTES = 1024
 #: fresh samples drawn by the diagnostics
 N_DIAGNOSE = 8192
-#: Pareto tail shape of the importance weights above which their estimates are unreliable
-PARETO_K_LIMIT = 0.7
 
 LOSS_HELP = {
     "flow": "The progress bar shows the loss, E_q[ln q(x) + S(x)] = KL(q||p) - ln Z in nats "
@@ -40,8 +38,10 @@ def format_pareto_k(k: float) -> str:
     """The Pareto k of the importance weights with its reading."""
     if math.isnan(k):
         return "n/a (too few weights)"
+    from .._generative import MAX_TRUSTED_PARETO_K
+
     value = "<= 0" if k <= 0 else f"{k:.2f}"
-    return f"{value} (> {PARETO_K_LIMIT}: unreliable)"
+    return f"{value} (> {MAX_TRUSTED_PARETO_K}: unreliable)"
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, *, n_help: str, n_default=None,
@@ -104,6 +104,8 @@ def train(estimator, what: str) -> float:
 
 def fit_and_diagnose(estimator, what: str) -> dict:
     """Train ``estimator`` from its theory, print the diagnostics on fresh samples."""
+    from .._generative import MAX_TRUSTED_PARETO_K
+
     train(estimator, what)
     diag = estimator.diagnose(N_DIAGNOSE)
     k = diag["pareto_k"]
@@ -114,8 +116,9 @@ def fit_and_diagnose(estimator, what: str) -> dict:
     print(f"  Pareto k of the importance weights {format_pareto_k(k)}")
     print(f"  reverse KL(q||p) {diag['kl']:.4f} nats  (0 = the model is exact)")
     print(f"  ln Z {diag['log_z']:.4f} +- {diag['log_z_err']:.4f}  (importance-sampled)")
-    if k > PARETO_K_LIMIT:
-        print_warning(f"the Pareto k of the importance weights is {k:.2f} > {PARETO_K_LIMIT}: "
+    if k > MAX_TRUSTED_PARETO_K:
+        print_warning(f"the Pareto k of the importance weights is {k:.2f} > "
+                      f"{MAX_TRUSTED_PARETO_K}: "
                       "ESS/N, ln Z and the chain's errors are unreliable -- train longer "
                       "(--max-iter)")
     return diag

@@ -20,8 +20,10 @@ import torch
 
 __all__ = ["LatticeTheory", "THEORIES"]
 
-SIGN_SYMMETRIES = ("z2", "u1")
-"""Internal symmetries that contain the sign flip ``phi -> -phi`` of every component."""
+SIGN_SYMMETRIES = ("z2", "u1", "o2")
+"""Internal symmetries that contain the flip of the field: ``phi -> -phi`` (``"z2"``; for a
+complex field the phase rotation by pi, ``"u1"``) and, for angles, ``theta -> -theta`` (the
+reflection in ``"o2"``)."""
 
 
 def check_shape(shape) -> tuple[int, ...]:
@@ -75,15 +77,16 @@ def momenta_cos_sum(shape: tuple[int, ...], *, half: bool = False) -> torch.Tens
     return cast(torch.Tensor, sum(grids))  # at least one axis
 
 
-def theory_key(cls: type) -> str:
-    """Registry key of a theory class: ``"module.qualname"``, e.g. ``"mylib.theories.Phi6"``."""
+def qualified_name(cls: type) -> str:
+    """``"module.qualname"`` of a class, e.g. ``"mylib.theories.Phi6"``: the key of the
+    registries that :func:`skphys.load` looks classes up in."""
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class TheoryRegistry(Mapping):
     """Read-only mapping of every :class:`LatticeTheory` subclass defined in this process.
 
-    Keys are ``"module.qualname"`` (:func:`theory_key`); a bare class name (what files saved
+    Keys are ``"module.qualname"`` (:func:`qualified_name`); a bare class name (what files saved
     by older versions hold) is also accepted when exactly one registered class has it. Classes
     register themselves when they are defined (``LatticeTheory.__init_subclass__``); a class
     redefined under the same key (a re-run notebook cell, a reloaded module) replaces the old
@@ -94,7 +97,7 @@ class TheoryRegistry(Mapping):
         self._classes: dict[str, type] = {}
 
     def _register(self, cls: type) -> None:
-        self._classes[theory_key(cls)] = cls
+        self._classes[qualified_name(cls)] = cls
 
     def find(self, name: str) -> list[type]:
         """The classes ``name`` may mean: the one with that key, else all with that bare name."""
@@ -284,14 +287,13 @@ class LatticeTheory:
 
     @property
     def has_sign_symmetry(self) -> bool:
-        r"""Whether the action is invariant under the sign flip :math:`x \to -x` of every row.
+        r"""Whether the action is invariant under the flip of the field, :math:`x \to -x`
+        (for angles :math:`\theta \to -\theta` modulo :math:`2\pi`).
 
-        True when ``internal_symmetries`` holds ``"z2"`` or ``"u1"`` (a phase rotation by
-        :math:`\pi` flips both components of a complex field): what an estimator checks
-        before using a flow that commutes with the sign flip (a Z2-equivariant flow), which
-        cannot represent a theory without that symmetry. It is False for the angles of the XY
-        model (``"o2"``): their action is even too, but an angle lives in :math:`[0, 2\pi)`,
-        where a sign flip is not the map that Z2-equivariant flows assume.
+        True when ``internal_symmetries`` holds ``"z2"``, ``"u1"`` (a phase rotation by
+        :math:`\pi` flips both components of a complex field) or ``"o2"`` (whose reflection
+        flips every angle). The estimators build the flip into their models only when it holds:
+        Z2-equivariant flows, the Z2 mixture of the autoregressive models.
 
         Examples
         --------
@@ -301,7 +303,7 @@ class LatticeTheory:
         >>> ComplexPhi4((4, 4), t=1.0, mu=4.5, lam=0.0).has_sign_symmetry
         True
         >>> XY((4, 4), temperature=1.0).has_sign_symmetry
-        False
+        True
         """
         return any(s in SIGN_SYMMETRIES for s in self.internal_symmetries)
 
@@ -402,4 +404,4 @@ class LatticeTheory:
         return _frozen(self.get_params()) == _frozen(other.get_params())
 
     def __hash__(self) -> int:
-        return hash((theory_key(type(self)), _frozen(self.get_params())))
+        return hash((qualified_name(type(self)), _frozen(self.get_params())))
