@@ -1,9 +1,9 @@
-"""Acceptance figures of RGFlow (issue 5): free field, Ising dual at T_c, phase clustering.
+"""Acceptance figures of RGFlow (issues 5, 23): defaults, free field, Ising dual, clustering.
 
-Run with ``python benchmarks/rg_flow.py`` (options: ``--parts free ising ising16 ising32
-clustering``, ``--bijectors``, ``--steps``, ``--seconds S``, ``--free-seconds S``, ``--z2
-equivariant|mixture``, ``--data N``, ``--forward-weight W``, ``--eval-samples N``,
-``--ising-model PATH``, ``--steps16``, ``--chains``, ``--trajectories``,
+Run with ``python benchmarks/rg_flow.py`` (options: ``--parts defaults free ising ising16
+ising32 clustering``, ``--temperatures``, ``--bijectors``, ``--steps``, ``--seconds S``,
+``--free-seconds S``, ``--z2 equivariant|mixture``, ``--data N``, ``--forward-weight W``,
+``--eval-samples N``, ``--ising-model PATH``, ``--steps16``, ``--chains``, ``--trajectories``,
 ``--boundary-trajectories``, ``--boundary-lengths``, ``--bulk-lengths``, ``--model PATH``,
 ``--steps32``, ``--model32 PATH``, ``--clustering-steps``, ``--clustering-seeds``,
 ``--seed S``, ``--device``). Torch runs on one thread; times are CPU seconds of this process
@@ -13,6 +13,15 @@ memory bandwidth), so run the timed parts alone. ``--device cuda`` runs ``ising1
 the clock. The ``free`` trainings get a CPU budget: the number of steps is set from timed
 probe fits of 10 and 30 steps (they count towards the budget).
 
+* ``defaults``: RGFlow with its default settings (only the theory and ``random_state`` given)
+  on IsingDual (8, 8) at each of ``--temperatures`` (T_c, 2.5 and 3.0 by default), its fit
+  timed in CPU seconds (issue 23: within 10 CPU minutes). On fresh samples: ``diagnose()``
+  on 8192 (its KL estimate ``ln Z - E_q[ln w]`` with ln Z from the same weights, and the
+  exact KL with ``skphys.lattice.exact.ising_dual_log_z``; issue: <= 0.3 nats; ESS/N, the
+  Pareto k of the weights), then the Ising energy per site (improved estimator
+  ``IsingDual.ising_energy``) by ``estimate(..., method="importance")`` and ``method="mh"``
+  on 32768 samples each against the exact ``skphys.lattice.exact.ising_energy`` (issue:
+  within 2 sigma, or an UnreliableEstimateWarning was emitted; the warnings are counted).
 * ``free``: FreeScalar (8, 8), m2 = 0.1, trained by reverse KL (path gradients) for
   ``--free-seconds`` CPU seconds with each block bijector ("coupling", "ode"); ESS/N on 8192
   fresh samples with its bootstrap error, and ln Z from the importance weights against the
@@ -69,6 +78,7 @@ import argparse
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -95,12 +105,15 @@ from skphys.lattice.mcmc import hmc
 from skphys.lattice.stats import importance_mean, mean_error, pareto_k
 
 SHAPE = (8, 8)
+# the MERAFlow settings of the free-field and clustering flows: local and equivariant
+LOCAL = dict(z2_mixture=False, fourier_layer=False)
 # each configuration: the MERAFlow parameters ("flow") and the other RGFlow parameters
 CONFIGS = {
-    "coupling": dict(flow=dict(depth=3), batch_size=256,
-                     optimizer=Adam(3e-3, clip_grad_norm=100.0), path_gradient=True),
-    "ode": dict(flow=dict(depth=2, block=ODEBlock(hidden_channels=(16,))), batch_size=64,
-                optimizer=Adam(1e-2, clip_grad_norm=100.0), path_gradient=True),
+    "coupling": dict(flow=dict(depth=3, block=CouplingBlock(hidden_channels=(32, 32)), **LOCAL),
+                     batch_size=256, optimizer=Adam(3e-3, clip_grad_norm=100.0),
+                     path_gradient=True),
+    "ode": dict(flow=dict(depth=2, block=ODEBlock(hidden_channels=(16,)), **LOCAL),
+                batch_size=64, optimizer=Adam(1e-2, clip_grad_norm=100.0), path_gradient=True),
     "ising": dict(flow=dict(depth=(4, 1, 1), block=CouplingBlock(hidden_channels=(16, 16)),
                             fourier_layer=True),
                   batch_size=128, optimizer=Adam(1e-2, clip_grad_norm=100.0)),
@@ -116,7 +129,7 @@ EVAL_CHUNK = 16384  # samples per draw of the L = 8 evaluation (and of its ESS, 
 # the Z2 treatments of the Ising dual (--z2): equivariant blocks, or a Z2 mixture of a
 # non-equivariant flow (with path gradients); MERAFlow parameters and RGFlow parameters
 Z2_OPTIONS = {
-    "equivariant": (dict(z2_equivariant=True), {}),
+    "equivariant": (dict(z2_equivariant=True), dict(path_gradient=False)),
     "mixture": (dict(z2_mixture=True), dict(path_gradient=True)),
 }
 
@@ -166,6 +179,63 @@ def fit_within(theory, seconds: float, seed: int, config: str) -> tuple[RGFlow, 
     rg = rg_flow(theory, config, max_iter=max(10, int(left / per_step)), random_state=seed,
                  monitor_every=0, device="cpu").fit()
     return rg, time.process_time() - start
+
+
+def energy_per_site(theory: IsingDual) -> Callable[[np.ndarray], np.ndarray]:
+    """The improved estimator of the Ising energy per site on rows of dual fields."""
+    def observable(X: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(X, dtype=torch.float64)
+        return theory.ising_energy(x).numpy() / theory.n_sites
+
+    return observable
+
+
+def defaults(temperatures: list[float], seed: int, save: bool) -> None:
+    """The ``defaults`` part: RGFlow's defaults on the L = 8 Ising dual at each temperature."""
+    for temperature in temperatures:
+        theory = IsingDual(SHAPE, temperature=temperature)
+        start = time.process_time()
+        with warnings.catch_warnings(record=True) as fit_warnings:
+            warnings.simplefilter("always")
+            rg = RGFlow(theory, random_state=seed).fit()
+        cpu = time.process_time() - start
+        log_z_x = ising_dual_log_z(SHAPE, temperature)
+        with warnings.catch_warnings(record=True) as diag_warnings:
+            warnings.simplefilter("always")
+            d = rg.diagnose(8192)
+        exact_kl = d["kl"] + d["log_z"] - log_z_x  # ln Z_x - E_q[ln w]
+        ref = float(ising_energy(SHAPE[0], temperature))
+        name = "T_c" if temperature == T_C else f"T = {temperature:g}"
+        figures = {"steps": rg.n_iter_, "fit CPU s": f"{cpu:.0f}",
+                   "KL, diagnose (nats, 8192 samples)": f"{d['kl']:.4f}",
+                   "KL with the exact ln Z (nats)": f"{exact_kl:.4f}",
+                   "ESS/N (8192 samples)": f"{d['ess']:.4f} ± {d['ess_err']:.4f}",
+                   "Pareto k": f"{d['pareto_k']:.2f}",
+                   "MH acceptance": f"{d['acceptance']:.3f}",
+                   "fit warnings": "; ".join(sorted({type(w.message).__name__
+                                                     for w in fit_warnings})) or "none"}
+        print(f"IsingDual {SHAPE} {name}, RGFlow defaults: {rg.n_iter_} steps in {cpu:.0f} "
+              f"CPU s; KL = {d['kl']:.4f} (diagnose), {exact_kl:.4f} (exact ln Z) nats, ESS/N "
+              f"= {d['ess']:.4f} +- {d['ess_err']:.4f}, Pareto k = {d['pareto_k']:.2f}, "
+              f"acceptance = {d['acceptance']:.3f}; warnings: fit {len(fit_warnings)}, "
+              f"diagnose {len(diag_warnings)}", flush=True)
+        for method in ("importance", "mh"):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                mean, err = rg.estimate(energy_per_site(theory), 32768, method=method)
+            pull = (mean - ref) / err
+            # the problems the warning lists (between "true value: " and its remedy)
+            warned = "; ".join(sorted({
+                type(w.message).__name__ + ": " + str(w.message).split(": ", 1)[-1]
+                .split(". ")[0] for w in caught}))
+            verdict = ("within 2 σ" if abs(pull) <= 2 else "OUTSIDE 2 σ") + (
+                f", warned ({warned})" if caught else ", no warning")
+            print(f"  energy per site ({method}, 32768 samples): {mean:.5f} +- {err:.5f} vs "
+                  f"exact {ref:.5f}: {pull:+.2f} sigma; {verdict}", flush=True)
+            figures[f"energy per site, {method}"] = (f"{mean:.5f} ± {err:.5f} (exact "
+                                                     f"{ref:.5f}, {pull:+.2f} σ; {verdict})")
+        if save:
+            record("rg_flow", f"defaults, {name}, seed {seed}", figures, cpu_seconds=cpu)
 
 
 def free_field(bijector: str, seconds: float, seed: int) -> None:
@@ -340,7 +410,9 @@ def clustering_pipeline(shape, n_levels: int | None, steps: int, seed: int) -> P
     top = (max_levels(shape) if n_levels is None else n_levels) - 1
     return Pipeline([
         # fitted on data: the sign symmetry of the dual fields is imposed explicitly
-        ("rg", RGFlow(lattice_shape=shape, flow=MERAFlow(n_levels=n_levels, z2_equivariant=True),
+        ("rg", RGFlow(lattice_shape=shape,
+                      flow=MERAFlow(n_levels=n_levels, depth=1, z2_equivariant=True,
+                                    block=CouplingBlock(hidden_channels=(32, 32)), **LOCAL),
                       max_iter=steps, batch_size=64, optimizer=Adam(3e-3, clip_grad_norm=100.0),
                       random_state=seed, monitor_every=0, device="cpu")),
         ("top", ColumnTransformer([("top", "passthrough",
@@ -385,8 +457,11 @@ def phase_clustering(steps: int, n_data: int, seeds: list[int]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", default=["free", "ising"],
-                        choices=["free", "ising", "ising16", "ising32", "clustering"])
+    parser.add_argument("--parts", nargs="+", default=["defaults", "free", "ising"],
+                        choices=["defaults", "free", "ising", "ising16", "ising32",
+                                 "clustering"])
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[T_C, 2.5, 3.0],
+                        help="defaults: temperatures of the L = 8 Ising dual")
     parser.add_argument("--bijectors", nargs="+", default=["coupling", "ode"],
                         choices=["coupling", "ode"])
     parser.add_argument("--steps", type=int, default=STEPS_ISING,
@@ -439,6 +514,8 @@ def main() -> None:
                         "CPU); with cuda, times are GPU wall seconds")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if "defaults" in args.parts:  # as a user runs it: before the denormal setting below
+        defaults(args.temperatures, args.seed, save=not args.no_record)
     # float32 denormals (the far tails of the mixture's other branch) made the steps of the Z2
     # mixture 1.7x slower within 300 steps, so the probe fits underestimated their cost
     torch.set_flush_denormal(True)

@@ -38,7 +38,7 @@ from skphys.lattice.stats import mean_error
 
 shape = (4, 4)
 temperatures = [0.7, 1.0, 1.3]
-settings = dict(network=PixelCNN(hidden_channels=16), max_iter=400,
+settings = dict(network=PixelCNN(hidden_channels=16), max_iter=400, beta_anneal=0.99,
                 optimizer=Adam(3e-3, clip_grad_norm=1.0), random_state=0)
 models = {t: AutoregressiveHamiltonian(XY(shape, t), **settings).fit()
           for t in temperatures}

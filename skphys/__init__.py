@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # for type checkers; at run time each name is imported on fir
         PixelCNN,
         RNNCell,
     )
-    from .exceptions import NonFiniteLossError, UnreliableEstimateWarning
+    from .exceptions import InvalidModelFileError, NonFiniteLossError, UnreliableEstimateWarning
 
 # ``import skphys`` stays light (no torch), so that ``skphys --help`` is fast: the public
 # names below are imported from their modules on first use (PEP 562).
@@ -63,6 +63,7 @@ _LAZY = {
                      "RNNCell"), ".architectures"),
     "NonFiniteLossError": ".exceptions",
     "UnreliableEstimateWarning": ".exceptions",
+    "InvalidModelFileError": ".exceptions",
 }
 _SUBPACKAGES = ("lattice", "datasets", "flows", "autoregressive", "nn", "architectures")
 
@@ -106,4 +107,5 @@ __all__ = [
     "load",
     "NonFiniteLossError",
     "UnreliableEstimateWarning",
+    "InvalidModelFileError",
 ]

@@ -10,6 +10,7 @@ numpy/torch boundary, and persistence (pickle, ``copy.deepcopy``, ``sklearn.base
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch.optim.lr_scheduler import LRScheduler
@@ -287,6 +289,12 @@ class TorchEstimator(BaseEstimator):
                 rows = pd.concat([previous, rows], ignore_index=True)
             self.history_ = rows if previous is None or outcome.records else previous
             self.n_iter_ = offset + outcome.n_steps
+        if settings.tol is not None and not (outcome.converged or outcome.interrupted):
+            warnings.warn(
+                f"{type(self).__name__} reached max_iter={self.max_iter} while its {monitor} "
+                f"was still improving by more than tol={settings.tol} within "
+                f"{settings.n_iter_no_change} steps: increase max_iter (or continue with "
+                f"warm_start=True).", ConvergenceWarning, stacklevel=4)
 
     def _refine(self, loss_fn: Callable, max_iter: int, *, description=None) -> None:
         """Refine ``module_`` with full-batch L-BFGS after :meth:`_train` (see
@@ -383,13 +391,15 @@ class TorchEstimator(BaseEstimator):
         }
 
     def _restore_payload(self, payload: dict, device=None) -> None:
-        for key, value in payload["fitted"].items():
-            setattr(self, key, _persistence.decode(value, device))
+        # the fitted attributes its class declares, each of its kind, and a state dict that
+        # matches the module its parameters build (checked on the meta device first)
+        _persistence.restore_fitted(self, payload["fitted"], device)
         wanted = device if device is not None else self.device_
         self.device_ = str(resolve_device(wanted, fallback=True))
         self._seeds = tuple(payload["seeds"])
         self._generator = torch.Generator(device=self._device).manual_seed(self._seeds[0])
         self._cpu_generator = torch.Generator().manual_seed(self._seeds[1])
+        _persistence.check_module_state(self, payload["module_state"])
         self._restore_module(payload["module_state"])
 
     def save(self, path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,13 +10,14 @@ import pandas as pd
 import torch
 from scipy.stats import linregress
 from sklearn.base import TransformerMixin, clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import validation_curve
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import COMMON_CONSTRAINTS, TorchEstimator
-from ._constraints import Constraint, Integer, Options
+from ._constraints import Constraint, Integer, Options, check_real
 from ._docstrings import TRAINING_PARAMETERS, fill_doc
 from ._optimizer import Adam
 from ._torch_utils import to_numpy
@@ -51,7 +53,7 @@ class _FittedTranslator(Constraint):
 
 
 @fill_doc(training_parameters=TRAINING_PARAMETERS.format(
-    max_iter=1500, batch_size=64, batch_what="Windows",
+    max_iter=4000, batch_size=64, batch_what="Windows",
     optimizer="Adam(3e-3, clip_grad_norm=1.0)"))
 class BottleneckDistiller(TransformerMixin, TorchEstimator):
     r"""Distil the local law followed by a translator's hidden states (arXiv:1901.11103).
@@ -135,7 +137,7 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
     >>> from skphys.datasets import make_schrodinger_1d
     >>> V, rho = make_schrodinger_1d(n_samples=32, n_sites=30, random_state=0)
     >>> tr = PhysicsTranslator(GRUCell(hidden_channels=4), window=10, max_iter=5,
-    ...                        device="cpu", random_state=0).fit(V, rho)
+    ...                        lbfgs_iter=0, device="cpu", random_state=0).fit(V, rho)
     >>> ds = BottleneckDistiller(tr, latent_dim=2, horizon=10, max_iter=5, device="cpu",
     ...                          random_state=0).fit(V)
     >>> ds.transform(V).shape, ds.update_matrices([0.0, 1.0]).shape
@@ -170,7 +172,7 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
         horizon: int = 50,
         target: str = "hidden",
         hidden_channels: int = 32,
-        max_iter: int = 1500,
+        max_iter: int = 4000,
         batch_size: int = 64,
         optimizer=Adam(3e-3, clip_grad_norm=1.0),
         warm_start: bool = False,
@@ -369,13 +371,26 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
 
 
 def scan_latent_dim(distiller: BottleneckDistiller, V, latent_dims: Sequence[int] = (1, 2, 3, 4),
-                    *, random_states: Sequence[int] = (0,), cv=3, n_jobs=None) -> pd.DataFrame:
+                    *, random_states: Sequence[int] = (0,), cv=3, n_jobs=None,
+                    tolerance: float = 2.0) -> pd.DataFrame:
     """Reconstruction loss against the bottleneck size, by cross-validation.
 
     Runs :func:`sklearn.model_selection.validation_curve` on ``latent_dim`` once per seed in
     ``random_states`` and averages the losses (minus the scores) over folds and seeds. The
     jump of the test loss between two consecutive dimensions marks the number of latent
     variables the law needs.
+
+    **The chosen dimension.** ``scan.attrs["latent_dim"]`` is the smallest scanned dimension
+    whose test loss is within a factor ``tolerance`` of the lowest test loss of the scan: the
+    number of latent variables the law needs, when the scan is monotone.
+
+    **Monotonicity.** A bottleneck of dimension :math:`d' > d` can represent whatever one of
+    dimension :math:`d` can, so a converged scan does not rise with :math:`d`. When the test
+    loss of some dimension exceeds ``tolerance`` times that of a smaller one, the larger fits
+    did not reach what the smaller ones did (too few ``max_iter`` steps, an unlucky seed) and
+    the chosen dimension may be wrong: ``scan.attrs["monotone"]`` is then False and a
+    :class:`~sklearn.exceptions.ConvergenceWarning` names the rise. Scan with more seeds or
+    more steps before trusting it.
 
     Parameters
     ----------
@@ -386,12 +401,22 @@ def scan_latent_dim(distiller: BottleneckDistiller, V, latent_dims: Sequence[int
     random_states : sequence of int, default=(0,)
     cv : int or cross-validation generator, default=3
     n_jobs : int, optional
+    tolerance : float, default=2.0
+        Factor (> 1) of the test loss within which a dimension counts as good as the best
+        one, and beyond which a rise with the dimension makes the scan non-monotone.
 
     Returns
     -------
     scan : pandas.DataFrame
         Indexed by ``latent_dim``: ``train_loss``, ``test_loss`` (means), ``test_loss_std``
-        (over folds and seeds).
+        (over folds and seeds). ``scan.attrs`` holds ``"latent_dim"``, the chosen
+        dimension (None if every fit failed), and ``"monotone"``, whether the test loss
+        never rose by more than ``tolerance`` with the dimension.
+
+    Warns
+    -----
+    sklearn.exceptions.ConvergenceWarning
+        When the scan is not monotone.
 
     Examples
     --------
@@ -400,11 +425,13 @@ def scan_latent_dim(distiller: BottleneckDistiller, V, latent_dims: Sequence[int
     >>> from skphys.datasets import make_schrodinger_1d
     >>> V, rho = make_schrodinger_1d(n_samples=30, n_sites=20, random_state=0)
     >>> tr = PhysicsTranslator(GRUCell(hidden_channels=4), window=10, max_iter=5,
-    ...                        device="cpu", random_state=0).fit(V, rho)
+    ...                        lbfgs_iter=0, device="cpu", random_state=0).fit(V, rho)
     >>> ds = BottleneckDistiller(tr, horizon=10, max_iter=5, device="cpu")
-    >>> scan_latent_dim(ds, V, latent_dims=[1, 2]).shape
-    (2, 3)
+    >>> scan = scan_latent_dim(ds, V, latent_dims=[1, 2])
+    >>> scan.shape, sorted(scan.attrs)
+    ((2, 3), ['latent_dim', 'monotone'])
     """
+    tolerance = check_real("tolerance", tolerance, 1.0, low_inclusive=False)
     train_parts, test_parts = [], []
     for seed in random_states:
         estimator = clone(distiller).set_params(random_state=seed)
@@ -414,6 +441,30 @@ def scan_latent_dim(distiller: BottleneckDistiller, V, latent_dims: Sequence[int
         train_parts.append(-tr_scores)
         test_parts.append(-te_scores)
     train, test = np.concatenate(train_parts, 1), np.concatenate(test_parts, 1)
-    return pd.DataFrame({"train_loss": train.mean(1), "test_loss": test.mean(1),
+    scan = pd.DataFrame({"train_loss": train.mean(1), "test_loss": test.mean(1),
                          "test_loss_std": test.std(1)},
                         index=pd.Index(list(latent_dims), name="latent_dim"))
+    return _choose_latent_dim(scan, tolerance)
+
+
+def _choose_latent_dim(scan: pd.DataFrame, tolerance: float) -> pd.DataFrame:
+    """Set ``scan.attrs`` (the chosen dimension, monotonicity) and warn on a rise of the
+    test loss with the dimension (see :func:`scan_latent_dim`)."""
+    loss = scan["test_loss"].sort_index()
+    dims = [int(d) for d in loss.index]
+    best = loss.min()  # NaN losses (failed fits) are skipped; all NaN: no choice (None)
+    chosen = next((d for d, value in zip(dims, loss) if value <= tolerance * best), None)
+    rises = [(low, high) for i, high in enumerate(dims) for low in dims[:i]
+             if loss[high] > tolerance * loss[low]]
+    scan.attrs["latent_dim"] = chosen
+    scan.attrs["monotone"] = not rises
+    if rises:
+        low, high = max(rises, key=lambda pair: loss[pair[1]] / loss[pair[0]])
+        warnings.warn(
+            f"scan_latent_dim: the test loss rises with the bottleneck, from "
+            f"{loss[low]:.3g} at latent_dim={low} to {loss[high]:.3g} at latent_dim={high} "
+            f"(more than tolerance={tolerance:g} times); a larger bottleneck can do whatever "
+            f"a smaller one does, so the larger fits did not converge and the chosen "
+            f"latent_dim={chosen} may be wrong: scan with more random_states or a larger "
+            f"max_iter", ConvergenceWarning, stacklevel=3)
+    return scan

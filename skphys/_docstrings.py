@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["TRAINING_PARAMETERS", "THEORY_PARAMETERS", "fill_doc"]
+__all__ = ["TRAINING_PARAMETERS", "THEORY_PARAMETERS", "VALIDATION_PARAMETERS",
+           "FIT_CHECK_ATTRIBUTES", "fill_doc"]
 
 T = TypeVar("T")
 
@@ -52,3 +53,32 @@ max_iter : int, default={max_iter}
         Seeds the estimator's own torch generators (the global RNG is never used).
     verbose : int, default=0
         0 silent, 1 a progress bar, 2 a table of the history."""
+
+VALIDATION_PARAMETERS = """\
+validation_fraction : float, default=0.1
+        Share of the rows of ``X`` held out by ``fit(X)`` (a permutation drawn from
+        ``random_state``; 0: none). Their NLL per site is recorded
+        (``history_["val_nll"]``: at every step, or every ``ceil(n_held_out / batch_size)``
+        steps for a large held-out set), the parameters that gave the lowest are kept, and
+        ``validation_score_`` reports it."""
+
+FIT_CHECK_ATTRIBUTES = """\
+ess_ : float
+        ESS/N on 4096 fresh samples at the end of fit (with a theory).
+    pareto_k_ : float
+        Pareto tail shape of the importance weights of those samples
+        (:func:`skphys.lattice.stats.pareto_k`).
+    acceptance_rate_ : float
+        Independence Metropolis-Hastings acceptance through those samples. When the tail
+        shape exceeds 0.5 or the acceptance is below 0.05 (the thresholds of
+        :mod:`skphys.lattice.reliability`) ``fit`` warns with
+        :class:`~sklearn.exceptions.ConvergenceWarning`: the model is not usable for
+        reweighting.
+    validation_score_ : float
+        Mean log-likelihood per site of the held-out rows of ``fit(X)`` (see
+        ``validation_fraction``). ``fit(X)`` warns with
+        :class:`~sklearn.exceptions.ConvergenceWarning` when their NLL per site fell by more
+        than 0.01 in the second half of the steps (not converged).
+    train_score_ : float
+        The same on (at most 4096 of) the training rows: well above ``validation_score_``,
+        the model has memorized its data."""

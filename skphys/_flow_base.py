@@ -18,7 +18,13 @@ import torch
 
 from ._base import COMMON_CONSTRAINTS
 from ._constraints import Boolean, Constraint, Integer, IntTuple, Optional, Options, Real
-from ._docstrings import THEORY_PARAMETERS, TRAINING_PARAMETERS, fill_doc
+from ._docstrings import (
+    FIT_CHECK_ATTRIBUTES,
+    THEORY_PARAMETERS,
+    TRAINING_PARAMETERS,
+    VALIDATION_PARAMETERS,
+    fill_doc,
+)
 from ._generative import THEORY_CONSTRAINT, FitData, GenerativeEstimator
 from ._torch_utils import to_numpy
 from .flows import LatticeFlow
@@ -26,6 +32,9 @@ from .lattice.mcmc import independence_metropolis
 from .lattice.stats import ess
 
 __all__ = ["FlowEstimator", "FLOW_CONSTRAINTS", "flow_docstring"]
+
+MONITOR_SIZE = 1024
+"""Fresh samples of each monitor step."""
 
 FLOW_CONSTRAINTS: dict[str, Constraint] = {
     **COMMON_CONSTRAINTS,
@@ -35,7 +44,7 @@ FLOW_CONSTRAINTS: dict[str, Constraint] = {
     "forward_weight": Real(0.0, low_inclusive=False),
     "path_gradient": Boolean(),
     "monitor_every": Integer(0),
-    "monitor_size": Integer(1),
+    "validation_fraction": Real(0.0, 1.0, high_inclusive=False),
 }
 """Constraints of the parameters every flow estimator has (each adds its ``flow``)."""
 
@@ -58,11 +67,10 @@ loss : {{"auto", "reverse_kl", "forward_kl", "both"}}, default="auto"
 MONITOR_PARAMETERS = """\
 monitor_every : int, default=50
         Steps between measurements of ESS/N and the independence Metropolis-Hastings
-        acceptance on a fresh monitor batch (columns ``ess`` and ``acceptance`` of
+        acceptance on 1024 fresh samples (columns ``ess`` and ``acceptance`` of
         ``history_``; with a theory only; 0 disables).
-    monitor_size : int, default=1024
-        Size of the monitor batch; the end-of-fit ``ess_`` uses four times as many."""
-"""Docstring of ``monitor_every`` and ``monitor_size``."""
+    {validation_parameters}"""
+"""Docstring of ``monitor_every`` and ``validation_fraction``."""
 
 FLOW_ATTRIBUTES = """\
 lattice_shape_ : tuple of int
@@ -71,27 +79,26 @@ lattice_shape_ : tuple of int
         Row length: components per site times sites.
     history_ : pandas.DataFrame
         One row per step: ``step``, ``loss``, ``ess`` and ``acceptance`` (on monitor steps),
-        ``wall_time``.
+        ``val_nll`` (``fit(X)`` with held-out rows), ``wall_time``.
     n_iter_ : int
         Optimizer steps taken (over all warm-started fits).
-    ess_ : float
-        ESS/N on ``4 * monitor_size`` fresh samples at the end of fit (with a theory).
-    acceptance_rate_ : float
-        Independence Metropolis-Hastings acceptance on those samples (with a theory)."""
+    {fit_check_attributes}"""
 """Docstring of the fitted attributes every flow estimator has."""
 
 
-def flow_docstring(*, path_gradient: str, optimizer: str):
+def flow_docstring(*, path_gradient: str, max_iter: int, batch_size: int, optimizer: str):
     """Decorator filling a flow estimator's docstring with the shared fragments, given its
-    defaults of ``path_gradient`` and ``optimizer``."""
+    defaults of ``path_gradient``, ``max_iter``, ``batch_size`` and ``optimizer``."""
     return fill_doc(
         theory_parameters=THEORY_PARAMETERS,
         flow_parameters=FLOW_PARAMETERS.format(path_gradient=path_gradient),
         training_parameters=TRAINING_PARAMETERS.format(
-            max_iter=1000, batch_size=64, batch_what="Samples (or data rows)",
+            max_iter=max_iter, batch_size=batch_size, batch_what="Samples (or data rows)",
             optimizer=optimizer),
-        monitor_parameters=MONITOR_PARAMETERS,
-        flow_attributes=FLOW_ATTRIBUTES,
+        monitor_parameters=MONITOR_PARAMETERS.replace(
+            "{validation_parameters}", VALIDATION_PARAMETERS),
+        flow_attributes=FLOW_ATTRIBUTES.replace("{fit_check_attributes}",
+                                                FIT_CHECK_ATTRIBUTES),
     )
 
 
@@ -122,7 +129,7 @@ class FlowEstimator(GenerativeEstimator):
     def _monitor(self) -> dict[str, float]:
         """ESS/N and independence Metropolis-Hastings acceptance on a fresh monitor batch."""
         with torch.no_grad():
-            x, log_q = self.module_.sample(self.monitor_size, generator=self._generator,
+            x, log_q = self.module_.sample(MONITOR_SIZE, generator=self._generator,
                                            device=self._device, dtype=self._dtype)
             log_w = self._log_weights(x, log_q)
         chain = independence_metropolis(log_w, generator=self._cpu_generator)
@@ -159,16 +166,7 @@ class FlowEstimator(GenerativeEstimator):
 
     def _fit_module(self, data: FitData) -> None:
         X = None if data.X is None else self._to_tensor(data.X)
-        self._train(self._loss_fn(X))
-
-    def _finish_fit(self, data: FitData) -> None:
-        if self.theory is not None:
-            with torch.no_grad():
-                _, log_w = self._proposals(4 * self.monitor_size)
-            self.ess_ = ess(log_w)
-            self.acceptance_rate_ = independence_metropolis(
-                log_w, generator=self._cpu_generator
-            ).acceptance
+        self._train(self._with_validation(self._loss_fn(X), data))
 
     # -- the latent map -------------------------------------------------------------------------
     def transform(self, X):

@@ -11,7 +11,8 @@ from .lattice import LatticeTheory
 __all__ = ["FlowSampler"]
 
 
-@flow_docstring(path_gradient="True", optimizer="Adam(6e-3, clip_grad_norm=100.0)")
+@flow_docstring(path_gradient="True", max_iter=1000, batch_size=64,
+                optimizer="Adam(6e-3, clip_grad_norm=100.0)")
 class FlowSampler(FlowEstimator):
     """Normalizing-flow sampler for lattice field theories.
 
@@ -76,7 +77,7 @@ class FlowSampler(FlowEstimator):
         batch_size: int = 64,
         optimizer=Adam(6e-3, clip_grad_norm=100.0),
         monitor_every: int = 50,
-        monitor_size: int = 1024,
+        validation_fraction: float = 0.1,
         warm_start: bool = False,
         device: str = "auto",
         dtype: str = "float32",
@@ -93,7 +94,7 @@ class FlowSampler(FlowEstimator):
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.monitor_every = monitor_every
-        self.monitor_size = monitor_size
+        self.validation_fraction = validation_fraction
         self.warm_start = warm_start
         self.device = device
         self.dtype = dtype

@@ -17,31 +17,40 @@ from typing import ClassVar, NamedTuple, Protocol, cast
 import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
 
 from ._base import TorchEstimator
 from ._constraints import Constraint, Instance, Optional, check_int
 from ._torch_utils import draw_in_chunks, to_numpy
-from .exceptions import UnreliableEstimateWarning
 from .lattice import LatticeTheory
 from .lattice._theory import check_shape
 from .lattice.mcmc import independence_metropolis
-from .lattice.stats import (
-    _MIN_TAIL_WEIGHTS,
-    ess,
-    importance_mean,
-    log_mean_exp,
-    mean_error,
-    pareto_k,
-    tau_int,
+from .lattice.reliability import (
+    MAX_PARETO_K,
+    chain_mean_error,
+    chain_problems,
+    tail_shape,
+    warn_unreliable,
+    weight_problems,
 )
+from .lattice.stats import ess, importance_mean, log_mean_exp, tau_int
 
 __all__ = ["DensityModel", "GenerativeEstimator", "FitData", "THEORY_CONSTRAINT",
-           "warn_if_heavy_tailed"]
+           "FIT_CHECK_SIZE", "HELD_OUT_TOL"]
 
 _SAMPLE_METHODS = ("model", "mh", "importance")
 _ESTIMATE_METHODS = ("mh", "importance")
-MAX_TRUSTED_PARETO_K = 0.7  # Vehtari et al.: above it importance sampling is impractical
 _MIN_SQUARE_SIDE = 4  # flat data of n = k^2 >= 16 features may well be a k x k lattice
+FIT_CHECK_SIZE = 4096
+"""Fresh model samples of the check at the end of a fit from the action."""
+HELD_OUT_TOL = 0.01
+"""Nats per site by which the held-out NLL of ``fit(X)`` may still fall in the second half of
+the steps (whose learning rate the cosine schedule takes to zero) before the fit warns that
+it has not converged."""
+_REWEIGHTING_REMEDY = ("Train longer (a larger max_iter, or warm_start=True to continue), "
+                       "or use a Markov chain that does not rely on the model covering the "
+                       "target (skphys.lattice.mcmc).")
 
 THEORY_CONSTRAINT: Constraint = Optional(
     Instance(LatticeTheory, description="a skphys.lattice.LatticeTheory"))
@@ -62,28 +71,21 @@ class DensityModel(Protocol):
     def log_prob(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
+class HeldOut(NamedTuple):
+    """The held-out rows of ``fit(X)`` and, filled in during training, the lowest NLL per
+    site on them (``best["nll"]``) and the parameters that gave it (``best["state"]``)."""
+
+    rows: np.ndarray
+    best: dict
+
+
 class FitData(NamedTuple):
-    """What :meth:`GenerativeEstimator._validate_fit_data` passes to the other fit hooks."""
+    """What :meth:`GenerativeEstimator._validate_fit_data` passes to the other fit hooks:
+    the training rows (None for a fit from the action), the lattice and the held-out rows."""
 
     X: np.ndarray | None
     lattice_shape: tuple[int, ...]
-
-
-def tail_shape(log_w: np.ndarray) -> float:
-    """:func:`~skphys.lattice.stats.pareto_k` of the weights, NaN when there are too few."""
-    return pareto_k(log_w) if len(log_w) >= _MIN_TAIL_WEIGHTS else math.nan
-
-
-def warn_if_heavy_tailed(log_w: np.ndarray, what: str) -> None:
-    """Warn (:class:`UnreliableEstimateWarning`) when the weights' tail makes ``what``
-    untrustworthy (called by the estimator method the user called)."""
-    k = tail_shape(log_w)
-    if k > MAX_TRUSTED_PARETO_K:  # False for NaN
-        warnings.warn(
-            f"the importance weights have a heavy tail (Pareto k = {k:.2f} > "
-            f"{MAX_TRUSTED_PARETO_K}): {what} can be many quoted errors from the true "
-            f"value, as the model misses part of the target. Train longer or use a Markov "
-            f"chain on the target.", UnreliableEstimateWarning, stacklevel=3)
+    held_out: HeldOut | None = None
 
 
 class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin,
@@ -166,7 +168,13 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
             return FitData(None, self._resolve_lattice_shape(None))
         X = self._validate_X(X, reset=reset)
         self._check_values(X, fitting=True)
-        return FitData(X, self._resolve_lattice_shape(X.shape[1]))
+        shape = self._resolve_lattice_shape(X.shape[1])
+        n_val = int(self.validation_fraction * len(X))
+        if n_val == 0 or n_val == len(X):
+            return FitData(X, shape)
+        order = check_random_state(self.random_state).permutation(len(X))
+        held_out = HeldOut(X[order[:n_val]], {"nll": math.inf, "state": None})
+        return FitData(X[order[n_val:]], shape, held_out)
 
     def _check_warm_start(self, data: FitData) -> None:
         if tuple(data.lattice_shape) != tuple(self.lattice_shape_):
@@ -179,6 +187,95 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
         self.lattice_shape_ = tuple(data.lattice_shape)
         if data.X is None:
             self.n_features_in_ = self._channels() * math.prod(data.lattice_shape)
+
+    # -- held-out rows of fit(X) ---------------------------------------------------------------
+    def _with_validation(self, loss_fn: Callable, data: FitData) -> Callable:
+        """``loss_fn`` that also records the NLL per site of the held-out rows (``val_nll``)
+        and keeps the parameters that gave the lowest (``data.held_out``): at every step, or
+        every ``ceil(n_held_out / batch_size)`` steps, so that it costs at most a training
+        batch's forward pass per step."""
+        if data.held_out is None:
+            return loss_fn
+        rows, best = self._to_tensor(data.held_out.rows), data.held_out.best
+        n_sites = rows.shape[1] / self._channels()
+        model = cast(DensityModel, self.module_)
+        every = -(-len(rows) // self.batch_size)
+
+        def tracked(step):
+            loss, metrics = loss_fn(step)
+            if step % every and step != 1:
+                return loss, metrics
+            with torch.no_grad():
+                val_nll = float(-model.log_prob(rows).mean()) / n_sites
+            if val_nll < best["nll"]:
+                best["nll"] = val_nll
+                best["state"] = {k: v.clone() for k, v in self.module_.state_dict().items()}
+            return loss, {**metrics, "val_nll": val_nll}
+
+        return tracked
+
+    # -- the check at the end of fit --------------------------------------------------------------
+    def _finish_fit(self, data: FitData) -> None:
+        for name in ("ess_", "pareto_k_", "acceptance_rate_", "validation_score_",
+                     "train_score_"):
+            self.__dict__.pop(name, None)  # of an earlier fit
+        if data.held_out is not None:
+            assert data.X is not None  # rows are held out of fit(X) only
+            self._check_generalization(data.X, data.held_out)
+        if self.theory is not None:
+            self._check_reweighting()
+
+    def _check_reweighting(self) -> None:
+        """ESS/N, Pareto k and independence Metropolis-Hastings acceptance on
+        :data:`FIT_CHECK_SIZE` fresh samples; ConvergenceWarning when they show the model
+        cannot be used for reweighting."""
+        with torch.no_grad():
+            _, log_w_tensor = self._proposals(FIT_CHECK_SIZE)
+        log_w = to_numpy(log_w_tensor).astype(np.float64)
+        n_bad = int((np.isnan(log_w) | np.isposinf(log_w)).sum())
+        if n_bad:
+            self.ess_, self.pareto_k_, self.acceptance_rate_ = math.nan, math.inf, math.nan
+            warnings.warn(
+                f"{type(self).__name__} after {self.n_iter_} steps is not usable for "
+                f"reweighting: {n_bad} of {FIT_CHECK_SIZE} fresh samples have a NaN or "
+                f"infinite importance weight (the model's density or the action is not "
+                f"finite there). {_REWEIGHTING_REMEDY}", ConvergenceWarning, stacklevel=4)
+            return
+        chain = independence_metropolis(log_w, generator=self._cpu_generator)
+        self.ess_ = ess(log_w)
+        self.pareto_k_ = tail_shape(log_w)
+        self.acceptance_rate_ = chain.acceptance
+        problems = weight_problems(log_w) + chain_problems(acceptance=chain.acceptance)
+        if problems:
+            warnings.warn(
+                f"{type(self).__name__} after {self.n_iter_} steps is not usable for "
+                f"reweighting (on {FIT_CHECK_SIZE} fresh samples: {'; '.join(problems)}; "
+                f"ESS/N = {self.ess_:.3g}): its exact estimates will warn and can be biased. "
+                f"{_REWEIGHTING_REMEDY}", ConvergenceWarning, stacklevel=4)
+
+    def _check_generalization(self, X: np.ndarray, held_out: HeldOut) -> None:
+        """Restore the parameters of the lowest held-out NLL, set ``validation_score_`` and
+        ``train_score_`` (mean log-likelihood per site) and warn when the held-out NLL was
+        still falling in the second half of the steps."""
+        if held_out.best["state"] is not None:
+            self.module_.load_state_dict(held_out.best["state"])
+        rows = self._to_tensor(held_out.rows)
+        train = self._to_tensor(X[:FIT_CHECK_SIZE])
+        n_sites = rows.shape[1] / self._channels()
+        model = cast(DensityModel, self.module_)
+        with torch.no_grad():
+            self.validation_score_ = float(model.log_prob(rows).mean()) / n_sites
+            self.train_score_ = float(model.log_prob(train).mean()) / n_sites
+        val_nll = self.history_["val_nll"].dropna().to_numpy()
+        last = max(1, len(val_nll) // 2)
+        if len(val_nll) > last:
+            gain = val_nll[:-last].min() - val_nll[-last:].min()
+            if gain > HELD_OUT_TOL:
+                warnings.warn(
+                    f"{type(self).__name__}: the held-out NLL per site was still falling in "
+                    f"the second half of the steps (by {gain:.3g} nats per site, more than "
+                    f"{HELD_OUT_TOL}): the fit has not converged. Increase max_iter (or "
+                    f"continue with warm_start=True).", ConvergenceWarning, stacklevel=4)
 
     def _configurations(self, X) -> torch.Tensor:
         """Validate ``X`` against the fitted lattice and return it as a tensor."""
@@ -223,6 +320,24 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
             n, max(self.batch_size, 1024),
         )
         return x, log_q
+
+    def _weight_problems(self, log_w: np.ndarray) -> list[str]:
+        """Why the importance weights ``log_w`` cannot support error bars: their own tail, or
+        else the tail the end-of-fit check found (``pareto_k_``). A tail a sample has not
+        yet reached is invisible to it, so either sighting counts."""
+        problems = weight_problems(log_w)
+        fitted_k = getattr(self, "pareto_k_", math.nan)
+        if not problems and fitted_k > MAX_PARETO_K:
+            problems.append(f"the check at the end of fit found a heavy tail of the "
+                            f"importance weights (Pareto k = {fitted_k:.2f} > {MAX_PARETO_K} "
+                            f"on {FIT_CHECK_SIZE} fresh samples), which these samples have "
+                            f"not reached")
+        return problems
+
+    def _n_states(self) -> float:
+        """Number of configurations of the theory's lattice (finite for spins only)."""
+        theory = self._require_theory("the state count")
+        return 2.0**theory.n_sites if theory.field_type == "spin" else math.inf
 
     def _log_weights(self, x: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
         return -self.theory.action(x) - log_q
@@ -293,6 +408,13 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
             action along that chain, ``kl`` the reverse KL estimate ``ln Z - E_q[log w]``
             in nats, ``log_z`` (LSE of the log-weights minus ln N) and ``log_z_err``
             (delta-method error).
+
+        Warns
+        -----
+        UnreliableEstimateWarning
+            When the weights' Pareto tail shape exceeds 0.5 or the chain barely moves (the
+            thresholds of :mod:`skphys.lattice.reliability`): ``ess_err`` and ``log_z_err``
+            then understate the errors.
         """
         self._check_fitted()
         self._require_theory("diagnose")
@@ -305,12 +427,18 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
         ess_value, ess_err = ess(log_w, return_error=True, n_boot=200, random_state=seed)
         chain = independence_metropolis(log_w, generator=self._cpu_generator)
         log_z, log_z_err = log_mean_exp(log_w, return_error=True)
+        warn_unreliable(self._weight_problems(log_w)
+                        + chain_problems(acceptance=chain.acceptance),
+                        "the diagnostics' error bars (ess_err, log_z_err)", _REWEIGHTING_REMEDY)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the window: a diagnostic itself
+            tau = tau_int(action[chain.index]).tau
         return {
             "ess": ess_value,
             "ess_err": ess_err,
             "pareto_k": tail_shape(log_w),
             "acceptance": chain.acceptance,
-            "tau_int": tau_int(action[chain.index]).tau,
+            "tau_int": tau,
             "kl": float(log_z - log_w.mean()),
             "log_z": log_z,
             "log_z_err": log_z_err,
@@ -338,9 +466,12 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
         Warns
         -----
         UnreliableEstimateWarning
-            When the weights' Pareto tail shape exceeds 0.7 (both methods draw on the same
-            weights): the model misses part of the target and the error understates the
-            distance to the true value.
+            When the error cannot be trusted, by the thresholds of
+            :mod:`skphys.lattice.reliability`: the weights' Pareto tail shape exceeds 0.5,
+            in these samples or in the end-of-fit check (``pareto_k_``; both methods draw
+            on the same weights: the model misses part of the target), or, for ``mh``, the
+            chain moved in under 5 % of its steps, visited under 20 distinct states, or is
+            too short for its autocorrelation time.
         """
         self._check_fitted()
         self._require_theory("estimate")
@@ -352,12 +483,18 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
         if values.shape != (n,):
             raise ValueError(f"observable must return shape ({n},), got {values.shape}")
         log_w = to_numpy(log_w_tensor).astype(np.float64)
-        warn_if_heavy_tailed(log_w, "the estimate")
+        problems = self._weight_problems(log_w)
         if method == "importance":
-            return importance_mean(values, log_w)
-        chain = independence_metropolis(log_w, generator=self._cpu_generator)
-        result = mean_error(values[chain.index])
-        return result.mean, result.error
+            mean, error = importance_mean(values, log_w)
+        else:
+            chain = independence_metropolis(log_w, generator=self._cpu_generator)
+            result, closed = chain_mean_error(values[chain.index])
+            mean, error = result.mean, result.error
+            problems += chain_problems(acceptance=chain.acceptance,
+                                       n_distinct=len(np.unique(chain.index)),
+                                       n_states=self._n_states(), window_closed=closed)
+        warn_unreliable(problems, "the estimate", _REWEIGHTING_REMEDY)
+        return mean, error
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -51,10 +51,9 @@ class BulkAction(LatticeTheory):
     Examples
     --------
     >>> import torch
-    >>> from skphys import Adam, RGFlow
+    >>> from skphys import RGFlow
     >>> from skphys.lattice import FreeScalar
-    >>> rg = RGFlow(FreeScalar((4, 4), m2=1.0), max_iter=20, optimizer=Adam(1e-2),
-    ...             random_state=0).fit()
+    >>> rg = RGFlow(FreeScalar((4, 4), m2=1.0), max_iter=5, random_state=0).fit()
     >>> bulk = rg.latent_theory()
     >>> z = torch.zeros(2, bulk.n_features)
     >>> bulk.action(z).shape, bulk.grad_action(z).shape
@@ -95,7 +94,8 @@ class BulkAction(LatticeTheory):
         return grad
 
 
-@flow_docstring(path_gradient="False", optimizer="Adam(1e-3, clip_grad_norm=100.0)")
+@flow_docstring(path_gradient="True", max_iter=4000, batch_size=64,
+                optimizer="Adam(1e-2, clip_grad_norm=100.0)")
 class RGFlow(FlowEstimator):
     """Invertible RG flow (NeuralRG) whose latents form a holographic bulk.
 
@@ -108,13 +108,24 @@ class RGFlow(FlowEstimator):
     extents must be powers of two. Real and complex fields; spins and angles need
     :class:`~skphys.AutoregressiveHamiltonian`.
 
-    With ``flow=MERAFlow(z2_mixture=True)`` the density is the sign mixture
-    ``q(x) = [q_G(x) + q_G(-x)] / 2``. The sign is a discrete latent that :meth:`transform`
-    does not return: :meth:`transform`, :meth:`inverse_transform`, :meth:`effective_action`
-    and the bulk samplers use the bijection ``G`` alone, so the round trip stays exact, while
-    :meth:`score_samples`, the importance weights and the Metropolis-Hastings sampler use the
-    mixture (:meth:`bulk_correlation` first aligns each configuration with its more likely
-    branch; bulk-HMC samples get the random sign).
+    The defaults are one recipe for ``fit()`` from a theory: the :class:`~skphys.MERAFlow`
+    defaults (4 disentangler-decimator pairs at the finest level, 1 above;
+    :class:`~skphys.CouplingBlock` blocks of 4 couplings with ``(16, 16)`` hidden units; a
+    Fourier layer; a Z2 mixture when the theory declares the sign symmetry ``phi -> -phi``),
+    path gradients, 4000 Adam steps of 64 samples from a rate of ``1e-2`` annealed by a cosine
+    to 0, gradients clipped at norm 100. They are sized for the Ising dual on ``8 x 8`` at and
+    above T_c within minutes of one CPU core (figures on :doc:`/results`); larger lattices need
+    more steps (``max_iter``). ``fit(X)`` on data alone has no Z2 mixture by default: state the
+    symmetry of the data, if they have it, with ``flow=MERAFlow(z2_equivariant=True)`` or
+    ``MERAFlow(z2_mixture=True)``.
+
+    With a Z2 mixture (``MERAFlow(z2_mixture=True)``, the default for a sign-symmetric theory)
+    the density is the sign mixture ``q(x) = [q_G(x) + q_G(-x)] / 2``. The sign is a discrete
+    latent that :meth:`transform` does not return: :meth:`transform`, :meth:`inverse_transform`,
+    :meth:`effective_action` and the bulk samplers use the bijection ``G`` alone, so the round
+    trip stays exact, while :meth:`score_samples`, the importance weights and the
+    Metropolis-Hastings sampler use the mixture (:meth:`bulk_correlation` first aligns each
+    configuration with its more likely branch; bulk-HMC samples get the random sign).
 
     Parameters
     ----------
@@ -122,7 +133,9 @@ class RGFlow(FlowEstimator):
     flow : MERAFlow, default=MERAFlow()
         The hierarchy: block size, levels, depth per level, the block bijector
         (:class:`~skphys.CouplingBlock` or :class:`~skphys.ODEBlock`), prior, Z2 equivariance
-        or mixture, Fourier layer. Its parameters are nested estimator parameters, e.g.
+        or mixture (by default a mixture when the theory declares the sign symmetry), Fourier
+        layer (on by default: set ``flow__fourier_layer=False`` for :meth:`inpaint`). Its
+        parameters are nested estimator parameters, e.g.
         ``set_params(flow__depth=(2, 1), flow__block__n_layers=2)``.
     {flow_parameters}
     {training_parameters}
@@ -142,11 +155,9 @@ class RGFlow(FlowEstimator):
 
     Examples
     --------
-    >>> from skphys import Adam, CouplingBlock, MERAFlow, RGFlow
+    >>> from skphys import RGFlow
     >>> from skphys.lattice import FreeScalar
-    >>> rg = RGFlow(FreeScalar((4, 4), m2=1.0), flow=MERAFlow(block=CouplingBlock(
-    ...             hidden_channels=16)), max_iter=100, optimizer=Adam(1e-2),
-    ...             path_gradient=True, random_state=0).fit()
+    >>> rg = RGFlow(FreeScalar((4, 4), m2=1.0), max_iter=50, random_state=0).fit()
     >>> rg.levels_.reshape(4, 4)[:2].tolist()
     [[1, 0, 1, 0], [0, 0, 0, 0]]
     >>> rg.get_feature_names_out()[:2].tolist()
@@ -168,12 +179,12 @@ class RGFlow(FlowEstimator):
         flow=MERAFlow(),
         loss: str = "auto",
         forward_weight: float = 1.0,
-        path_gradient: bool = False,
-        max_iter: int = 1000,
+        path_gradient: bool = True,
+        max_iter: int = 4000,
         batch_size: int = 64,
-        optimizer=Adam(1e-3, clip_grad_norm=100.0),
+        optimizer=Adam(1e-2, clip_grad_norm=100.0),
         monitor_every: int = 50,
-        monitor_size: int = 1024,
+        validation_fraction: float = 0.1,
         warm_start: bool = False,
         device: str = "auto",
         dtype: str = "float32",
@@ -190,7 +201,7 @@ class RGFlow(FlowEstimator):
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.monitor_every = monitor_every
-        self.monitor_size = monitor_size
+        self.validation_fraction = validation_fraction
         self.warm_start = warm_start
         self.device = device
         self.dtype = dtype
@@ -291,11 +302,10 @@ class RGFlow(FlowEstimator):
         Examples
         --------
         >>> import torch
-        >>> from skphys import Adam, RGFlow
+        >>> from skphys import RGFlow
         >>> from skphys.lattice import FreeScalar
         >>> from skphys.lattice.mcmc import hmc
-        >>> rg = RGFlow(FreeScalar((4, 4), m2=1.0), max_iter=20, optimizer=Adam(1e-2),
-        ...             random_state=0).fit()
+        >>> rg = RGFlow(FreeScalar((4, 4), m2=1.0), max_iter=5, random_state=0).fit()
         >>> bulk = rg.latent_theory()
         >>> chains = hmc(bulk, 5, n_chains=2, n_burnin=5, dtype=torch.float32,
         ...              generator=torch.Generator().manual_seed(0))

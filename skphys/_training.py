@@ -178,8 +178,8 @@ def run_training(
             outcome.records.append(record)
             outcome.n_steps = i + 1
             _report(bar, settings, record, i, settings.max_iter)
-            if settings.tol is not None:
-                current = value if settings.monitor == "loss" else metrics[settings.monitor]
+            current = value if settings.monitor == "loss" else metrics.get(settings.monitor)
+            if settings.tol is not None and current is not None:  # a step that measured it
                 if current < best - settings.tol:
                     best, stall = current, 0
                 else:

@@ -12,7 +12,7 @@ from ._constraints import Instance, Integer
 from ._docstrings import TRAINING_PARAMETERS, fill_doc
 from ._optimizer import Adam
 from ._torch_utils import to_numpy
-from .architectures._recurrent import GRUCell, _RecurrentCell
+from .architectures._recurrent import MultiplicativeCell, _RecurrentCell
 from .nn import RecurrentTranslator
 
 __all__ = ["PhysicsTranslator"]
@@ -26,18 +26,19 @@ def window_relative_error(r: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
 
 
 @fill_doc(training_parameters=TRAINING_PARAMETERS.format(
-    max_iter=2000, batch_size=64, batch_what="Sequences",
-    optimizer="Adam(3e-3, clip_grad_norm=1.0)"))
+    max_iter=4000, batch_size=64, batch_what="Sequences",
+    optimizer="Adam(1e-3, clip_grad_norm=1.0)").replace(
+        'default="float32"', 'default="float64"'))
 class PhysicsTranslator(RegressorMixin, TorchEstimator):
     r"""Recurrent potential-to-density translator (Wang, Zhai and You, arXiv:1901.11103).
 
     A causal recurrent network reads the potential from the left wall,
     :math:`h_i = \mathrm{cell}(V_i, h_{i-1})`, and reads a non-negative density out of each
     state, :math:`r_i = \lVert U h_i + c\rVert^2`. The ``cell`` object chooses the core:
-    :class:`~skphys.architectures.GRUCell`, :class:`~skphys.architectures.LSTMCell`,
-    :class:`~skphys.architectures.RNNCell`, or
-    :class:`~skphys.architectures.MultiplicativeCell`, the linear recurrence
-    :math:`h_i = (W_0 + V_i W_1)\,h_{i-1}` of the seed talk.
+    :class:`~skphys.architectures.MultiplicativeCell` (the default), the linear recurrence
+    :math:`h_i = (W_0 + V_i W_1)\,h_{i-1}` of the seed talk,
+    :class:`~skphys.architectures.GRUCell`, :class:`~skphys.architectures.LSTMCell` or
+    :class:`~skphys.architectures.RNNCell`.
 
     **Normalization.** A causal network cannot know the global normalization
     :math:`\sum_i \rho_i a = 1`, which depends on sites it has not read yet. The network
@@ -62,31 +63,37 @@ class PhysicsTranslator(RegressorMixin, TorchEstimator):
     :func:`~skphys.datasets.make_schrodinger_1d`), divided by ``v_scale_`` (their standard
     deviation in the training set) before entering the network.
 
-    **Conditioning and the L-BFGS refinement.** A two-dimensional
-    :class:`~skphys.architectures.MultiplicativeCell` represents the discrete Schrödinger
-    recursion exactly, but the forward recursion amplifies any error of its step matrix
-    exponentially along the system, most in classically forbidden regions (deep wells): the
-    density error is exponentially sensitive to the trace of the step, and stochastic window
-    steps do not pin it down finely enough. ``lbfgs_iter`` then refines the fit by full-batch
-    L-BFGS on the whole training sequences, which converges to the precision of the data.
-    The recommended setting is therefore
-    ``PhysicsTranslator(MultiplicativeCell(hidden_channels=2), optimizer=Adam(1e-3,
-    clip_grad_norm=1.0), dtype="float64", lbfgs_iter=100)``. The law being the same for every
-    potential, a translator fitted on a well-conditioned family predicts deep wells too,
-    whereas the loss on deep wells alone is so ill-conditioned that Adam may settle in a
-    wrong basin. Measured errors are on the results page (:doc:`/results`).
+    **The defaults: conditioning and the L-BFGS refinement.** The default cell, a
+    two-dimensional :class:`~skphys.architectures.MultiplicativeCell`, represents the discrete
+    Schrödinger recursion exactly, but the forward recursion amplifies any error of its step
+    matrix exponentially along the system, most in classically forbidden regions (deep
+    wells): the density error is exponentially sensitive to the trace of the step, and
+    stochastic window steps do not pin it down finely enough. The defaults therefore train in
+    float64 (``dtype``), take ``max_iter`` Adam steps on random windows to bring the step near
+    the law, then refine it by ``lbfgs_iter`` iterations of full-batch L-BFGS on the whole
+    training sequences, which converge to the precision of the data. The Adam steps cost the
+    same for any training set; each L-BFGS iteration costs a few passes over all of it, so
+    the refinement grows with the number of sequences (the default network has sixteen
+    parameters: a thousand sequences pin them down, more only cost time). The law being the
+    same for every potential, a translator fitted on a well-conditioned family predicts deep
+    wells too, whereas the loss on deep wells alone is so ill-conditioned that Adam may
+    settle in a wrong basin. The gated cells (GRU, LSTM, RNN) only approximate the law, and
+    do not need float64 nor the L-BFGS passes (``lbfgs_iter=0``). Measured errors are on the
+    results page (:doc:`/results`).
 
     Parameters
     ----------
-    cell : GRUCell, LSTMCell, RNNCell or MultiplicativeCell, default=GRUCell()
+    cell : MultiplicativeCell, GRUCell, LSTMCell or RNNCell, default=MultiplicativeCell()
         The recurrent core and its settings (``hidden_channels``, ``n_readout``; set them
-        with e.g. ``set_params(cell__hidden_channels=8)``).
+        with e.g. ``set_params(cell__hidden_channels=8)``). The default has a
+        two-dimensional state, the size of the exact transfer matrix.
     window : int, default=50
         Sites per training window.
-    lbfgs_iter : int, default=0
+    lbfgs_iter : int, default=200
         L-BFGS iterations on the whole training sequences after the ``max_iter`` Adam steps
         on random windows (strong-Wolfe line search; stops earlier when an iteration no
-        longer lowers the loss). Each costs a few passes over the training set.
+        longer lowers the loss). Each costs a few passes over the training set; 0 skips the
+        refinement.
     {training_parameters}
 
     Attributes
@@ -108,13 +115,21 @@ class PhysicsTranslator(RegressorMixin, TorchEstimator):
     Examples
     --------
     >>> from skphys import PhysicsTranslator
-    >>> from skphys.architectures import GRUCell
     >>> from skphys.datasets import make_schrodinger_1d
     >>> V, rho = make_schrodinger_1d(n_samples=64, n_sites=40, random_state=0)
-    >>> tr = PhysicsTranslator(GRUCell(hidden_channels=8), window=20, max_iter=20,
-    ...                        device="cpu", random_state=0).fit(V, rho)
+    >>> tr = PhysicsTranslator(window=20, max_iter=20, lbfgs_iter=3, device="cpu",
+    ...                        random_state=0).fit(V, rho)
     >>> tr.predict(V).shape, tr.hidden_states(V[:, :30]).shape
-    ((64, 40), (64, 30, 8))
+    ((64, 40), (64, 30, 2))
+
+    A gated cell, in float32 and without the refinement:
+
+    >>> from skphys.architectures import GRUCell
+    >>> gru = PhysicsTranslator(GRUCell(hidden_channels=8), window=20, max_iter=20,
+    ...                         lbfgs_iter=0, dtype="float32", device="cpu",
+    ...                         random_state=0).fit(V, rho)
+    >>> gru.hidden_states(V).shape
+    (64, 40, 8)
     """
 
     _parameter_constraints = {
@@ -129,16 +144,16 @@ class PhysicsTranslator(RegressorMixin, TorchEstimator):
 
     def __init__(
         self,
-        cell=GRUCell(),
+        cell=MultiplicativeCell(),
         *,
         window: int = 50,
-        max_iter: int = 2000,
-        lbfgs_iter: int = 0,
+        max_iter: int = 4000,
+        lbfgs_iter: int = 200,
         batch_size: int = 64,
-        optimizer=Adam(3e-3, clip_grad_norm=1.0),
+        optimizer=Adam(1e-3, clip_grad_norm=1.0),
         warm_start: bool = False,
         device: str = "auto",
-        dtype: str = "float32",
+        dtype: str = "float64",
         random_state=None,
         verbose: int = 0,
     ):
@@ -267,7 +282,7 @@ class PhysicsTranslator(RegressorMixin, TorchEstimator):
         >>> from skphys.architectures import MultiplicativeCell
         >>> from skphys.datasets import make_schrodinger_1d
         >>> V, rho = make_schrodinger_1d(n_samples=16, n_sites=20, random_state=0)
-        >>> tr = PhysicsTranslator(MultiplicativeCell(), window=10, max_iter=5,
+        >>> tr = PhysicsTranslator(MultiplicativeCell(), window=10, max_iter=5, lbfgs_iter=2,
         ...                        device="cpu", random_state=0).fit(V, rho)
         >>> density, hidden = tr.translate(V)
         >>> density.shape, hidden.shape

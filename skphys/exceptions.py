@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["NonFiniteLossError", "UnreliableEstimateWarning"]
+__all__ = ["NonFiniteLossError", "UnreliableEstimateWarning", "InvalidModelFileError"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -50,14 +50,18 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class UnreliableEstimateWarning(UserWarning):
-    """Importance weights too heavy-tailed for an estimate and its error bar to be trusted.
+    """An estimate whose error bar cannot be trusted.
 
-    Raised when the fitted Pareto tail shape of the weights
-    (:func:`skphys.lattice.stats.pareto_k`) exceeds 0.7: the model misses part of the target,
+    Issued by every estimate with an error bar (``estimate``, ``diagnose``,
+    ``AutoregressiveHamiltonian.free_energy``, the command-line tables) when a threshold of
+    :mod:`skphys.lattice.reliability` is crossed: the importance weights' Pareto tail shape
+    (:func:`skphys.lattice.stats.pareto_k`) exceeds 0.5, where their variance is infinite,
     so importance-weighted means and the independence Metropolis-Hastings chain (whose
-    proposals are the same samples) can sit many quoted errors from the true value. Train
-    longer, or use a Markov chain that does not rely on the model covering the target (e.g.
-    ``RGFlow.sample(method="bulk_hmc")`` or :func:`skphys.lattice.mcmc.hmc`).
+    proposals are the same samples) can sit many quoted errors from the true value; or a
+    Markov chain moved in under 5 % of its steps, visited under 20 distinct states, or is
+    too short for its autocorrelation time. Train longer, or use a Markov chain that does
+    not rely on the model covering the target (e.g. ``RGFlow.sample(method="bulk_hmc")`` or
+    :func:`skphys.lattice.mcmc.hmc`).
 
     Examples
     --------
@@ -77,3 +81,44 @@ class UnreliableEstimateWarning(UserWarning):
     >>> [w.category.__name__ for w in caught]
     ['UnreliableEstimateWarning']
     """
+
+
+class InvalidModelFileError(ValueError):
+    """:func:`skphys.load` refused a file that is not a valid skphys model.
+
+    The file is not an archive written by ``estimator.save`` (another format, truncated or
+    corrupted), or it was altered after saving (a future format version, an unknown entry,
+    an invalid parameter value, weights that do not fit the model or are not finite, shared
+    references that would multiply when decoded). The message says which; nothing the file
+    describes has been built.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    reason : str
+        Why it is not a valid skphys model.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from skphys import load
+    >>> from skphys.exceptions import InvalidModelFileError
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "model.pt")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("not a model")
+    ...     try:
+    ...         load(path)
+    ...     except InvalidModelFileError as error:
+    ...         print(error.reason)
+    it is not a zip archive written by torch.save (a truncated file, or another format)
+    """
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path} is not a valid skphys model file: {reason}")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.reason)

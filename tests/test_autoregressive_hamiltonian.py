@@ -214,6 +214,17 @@ def test_warm_start_continues_annealing():
     assert math.isclose(ah.history_["beta"].iloc[-1], (1 - 0.99**6) / T)
 
 
+@pytest.mark.parametrize("theory, beta_anneal, expected", [
+    (Ising((2, 2), T), None, 0.99), (XY((2, 2), 1.0), None, 0.996), (XY((2, 2), 1.0), 0.9, 0.9),
+])
+def test_default_annealing_depends_on_the_field_type(theory, beta_anneal, expected):
+    ah = AutoregressiveHamiltonian(theory, beta_anneal=beta_anneal, max_iter=3, batch_size=8,
+                                   random_state=0, **SMALL).fit()
+    assert ah.beta_anneal_ == expected
+    beta = (1 - expected ** np.arange(1, 4)) / theory.temperature
+    np.testing.assert_allclose(ah.history_["beta"], beta, rtol=1e-12)
+
+
 def xy_chain(n_sites: int, temperature: float) -> tuple[float, float]:
     """Exact F and <E>/N of the periodic XY chain, Z = (2 pi)^N sum_m I_m(beta)^N."""
     beta, m = 1 / temperature, np.arange(-30, 31)

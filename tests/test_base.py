@@ -18,6 +18,7 @@ import skphys
 from _gaussian_estimator import GaussianDensity
 from skphys import Adam, NonFiniteLossError
 from skphys._training import TrainingSettings, run_lbfgs
+from skphys.exceptions import InvalidModelFileError
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +301,7 @@ def test_load_refuses_code_execution(tmp_path):
     target = str(tmp_path / "pwned")
     path = tmp_path / "evil.pt"
     torch.save({"format": "skphys-estimator", "params": _Payload(target)}, path)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(InvalidModelFileError, match="refers to os.makedirs"):
         skphys.load(path)
     assert not os.path.exists(target)
 
@@ -339,7 +340,7 @@ def test_load_rejects_foreign_files(tmp_path):
     torch.save({"w": torch.zeros(3)}, path)
     with pytest.raises(ValueError, match="not a skphys estimator file"):
         skphys.load(path)
-    torch.save({"format": "skphys-estimator", "class": "Nope"}, path)
+    torch.save({"format": "skphys-estimator", "format_version": 1, "class": "Nope"}, path)
     with pytest.raises(ValueError, match="unknown estimator class"):
         skphys.load(path)
 

@@ -358,8 +358,9 @@ def test_van_free_energy_brackets_the_exact_value(tmp_path, capsys):
     assert skphys.load(path).sample(2).shape == (2, 16)
 
 
-@pytest.mark.parametrize("extra", [[], ["--fourier-layer"]])
-def test_rg_saves_bulk_code_with_levels_and_loadable_model(tmp_path, capsys, extra):
+@pytest.mark.parametrize("extra, fourier_layer", [([], True), (["--no-fourier-layer"], False)])
+def test_rg_saves_bulk_code_with_levels_and_loadable_model(tmp_path, capsys, extra,
+                                                           fourier_layer):
     import skphys
 
     path = tmp_path / "rg.npz"
@@ -373,7 +374,7 @@ def test_rg_saves_bulk_code_with_levels_and_loadable_model(tmp_path, capsys, ext
     assert X.shape == Z.shape == (200, 16)
     assert np.bincount(levels).tolist() == [12, 4]
     loaded = skphys.load(tmp_path / "rg.pt")
-    assert loaded.flow.fourier_layer == bool(extra)
+    assert loaded.flow.fourier_layer == fourier_layer
     np.testing.assert_allclose(loaded.inverse_transform(Z), X, atol=1e-4)
 
 
@@ -387,9 +388,14 @@ def test_flow_options_build_the_architecture_objects(tmp_path, capsys):
               "--quiet", "--device", "cpu"]
     assert main(["sample", *common, "--flow", "continuous", "-o", str(tmp_path / "s.npz")]) == 0
     assert skphys.load(tmp_path / "s.pt").flow == ContinuousFlow()
-    assert main(["rg", *common, "--bijector", "ode", "--depth", "2", "1",
-                 "-o", str(tmp_path / "r.npz")]) == 0
-    assert skphys.load(tmp_path / "r.pt").flow == MERAFlow(depth=(2, 1), block=ODEBlock())
+    assert main(["rg", *common, "--depth", "2", "1", "-o", str(tmp_path / "r.npz")]) == 0
+    assert skphys.load(tmp_path / "r.pt").flow == MERAFlow(depth=(2, 1))
+    # ODE blocks on 2 x 2 (one level): their Z2 mixture costs inverse passes of the ODE
+    ode = [*common[:1], "--shape", "2", "2", *common[4:]]
+    assert main(["rg", *ode, "--bijector", "ode", "--depth", "2", "--no-fourier-layer",
+                 "-o", str(tmp_path / "o.npz")]) == 0
+    assert skphys.load(tmp_path / "o.pt").flow == MERAFlow(depth=2, block=ODEBlock(),
+                                                            fourier_layer=False)
     capsys.readouterr()
 
 

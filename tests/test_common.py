@@ -30,8 +30,8 @@ from skphys.datasets import make_schrodinger_1d
 
 def _small_translator(dtype: str = "float32") -> PhysicsTranslator:
     V, rho = make_schrodinger_1d(n_samples=16, n_sites=12, random_state=0)
-    return PhysicsTranslator(GRUCell(hidden_channels=3), window=6, max_iter=2, device="cpu",
-                             dtype=dtype, random_state=0).fit(V, rho)
+    return PhysicsTranslator(GRUCell(hidden_channels=3), window=6, max_iter=2, lbfgs_iter=0,
+                             device="cpu", dtype=dtype, random_state=0).fit(V, rho)
 
 
 ESTIMATORS = [
@@ -49,8 +49,8 @@ ESTIMATORS = [
     # The Z2 mixture of a non-equivariant flow (two inverse passes per density).
     RGFlow(flow=MERAFlow(block=CouplingBlock(n_layers=1, hidden_channels=4), z2_mixture=True),
            max_iter=5, monitor_every=0, random_state=0, device="cpu", dtype="float64"),
-    PhysicsTranslator(GRUCell(hidden_channels=3), window=4, max_iter=3, random_state=0,
-                      device="cpu"),
+    PhysicsTranslator(GRUCell(hidden_channels=3), window=4, max_iter=3, lbfgs_iter=0,
+                      dtype="float32", random_state=0, device="cpu"),
     # Spins must be +-1 and the checks pass random floats; angles in [0, 2 pi) are floats.
     AutoregressiveHamiltonian(dof="angle", network=MADE(hidden_channels=2, n_layers=1),
                               max_iter=2, batch_size=8, random_state=0, device="cpu",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV, validation_curve
 
@@ -27,8 +29,8 @@ def data():
 def translator(data):
     V, rho = data
     return PhysicsTranslator(MultiplicativeCell(hidden_channels=4), window=15, max_iter=30,
-                             optimizer=Adam(3e-2, clip_grad_norm=1.0), device="cpu",
-                             random_state=0).fit(V, rho)
+                             lbfgs_iter=0, optimizer=Adam(3e-2, clip_grad_norm=1.0),
+                             dtype="float32", device="cpu", random_state=0).fit(V, rho)
 
 
 def test_shapes_and_score(data, translator):
@@ -81,6 +83,40 @@ def test_validation_curve_end_to_end(data, translator):
         -test.mean(1),
         scan_latent_dim(ds, V, [1, 2], random_states=[0], cv=2)["test_loss"].to_numpy(),
     )
+
+
+@pytest.mark.parametrize("test_losses, chosen, monotone", [
+    ([0.3, 1.6e-3, 1.5e-3, 1.3e-3], 2, True),  # the jump at d = 2, flat after it
+    ([0.3, 1.6e-3, 3.3e-3, 1.3e-3], 2, False),  # d = 3 more than twice d = 2: flagged
+    ([0.3, 5e-3, 1e-3, 3e-3], 3, False),  # a bad d = 2 fit moves the choice, and is flagged
+    ([0.3, 0.1, 1e-3, 1e-3], 3, True),
+])
+def test_scan_reports_its_choice_and_flags_a_rise(data, translator, monkeypatch, test_losses,
+                                                  chosen, monotone):
+    # A fabricated validation curve (scores are minus the losses; 2 folds) stands in for the
+    # fits, so that the choice and the flag are checked on known scans.
+    def fake_curve(estimator, V, y, *, param_name, param_range, cv, n_jobs):
+        assert param_name == "latent_dim" and list(param_range) == [1, 2, 3, 4]
+        test = -np.repeat(np.asarray(test_losses)[:, None], 2, 1)
+        return 0.5 * test, test
+
+    monkeypatch.setattr("skphys._distiller.validation_curve", fake_curve)
+    V, _ = data
+    ds = BottleneckDistiller(translator, **SMALL)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scan = scan_latent_dim(ds, V, [1, 2, 3, 4])
+    np.testing.assert_allclose(scan["test_loss"], test_losses)
+    assert scan.attrs == {"latent_dim": chosen, "monotone": monotone}
+    flagged = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(flagged) == (0 if monotone else 1)
+    if not monotone:
+        assert "rises with the bottleneck" in str(flagged[0].message)
+        # a looser tolerance accepts the rise, and then chooses the smallest d within it
+        loose = scan_latent_dim(ds, V, [1, 2, 3, 4], tolerance=6.0)
+        assert loose.attrs == {"latent_dim": 2, "monotone": True}
+    with pytest.raises(ValueError, match="tolerance"):
+        scan_latent_dim(ds, V, [1, 2, 3, 4], tolerance=1.0)
 
 
 def test_grid_search_over_latent_dim(data, translator):
@@ -199,7 +235,7 @@ def test_density_target_represents_the_three_variable_law(data):
     # reconstruction is exact at d = 3.
     V, rho = data
     tr = PhysicsTranslator(MultiplicativeCell(hidden_channels=2, n_readout=1), max_iter=1,
-                           device="cpu", dtype="float64").fit(V, rho)
+                           lbfgs_iter=0, device="cpu", dtype="float64").fit(V, rho)
     with torch.no_grad():
         tr.module_.core.weight.copy_(torch.tensor([[2.0, -1.0], [1.0, 0.0]]))
         tr.module_.core.weight_v.copy_(torch.tensor([[A**2 * tr.v_scale_, 0.0], [0.0, 0.0]]))

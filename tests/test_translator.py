@@ -16,6 +16,8 @@ from skphys.architectures import GRUCell, LSTMCell, MultiplicativeCell, RNNCell
 from skphys.datasets import make_schrodinger_1d
 
 A = 0.1  # grid spacing of the data
+# cheap settings for fast fits (the defaults train in float64 with an L-BFGS refinement)
+CHEAP = dict(lbfgs_iter=0, dtype="float32", device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +28,14 @@ def data():
 @pytest.fixture(scope="module")
 def fitted(data):
     V, rho = data
-    return PhysicsTranslator(GRUCell(hidden_channels=6), window=20, max_iter=30, device="cpu",
+    return PhysicsTranslator(GRUCell(hidden_channels=6), window=20, max_iter=30, **CHEAP,
                              random_state=0).fit(V, rho)
 
 
 @pytest.mark.parametrize("cell", [RNNCell, GRUCell, LSTMCell, MultiplicativeCell])
 def test_shapes_any_length_and_normalization(data, cell):
     V, rho = data
-    tr = PhysicsTranslator(cell(hidden_channels=5), window=15, max_iter=3, device="cpu",
+    tr = PhysicsTranslator(cell(hidden_channels=5), window=15, max_iter=3, **CHEAP,
                            random_state=0).fit(V[:20], rho[:20])
     assert tr.row_sum_ == pytest.approx(1 / A)
     longer, _ = make_schrodinger_1d(n_samples=3, n_sites=90, spacing=A, random_state=1)
@@ -59,11 +61,11 @@ def test_cells_build_their_core():
 
 def test_nested_cell_parameters(data):
     V, rho = data
-    default = GRUCell()
-    tr = PhysicsTranslator(window=4, max_iter=1, device="cpu")
+    default = MultiplicativeCell()
+    tr = PhysicsTranslator(window=4, max_iter=1, **CHEAP)
     tr.set_params(cell__hidden_channels=3)
-    assert tr.cell == GRUCell(hidden_channels=3) and default.hidden_channels == 16
-    assert PhysicsTranslator().cell.hidden_channels == 16  # the shared default is untouched
+    assert tr.cell == MultiplicativeCell(hidden_channels=3) and default.hidden_channels == 2
+    assert PhysicsTranslator().cell.hidden_channels == 2  # the shared default is untouched
     assert clone(tr).get_params()["cell__hidden_channels"] == 3
     assert tr.fit(V[:8], rho[:8]).hidden_states(V[:2]).shape == (2, 40, 3)
 
@@ -71,7 +73,7 @@ def test_nested_cell_parameters(data):
 def test_grid_search_over_the_cell(data):
     V, rho = data
     search = GridSearchCV(
-        PhysicsTranslator(GRUCell(hidden_channels=3), window=4, max_iter=2, device="cpu",
+        PhysicsTranslator(GRUCell(hidden_channels=3), window=4, max_iter=2, **CHEAP,
                           random_state=0),
         {"cell__hidden_channels": [2, 3]}, cv=2,
     ).fit(V[:40], rho[:40])
@@ -80,7 +82,7 @@ def test_grid_search_over_the_cell(data):
     width = search.best_params_["cell__hidden_channels"]
     assert search.best_estimator_.hidden_states(V[:2]).shape == (2, 40, width)
     search = GridSearchCV(
-        PhysicsTranslator(window=4, max_iter=2, device="cpu", random_state=0),
+        PhysicsTranslator(window=4, max_iter=2, **CHEAP, random_state=0),
         {"cell": [GRUCell(hidden_channels=2), MultiplicativeCell()]}, cv=2,
     ).fit(V[:40], rho[:40])
     assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
@@ -89,7 +91,7 @@ def test_grid_search_over_the_cell(data):
 def test_window_longer_than_sequences_is_clipped(data):
     V, rho = data
     tr = PhysicsTranslator(GRUCell(hidden_channels=3), window=500, max_iter=2,
-                           device="cpu").fit(V, rho)
+                           **CHEAP).fit(V, rho)
     assert tr.predict(V[:2]).shape == (2, 40)
 
 
@@ -154,7 +156,7 @@ def test_multiplicative_cell_represents_the_exact_law(data):
     # the trained length and on a system twice as long.
     V, rho = data
     tr = PhysicsTranslator(MultiplicativeCell(hidden_channels=2, n_readout=1), max_iter=1,
-                           device="cpu", dtype="float64").fit(V, rho)
+                           lbfgs_iter=0, device="cpu", dtype="float64").fit(V, rho)
     net = tr.module_
     with torch.no_grad():
         net.core.weight.copy_(torch.tensor([[2.0, -1.0], [1.0, 0.0]]))
@@ -172,7 +174,7 @@ def test_multiplicative_cell_represents_the_exact_law(data):
 def test_training_learns_the_density(data):
     V, rho = data
     params = dict(cell=MultiplicativeCell(hidden_channels=4), window=20,
-                  optimizer=Adam(3e-2, clip_grad_norm=1.0), device="cpu", random_state=0)
+                  optimizer=Adam(3e-2, clip_grad_norm=1.0), **CHEAP, random_state=0)
     untrained = PhysicsTranslator(max_iter=1, **params).fit(V, rho)
     trained = PhysicsTranslator(max_iter=200, **params).fit(V, rho)
     V_test, rho_test = make_schrodinger_1d(n_samples=100, n_sites=40, spacing=A, random_state=9)
@@ -184,7 +186,7 @@ def test_training_learns_the_density(data):
 
 def test_reproducible_and_persistent(data, fitted, tmp_path):
     V, rho = data
-    again = PhysicsTranslator(GRUCell(hidden_channels=6), window=20, max_iter=30, device="cpu",
+    again = PhysicsTranslator(GRUCell(hidden_channels=6), window=20, max_iter=30, **CHEAP,
                               random_state=0).fit(V, rho)
     np.testing.assert_array_equal(again.predict(V), fitted.predict(V))
     fitted.save(tmp_path / "tr.pt")
@@ -197,7 +199,8 @@ def test_reproducible_and_persistent(data, fitted, tmp_path):
 def test_warm_start_continues_the_fit(data):
     V, rho = data
     tr = PhysicsTranslator(GRUCell(hidden_channels=3), window=10, max_iter=3, lbfgs_iter=2,
-                           warm_start=True, device="cpu", random_state=0).fit(V[:20], rho[:20])
+                           dtype="float32", warm_start=True, device="cpu",
+                           random_state=0).fit(V[:20], rho[:20])
     first = tr.n_iter_
     module = tr.module_
     tr.fit(V[:20], rho[:20])
@@ -210,10 +213,10 @@ def test_lbfgs_refinement_recovers_the_schrodinger_step(data):
     # L-BFGS refinement on whole sequences brings its trace to 2 + a^2 V (tr W_1 = a^2 in
     # units of the unscaled potential) and the prediction on twice-as-long systems to ~1e-3.
     V, rho = data
-    params = dict(cell=MultiplicativeCell(hidden_channels=2), window=20, max_iter=300,
-                  optimizer=Adam(1e-2, clip_grad_norm=1.0), dtype="float64", device="cpu",
-                  random_state=0)
-    adam = PhysicsTranslator(**params).fit(V, rho)
+    # (the default cell and dtype: the two-state multiplicative cell in float64)
+    params = dict(window=20, max_iter=300, optimizer=Adam(1e-2, clip_grad_norm=1.0),
+                  device="cpu", random_state=0)
+    adam = PhysicsTranslator(lbfgs_iter=0, **params).fit(V, rho)
     refined = PhysicsTranslator(lbfgs_iter=150, **params).fit(V, rho)
     V2, rho2 = make_schrodinger_1d(n_samples=100, n_sites=80, spacing=A, random_state=9)
     assert np.median(adam.relative_error(V2, rho2)) > 0.1

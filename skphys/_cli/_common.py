@@ -11,7 +11,6 @@ import argparse
 import math
 import os
 import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,10 +294,6 @@ class Table:
     problems: list
 
 
-MIN_ACCEPTANCE = 0.05
-MIN_DISTINCT = 20
-
-
 def observable_table(theory, chains, exact: bool = True) -> Table:
     """Observables of ``chains`` ``(n_chains, n_samples, n_features)`` with tau_int-corrected
     errors (Gamma method over the chains), exact values and pulls where known, and the list of
@@ -307,7 +302,7 @@ def observable_table(theory, chains, exact: bool = True) -> Table:
     import numpy as np
     import torch
 
-    from ..lattice.stats import mean_error
+    from ..lattice.reliability import chain_mean_error
 
     chains = torch.as_tensor(chains)
     n_chains, n_samples = chains.shape[:2]
@@ -320,13 +315,8 @@ def observable_table(theory, chains, exact: bool = True) -> Table:
         series = fn(chains.reshape(n_chains * n_samples, -1)).reshape(n_chains, n_samples)
         series = series.detach().cpu().numpy().astype(np.float64)
         values[label] = series
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                mean, err, tau = mean_error(series)
-            except ValueError:  # a pathologically anti-correlated series: no error
-                mean, err, tau = float(series.mean()), math.nan, math.nan
-        if any("window" in str(w.message) for w in caught):
+        (mean, err, tau), closed = chain_mean_error(series)
+        if not closed:
             unclosed.append(label)
         if not math.isfinite(err):
             no_error.append(label)
@@ -356,27 +346,21 @@ def observable_table(theory, chains, exact: bool = True) -> Table:
 
 
 def chain_problems(theory, chains) -> list[str]:
-    """Why a chain ``(n_chains, n_samples, n_features)`` cannot support error bars: it moved
-    in fewer than 5% of its steps (its acceptance) or visited fewer than 20 distinct states."""
+    """Why a chain ``(n_chains, n_samples, n_features)`` cannot support error bars, by the
+    thresholds of :mod:`skphys.lattice.reliability` (acceptance, distinct states)."""
     import numpy as np
     import torch
 
+    from ..lattice import reliability
+
     chains = torch.as_tensor(chains)
     n_chains, n_samples = chains.shape[:2]
-    problems = []
-    if n_samples >= 2:
-        moved = float((chains[:, 1:] != chains[:, :-1]).any(-1).double().mean())
-        if moved < MIN_ACCEPTANCE:
-            problems.append(f"the chain moved in {100 * moved:.1f}% of its steps (acceptance "
-                            f"< {MIN_ACCEPTANCE})")
-    n_states = 2 ** theory.n_sites if theory.field_type == "spin" else math.inf
-    if n_states > 4 * MIN_DISTINCT:  # tiny spin lattices have few states to visit
-        flat = chains.reshape(n_chains * n_samples, -1).cpu().numpy()
-        distinct = len(np.unique(flat, axis=0))
-        if distinct < MIN_DISTINCT:
-            problems.append(f"only {distinct} distinct state{'s' * (distinct != 1)} "
-                            f"(< {MIN_DISTINCT})")
-    return problems
+    moved = (float((chains[:, 1:] != chains[:, :-1]).any(-1).double().mean())
+             if n_samples >= 2 else None)
+    flat = chains.reshape(n_chains * n_samples, -1).cpu().numpy()
+    return reliability.chain_problems(
+        acceptance=moved, n_distinct=len(np.unique(flat, axis=0)),
+        n_states=2.0**theory.n_sites if theory.field_type == "spin" else math.inf)
 
 
 def chain_warning(problems: Sequence[str], remedy: str) -> str | None:

@@ -13,7 +13,6 @@ from ._common import (
     check_count,
     check_memory,
     check_seed,
-    print_warning,
     resolve_device,
 )
 
@@ -38,10 +37,10 @@ def format_pareto_k(k: float) -> str:
     """The Pareto k of the importance weights with its reading."""
     if math.isnan(k):
         return "n/a (too few weights)"
-    from .._generative import MAX_TRUSTED_PARETO_K
+    from ..lattice.reliability import MAX_PARETO_K
 
     value = "<= 0" if k <= 0 else f"{k:.2f}"
-    return f"{value} (> {MAX_TRUSTED_PARETO_K}: unreliable)"
+    return f"{value} (> {MAX_PARETO_K}: unreliable)"
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, *, n_help: str, n_default=None,
@@ -103,9 +102,8 @@ def train(estimator, what: str) -> float:
 
 
 def fit_and_diagnose(estimator, what: str) -> dict:
-    """Train ``estimator`` from its theory, print the diagnostics on fresh samples."""
-    from .._generative import MAX_TRUSTED_PARETO_K
-
+    """Train ``estimator`` from its theory, print the diagnostics on fresh samples (the
+    library warns when they cannot be trusted)."""
     train(estimator, what)
     diag = estimator.diagnose(N_DIAGNOSE)
     k = diag["pareto_k"]
@@ -116,9 +114,4 @@ def fit_and_diagnose(estimator, what: str) -> dict:
     print(f"  Pareto k of the importance weights {format_pareto_k(k)}")
     print(f"  reverse KL(q||p) {diag['kl']:.4f} nats  (0 = the model is exact)")
     print(f"  ln Z {diag['log_z']:.4f} +- {diag['log_z_err']:.4f}  (importance-sampled)")
-    if k > MAX_TRUSTED_PARETO_K:
-        print_warning(f"the Pareto k of the importance weights is {k:.2f} > "
-                      f"{MAX_TRUSTED_PARETO_K}: "
-                      "ESS/N, ln Z and the chain's errors are unreliable -- train longer "
-                      "(--max-iter)")
     return diag

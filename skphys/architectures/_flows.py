@@ -303,7 +303,7 @@ class CouplingBlock(_BlockArchitecture):
     n_layers : int, default=4
         Coupling layers per block bijector; their masks cycle through the two checkerboard
         colours of the block and its two halves (:func:`skphys.flows.block_masks`).
-    hidden_channels : int or tuple of int, default=(32, 32)
+    hidden_channels : int or tuple of int, default=(16, 16)
         Hidden widths of each coupling's MLP, one entry per hidden layer.
 
     Examples
@@ -324,7 +324,7 @@ class CouplingBlock(_BlockArchitecture):
         "hidden_channels": IntTuple(1, allow_int=True),
     }
 
-    def __init__(self, *, n_layers: int = 4, hidden_channels=(32, 32)):
+    def __init__(self, *, n_layers: int = 4, hidden_channels=(16, 16)):
         self.n_layers = n_layers
         self.hidden_channels = hidden_channels
 
@@ -389,10 +389,11 @@ class MERAFlow(_FlowArchitecture):
         Block extent ``b`` (a power of two).
     n_levels : int, optional
         Number of RG levels; default all (``log_b L``).
-    depth : int or tuple of int, default=1
+    depth : int, tuple of int or None, default=None
         Disentangler-decimator pairs per level (NeuralRG: 1), or one count per level, finest
-        first. The finest level is the dearest, and where the flow falls short extra depth
-        there tends to pay most (see :doc:`/results`).
+        first. None: 4 at the finest level and 1 at each coarser one, e.g. ``(4, 1, 1)`` on
+        an ``8 x 8`` lattice. The finest level holds most of the bulk variables and where
+        the flow falls short extra depth there tends to pay most (see :doc:`/results`).
     block : CouplingBlock or ODEBlock, default=CouplingBlock()
         The block bijector of every disentangler and decimator.
     prior : {"gaussian", "laplace"}, default="gaussian"
@@ -400,9 +401,9 @@ class MERAFlow(_FlowArchitecture):
     z2_equivariant : bool or None, default=None
         Odd block networks: every block map, hence the whole flow ``G``, commutes with
         ``phi -> -phi``. None: equivariant when the theory declares the sign symmetry
-        (``theory.has_sign_symmetry``) and ``z2_mixture`` is False; not otherwise, nor
-        without a theory.
-    z2_mixture : bool, default=False
+        (``theory.has_sign_symmetry``) and ``z2_mixture`` is False (so, by default, only
+        with ``z2_mixture=False`` given); not otherwise, nor without a theory.
+    z2_mixture : bool or None, default=None
         Symmetrize the flow density over the sign instead, ``q(x) = [q_G(x) + q_G(-x)] / 2``,
         sampled by flipping the sign of ``G(z)`` with probability 1/2 (see
         :class:`skphys.flows.LatticeFlow`). For bimodal targets (the Ising dual near and below
@@ -411,14 +412,16 @@ class MERAFlow(_FlowArchitecture):
         ``z2_equivariant=True`` (an equivariant ``G`` is already symmetric) and needs a theory
         symmetric under ``phi -> -phi`` (data without a theory are taken to be symmetric).
         Each density evaluation costs two inverse passes of ``G``; see :class:`skphys.RGFlow`
-        for how its methods treat the sign.
-    fourier_layer : bool, default=False
+        for how its methods treat the sign. None: a mixture when the theory declares the sign
+        symmetry (``theory.has_sign_symmetry``) and ``z2_equivariant`` is not True; no
+        mixture otherwise, nor without a theory (``fit(X)`` on data alone).
+    fourier_layer : bool, default=True
         End ``G`` with a learnable Gaussian layer diagonal in momentum space (one scale per
         momentum orbit, :class:`skphys.flows.FourierGaussian`, linear and odd): it carries
         the long-range Gaussian correlations of the field, which the local blocks would
         otherwise build level by level, for two FFTs per pass. Every latent then moves every
         site: the causal cone of any site is the whole lattice and ``RGFlow.inpaint`` is
-        refused.
+        refused (set ``fourier_layer=False`` to inpaint).
 
     Examples
     --------
@@ -436,20 +439,20 @@ class MERAFlow(_FlowArchitecture):
     _parameter_constraints = {
         "block_size": IntegerWith(2, lambda n: n & (n - 1) == 0, "a power of two >= 2"),
         "n_levels": Optional(Integer(1)),
-        "depth": OneOf(Integer(1), IntTuple(1), description="an int >= 1 or a non-empty tuple "
-                       "of ints >= 1 (one per level, finest first)"),
+        "depth": Optional(OneOf(Integer(1), IntTuple(1), description="an int >= 1 or a "
+                                "non-empty tuple of ints >= 1 (one per level, finest first)")),
         "block": Instance(CouplingBlock, ODEBlock,
                           description="a skphys.CouplingBlock or skphys.ODEBlock"),
         "prior": Options(*_PRIORS),
         "z2_equivariant": Optional(Boolean()),
-        "z2_mixture": Boolean(),
+        "z2_mixture": Optional(Boolean()),
         "fourier_layer": Boolean(),
     }
 
-    def __init__(self, *, block_size: int = 2, n_levels: int | None = None, depth=1,
+    def __init__(self, *, block_size: int = 2, n_levels: int | None = None, depth=None,
                  block=CouplingBlock(), prior: str = "gaussian",
-                 z2_equivariant: bool | None = None, z2_mixture: bool = False,
-                 fourier_layer: bool = False):
+                 z2_equivariant: bool | None = None, z2_mixture: bool | None = None,
+                 fourier_layer: bool = True):
         self.block_size = block_size
         self.n_levels = n_levels
         self.depth = depth
@@ -466,12 +469,25 @@ class MERAFlow(_FlowArchitecture):
                 "already symmetric under phi -> -phi, so the mixture would change nothing"
             )
 
+    def _mixture(self, theory) -> bool:
+        """``z2_mixture``, with None resolved by the theory's sign symmetry (and False for an
+        explicitly equivariant flow)."""
+        if self.z2_mixture is None:
+            return sign_symmetric(theory) and self.z2_equivariant is not True
+        return bool(self.z2_mixture)
+
     def _equivariant(self, theory) -> bool:
         """``z2_equivariant``, with None resolved by the theory's sign symmetry (and False
         for a Z2 mixture)."""
         if self.z2_equivariant is None:
-            return sign_symmetric(theory) and not self.z2_mixture
+            return sign_symmetric(theory) and not self._mixture(theory)
         return bool(self.z2_equivariant)
+
+    def _depth(self, n_levels: int):
+        """``depth``, with None resolved to 4 pairs at the finest level and 1 above."""
+        if self.depth is None:
+            return (4,) + (1,) * (n_levels - 1)
+        return self.depth
 
     def _check_theory(self, theory, prefix: str = "") -> None:
         super()._check_theory(theory, prefix)
@@ -496,8 +512,9 @@ class MERAFlow(_FlowArchitecture):
                 f"{prefix}n_levels={self.n_levels} exceeds the {limit} levels of lattice_shape "
                 f"{shape} with block_size={self.block_size}"
             )
+        n_levels = limit if self.n_levels is None else self.n_levels
         try:
-            level_depths(self.depth, limit if self.n_levels is None else self.n_levels)
+            level_depths(self._depth(n_levels), n_levels)
         except ValueError as error:
             raise ValueError(f"{prefix}{error}") from None
 
@@ -507,8 +524,9 @@ class MERAFlow(_FlowArchitecture):
         def make_block(block_shape):
             return block.build(channels, block_shape, z2_equivariant=equivariant)
 
+        n_levels = params["n_levels"] or max_levels(shape, params["block_size"])
         return mera_flow(
-            shape, channels, block_size=params["block_size"], n_levels=params["n_levels"],
-            depth=params["depth"], make_block=make_block, prior=params["prior"],
-            z2_mixture=params["z2_mixture"], fourier_layer=params["fourier_layer"],
+            shape, channels, block_size=params["block_size"], n_levels=n_levels,
+            depth=self._depth(n_levels), make_block=make_block, prior=params["prior"],
+            z2_mixture=self._mixture(theory), fourier_layer=params["fourier_layer"],
         )

@@ -46,7 +46,7 @@ class _RecurrentCell(Architecture):
 
 @fill_doc(parameters=_PARAMETERS.format(hidden_channels=16))
 class GRUCell(_RecurrentCell):
-    """Gated recurrent unit (:class:`torch.nn.GRU`): the default cell of the translator.
+    """Gated recurrent unit (:class:`torch.nn.GRU`).
 
     {parameters}
 
@@ -103,7 +103,8 @@ class RNNCell(_RecurrentCell):
 
 @fill_doc(parameters=_PARAMETERS.format(hidden_channels=2))
 class MultiplicativeCell(_RecurrentCell):
-    r"""Linear multiplicative cell :math:`h_i = (W_0 + V_i W_1)\,h_{i-1}` (the seed talk's).
+    r"""Linear multiplicative cell :math:`h_i = (W_0 + V_i W_1)\,h_{i-1}` (the seed talk's): the
+    default cell of :class:`skphys.PhysicsTranslator`.
 
     Its step is affine in the potential, the form of the transfer matrix of the discrete
     Schrödinger recursion (conventions §7, :class:`skphys.nn.MultiplicativeRNN`); with a
@@ -114,17 +115,17 @@ class MultiplicativeCell(_RecurrentCell):
 
     Examples
     --------
-    >>> from skphys import Adam, PhysicsTranslator
+    >>> from skphys import PhysicsTranslator
     >>> from skphys.architectures import MultiplicativeCell
     >>> net = MultiplicativeCell().build()
     >>> tuple(net.core.weight.shape)
     (2, 2)
 
-    The setting that learns the Schrödinger step to the precision of the data (see
+    It is the translator's default, which trains it in float64 with an L-BFGS refinement (see
     :class:`skphys.PhysicsTranslator`):
 
-    >>> tr = PhysicsTranslator(MultiplicativeCell(hidden_channels=2), dtype="float64",
-    ...                        optimizer=Adam(1e-3, clip_grad_norm=1.0), lbfgs_iter=100)
+    >>> PhysicsTranslator().cell == MultiplicativeCell()
+    True
     """
 
     _core = "multiplicative"

@@ -169,7 +169,8 @@ class BetaMixture(nn.Module):
         k = torch.multinomial(log_w[..., 0].exp(), 1, generator=generator)
         a = alpha[..., 0].gather(1, k)[:, 0]
         b = beta[..., 0].gather(1, k)[:, 0]
-        log_ratio = sample_log_gamma(a, generator) - sample_log_gamma(b, generator)
+        log_a, log_b = sample_log_gamma(torch.cat([a, b]), generator).chunk(2)  # one loop
+        log_ratio = log_a - log_b
         return _mod_two_pi(_TWO_PI * torch.sigmoid(log_ratio))
 
     def summary(self, params: torch.Tensor) -> torch.Tensor:

@@ -141,10 +141,11 @@ class AutoregressiveModel(nn.Module):
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact ``log q(x)`` of rows ``x`` of shape ``(batch, n_sites)``; shape ``(batch,)``."""
-        log_q = self._log_prob_ordered(x)
         if not self.z2_mixture:
-            return log_q
-        flipped = self._log_prob_ordered(self.conditional.flip(x))
+            return self._log_prob_ordered(x)
+        # x and its image in one pass of the network
+        log_q, flipped = self._log_prob_ordered(
+            torch.cat([x, self.conditional.flip(x)])).chunk(2)
         return torch.logaddexp(log_q, flipped) - math.log(2)
 
     def conditionals(self, x: torch.Tensor) -> torch.Tensor:

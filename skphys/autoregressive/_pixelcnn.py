@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["MaskedConv2d", "PixelCNNNetwork"]
+
+
+def _bias(conv: nn.Conv2d) -> torch.Tensor:
+    """The bias of ``conv`` as a column (every convolution here has one)."""
+    assert conv.bias is not None
+    return conv.bias[:, None]
 
 
 class MaskedConv2d(nn.Conv2d):
@@ -105,25 +113,71 @@ class PixelCNNNetwork(nn.Module):
         return self.last(F.silu(h)).flatten(2)
 
     def forward_site(self, x: torch.Tensor, site: int) -> torch.Tensor:
-        """The output at one site, ``(batch, out_channels)``, computed on a small window.
+        """The output at one site, ``(batch, out_channels)``, computed on the sites it needs.
 
-        Equal to ``forward(x)[:, :, site]``. Each ``3 x 3`` layer reaches one row up and one
-        column to each side, so the first layer is evaluated only on the ``n_layers`` rows
-        ending at the site's row and the ``2 n_layers - 1`` columns around it (fewer at the
-        edges, where the zero padding is the true one). This is what makes sequential
-        sampling cheap: a step costs about ``n_layers (2 n_layers - 1)`` sites of a full pass.
+        Equal to ``forward(x)[:, :, site]``. Each layer is evaluated only at the sites that
+        the output at ``site`` depends on through the later layers (the site itself for the
+        last, at most a few rows of a few columns for the first), each as one gather of its
+        masked kernel's inputs and one matrix product. This is what makes sequential sampling
+        cheap: a step costs a few sites of a full pass.
         """
-        row, col = divmod(site, self.grid[1])
-        reach = len(self.hidden)
-        top, left = max(0, row - reach), max(0, col - reach)
-        right = min(self.grid[1] - 1, col + reach)
-        padding = self.first.padding
-        assert not isinstance(padding, str)  # MaskedConv2d pads by an int
-        half = padding[0]
-        h = F.pad(x.view(x.shape[0], x.shape[1], *self.grid), (half,) * 4)
-        h = F.conv2d(h[:, :, top: row + 2 * half + 1, left: right + 2 * half + 1],
-                     self.first.weight * self.first.mask, self.first.bias)
-        for layer in self.hidden:
-            z = layer(F.silu(h))
-            h = h + z if self.residual else z
-        return self.last(F.silu(h[:, :, -1:, col - left: col - left + 1]))[:, :, 0, 0]
+        index, later = self._site_plan(site, x.device)
+        batch, n_sites = x.shape[0], x.shape[2]
+        # layout (positions, channels, batch), so that the gathers copy whole rows. The first
+        # layer as a dense matrix from the sites to its positions: the kernel taps scattered
+        # there, those off the lattice into a spare column that is dropped
+        n_positions, n_taps = index.shape
+        taps = self.first.weight[:, :, self.first.mask.bool()].permute(2, 0, 1)
+        dense = taps.new_zeros(n_positions, n_sites + 1, *taps.shape[1:])
+        rows = torch.arange(n_positions, device=x.device).repeat_interleave(n_taps)
+        dense[rows, index.flatten()] = taps.repeat(n_positions, 1, 1)
+        dense = dense[:, :n_sites].transpose(1, 2).reshape(n_positions, taps.shape[1], -1)
+        h = dense @ x.permute(2, 1, 0).reshape(-1, batch) + _bias(self.first)
+        for layer, (index, keep) in zip(self._hidden(), later):
+            weight = layer.weight[:, :, layer.mask.bool()]  # (out, in, taps)
+            weight = weight.transpose(1, 2).reshape(weight.shape[0], -1)  # taps major
+            g = F.pad(F.silu(h), (0, 0, 0, 0, 0, 1))[index.flatten()]
+            z = weight @ g.reshape(index.shape[0], -1, batch) + _bias(layer)
+            h = h[keep] + z if self.residual else z
+        out = self.last.weight[:, :, 0, 0] @ F.silu(h[0]) + _bias(self.last)
+        return out.T
+
+    def _hidden(self) -> list[MaskedConv2d]:
+        return cast("list[MaskedConv2d]", list(self.hidden))
+
+    def _site_plan(self, site: int, device: torch.device
+                   ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Index tensors of :meth:`forward_site` at ``site`` (cached per site and device):
+        for the first layer, the input site of each kernel tap at each position it is
+        evaluated at (``n_sites``, the zero slot, off the lattice); for each later layer the
+        same into the previous layer's positions, and where its own positions lie there."""
+        cache: dict = self.__dict__.setdefault("_plans", {})
+        key = (site, str(device))
+        if key in cache:
+            return cache[key]
+        n_rows, n_cols = self.grid
+
+        def taps(mask: torch.Tensor) -> list[tuple[int, int]]:
+            half = mask.shape[0] // 2
+            return [(i - half, j - half) for i, j in mask.nonzero().tolist()]
+
+        def inside(r: int, c: int) -> bool:
+            return 0 <= r < n_rows and 0 <= c < n_cols
+
+        # the positions of each layer, from the last (the site) back to the first
+        positions = [[divmod(site, n_cols)]]
+        for layer in reversed(self._hidden()):
+            needed = {(r + dr, c + dc) for r, c in positions[0] for dr, dc in taps(layer.mask)}
+            positions.insert(0, sorted(p for p in needed if inside(*p)))
+        first = [[r * n_cols + c if inside(r, c) else n_rows * n_cols
+                  for r, c in ((r + dr, c + dc) for dr, dc in taps(self.first.mask))]
+                 for r, c in positions[0]]
+        later = []
+        for layer, before, after in zip(self._hidden(), positions, positions[1:]):
+            slot = {p: i for i, p in enumerate(before)}
+            index = [[slot.get((r + dr, c + dc), len(before)) for dr, dc in taps(layer.mask)]
+                     for r, c in after]
+            later.append((torch.tensor(index, device=device),
+                          torch.tensor([slot[p] for p in after], device=device)))
+        cache[key] = torch.tensor(first, device=device), later
+        return cache[key]

@@ -13,9 +13,12 @@ stats
     Gamma-method autocorrelation, errors of means, bootstrap, jackknife, ESS.
 mcmc
     Reference Monte Carlo: HMC, local Metropolis, Wolff cluster updates.
+reliability
+    When an error bar can be trusted: the thresholds for importance weights and Markov
+    chains, and the warning every estimate gives when one is crossed.
 """
 
-from . import exact, mcmc, observables, stats  # public submodules
+from . import exact, mcmc, observables, reliability, stats  # public submodules
 from ._complex import ComplexPhi4
 from ._ising_dual import IsingDual
 from ._scalar import FreeScalar, Phi4
@@ -41,5 +44,6 @@ __all__ = [
     "exact",
     "mcmc",
     "observables",
+    "reliability",
     "stats",
 ]

@@ -548,6 +548,8 @@ def pareto_k(log_w: Data) -> float:
     Returns
     -------
     float
+        ``inf`` when the largest weights span more than :math:`e^{709}` (no fit is needed to
+        see an infinite variance).
 
     Examples
     --------
@@ -567,7 +569,10 @@ def pareto_k(log_w: Data) -> float:
         raise ValueError("pareto_k needs more than min(N/5, 3 sqrt N) non-zero weights")
     if 2 * np.unique(top).size <= top.size:  # mostly repeated values: a bounded, atomic tail
         return -math.inf
-    excess = np.expm1(top[1:] - top[0])  # w / w_threshold - 1: scale-free
+    with np.errstate(over="ignore"):
+        excess = np.expm1(top[1:] - top[0])  # w / w_threshold - 1: scale-free
+    if not np.isfinite(excess).all():  # the tail spans more than e^709: no finite variance
+        return math.inf
     return float(genpareto.fit(excess, floc=0)[0])
 
 
