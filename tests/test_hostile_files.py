@@ -390,3 +390,23 @@ def test_every_fitted_attribute_is_declared_for_load():
     assigned = {name for path in root.rglob("*.py")
                 for name in re.findall(r"self\.([a-z][a-z0-9_]*[a-z0-9]_) = ", path.read_text())}
     assert assigned <= declared, sorted(assigned - declared)
+
+
+def test_default_model_loads_in_a_fresh_process(tmp_path):
+    """A model with default architecture, loaded by a process that has trained nothing: the
+    build's time budget must not be spent on torch's first-use imports."""
+    import subprocess
+    import sys
+
+    from skphys.lattice import Phi4
+
+    path = tmp_path / "default.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        FlowSampler(Phi4((8, 8), m2=-4.0, lam=8.0), max_iter=1, device="cpu",
+                    random_state=0).fit().save(path)
+    code = "import sys, skphys; print(skphys.load(sys.argv[1]).sample(2).shape)"
+    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(2, 64)"
