@@ -30,6 +30,7 @@ from .lattice.reliability import (
     MAX_PARETO_K,
     chain_mean_error,
     chain_problems,
+    state_count,
     tail_shape,
     warn_unreliable,
     weight_problems,
@@ -334,11 +335,6 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
                             f"not reached")
         return problems
 
-    def _n_states(self) -> float:
-        """Number of configurations of the theory's lattice (finite for spins only)."""
-        theory = self._require_theory("the state count")
-        return 2.0**theory.n_sites if theory.field_type == "spin" else math.inf
-
     def _log_weights(self, x: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
         return -self.theory.action(x) - log_q
 
@@ -492,7 +488,7 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
             mean, error = result.mean, result.error
             problems += chain_problems(acceptance=chain.acceptance,
                                        n_distinct=len(np.unique(chain.index)),
-                                       n_states=self._n_states(), window_closed=closed)
+                                       n_states=state_count(self.theory), window_closed=closed)
         warn_unreliable(problems, "the estimate", _REWEIGHTING_REMEDY)
         return mean, error
 

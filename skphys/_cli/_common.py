@@ -360,7 +360,7 @@ def chain_problems(theory, chains) -> list[str]:
     flat = chains.reshape(n_chains * n_samples, -1).cpu().numpy()
     return reliability.chain_problems(
         acceptance=moved, n_distinct=len(np.unique(flat, axis=0)),
-        n_states=2.0**theory.n_sites if theory.field_type == "spin" else math.inf)
+        n_states=reliability.state_count(theory))
 
 
 def chain_warning(problems: Sequence[str], remedy: str) -> str | None:

@@ -23,10 +23,17 @@ import math
 import warnings
 from collections.abc import Sequence
 
-import numpy as np
-
 from ..exceptions import UnreliableEstimateWarning
-from .stats import _MIN_TAIL_WEIGHTS, Data, MeanErrorResult, _as_log_weights, mean_error, pareto_k
+from ._theory import LatticeTheory
+from .stats import (
+    _MIN_TAIL_WEIGHTS,
+    Data,
+    MeanErrorResult,
+    _as_chains,
+    _as_log_weights,
+    _gamma_method,
+    pareto_k,
+)
 
 __all__ = [
     "MAX_PARETO_K",
@@ -36,6 +43,7 @@ __all__ = [
     "weight_problems",
     "chain_problems",
     "chain_mean_error",
+    "state_count",
     "warn_unreliable",
 ]
 
@@ -124,6 +132,20 @@ def chain_problems(*, acceptance: float | None = None, n_distinct: int | None = 
     return problems
 
 
+def state_count(theory: LatticeTheory) -> float:
+    """Number of configurations of ``theory``'s lattice: ``2 ** n_sites`` for spins, infinite
+    for continuous fields (the ``n_states`` of :func:`chain_problems`).
+
+    Examples
+    --------
+    >>> from skphys.lattice import Ising, XY
+    >>> from skphys.lattice.reliability import state_count
+    >>> state_count(Ising((2, 2), 2.0)), state_count(XY((2, 2), 1.0))
+    (16.0, inf)
+    """
+    return 2.0**theory.n_sites if theory.field_type == "spin" else math.inf
+
+
 def chain_mean_error(series: Data) -> tuple[MeanErrorResult, bool]:
     """:func:`~skphys.lattice.stats.mean_error` of a chain's series, and whether Wolff's
     window closed (instead of its ``RuntimeWarning``).
@@ -139,16 +161,11 @@ def chain_mean_error(series: Data) -> tuple[MeanErrorResult, bool]:
     >>> abs(mean) < 3 * error, closed
     (True, True)
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = mean_error(series)
-        except ValueError:  # tau_int <= 0: no error
-            values = np.asarray(series, dtype=np.float64)
-            result = MeanErrorResult(float(values.mean()), math.nan, math.nan)
-    closed = not any(issubclass(w.category, RuntimeWarning) and "window" in str(w.message)
-                     for w in caught)
-    return result, closed
+    x = _as_chains(series)
+    result, c_f, closed = _gamma_method(x, 1.5, warn=False)
+    if result.tau <= 0:  # tau_int <= 0: no error
+        return MeanErrorResult(float(x.mean()), math.nan, math.nan), closed
+    return MeanErrorResult(float(x.mean()), math.sqrt(c_f / x.size), result.tau), closed
 
 
 def warn_unreliable(problems: Sequence[str], what: str, remedy: str, *,

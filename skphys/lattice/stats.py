@@ -155,10 +155,12 @@ def _autocovariance(x: np.ndarray) -> np.ndarray:
     return sums / (n_chains * (n - np.arange(n)))
 
 
-def _gamma_method(x: np.ndarray, S: float) -> tuple[TauIntResult, float]:
-    """Wolff's automatic window and the bias-corrected ``C_F = 2 tau_int Gamma(0)``."""
+def _gamma_method(x: np.ndarray, S: float, *,
+                  warn: bool = True) -> tuple[TauIntResult, float, bool]:
+    """Wolff's automatic window, the bias-corrected ``C_F = 2 tau_int Gamma(0)`` and whether
+    the window closed (a ``RuntimeWarning`` when it did not, unless ``warn`` is False)."""
     if np.all(x == x.flat[0]):
-        return TauIntResult(0.5, 0.0, 0), 0.0
+        return TauIntResult(0.5, 0.0, 0), 0.0, True
     n_total = x.size
     gamma = _autocovariance(x)[: x.shape[1] // 2 + 1]
     # tau_int(W) - 1/2 for W = 1 .. W_max, and Wolff's criterion g(W)
@@ -172,6 +174,8 @@ def _gamma_method(x: np.ndarray, S: float) -> tuple[TauIntResult, float]:
         window = int(w[stops[0]])
     else:
         window = int(w[-1])
+    closed = bool(stops.size)
+    if not closed and warn:
         warnings.warn(
             f"the automatic window did not close before W = {window}: the series is too "
             "short for its autocorrelation time, tau_int is underestimated",
@@ -184,7 +188,7 @@ def _gamma_method(x: np.ndarray, S: float) -> tuple[TauIntResult, float]:
     c_f = gamma[0] + 2 * gamma[1 : window + 1].sum()
     tau_int = c_f / (2 * gamma[0])
     tau_err = 2 * tau_int * math.sqrt(max(window + 0.5 - tau_int, 0.0) / n_total)
-    return TauIntResult(float(tau_int), float(tau_err), window), float(c_f)
+    return TauIntResult(float(tau_int), float(tau_err), window), float(c_f), closed
 
 
 def autocorrelation(x: Data) -> np.ndarray:
@@ -298,7 +302,7 @@ def mean_error(x: Data, S: float = 1.5) -> MeanErrorResult:
     MeanErrorResult(mean=2.0, error=0.0, tau=0.5)
     """
     x = _as_chains(x)
-    result, c_f = _gamma_method(x, _check_s(S))
+    result, c_f, _ = _gamma_method(x, _check_s(S))
     if result.tau <= 0:
         raise ValueError(
             f"the estimated tau_int = {result.tau:.3g} is <= 0 (strongly anti-correlated "
