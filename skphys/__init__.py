@@ -14,6 +14,8 @@ nn
     Recurrent translators and latent recurrences (pure PyTorch).
 architectures
     The architecture objects the estimators take (also exported here).
+preprocessing
+    Dequantization, bits per dimension and RG-level selection for image data.
 """
 
 import importlib
@@ -23,8 +25,10 @@ from ._version import __version__
 
 if TYPE_CHECKING:  # for type checkers; at run time each name is imported on first use
     from ._autoregressive_hamiltonian import AutoregressiveHamiltonian
+    from ._couplings import coupling_terms, learned_couplings
     from ._distiller import BottleneckDistiller, scan_latent_dim
     from ._flow_sampler import FlowSampler
+    from ._learned_theory import LearnedAction
     from ._optimizer import Adam
     from ._persistence import load
     from ._rg_flow import RGFlow
@@ -52,6 +56,9 @@ _LAZY = {
     "BottleneckDistiller": "._distiller",
     "scan_latent_dim": "._distiller",
     "FlowSampler": "._flow_sampler",
+    "learned_couplings": "._couplings",
+    "coupling_terms": "._couplings",
+    "LearnedAction": "._learned_theory",
     "Adam": "._optimizer",
     "load": "._persistence",
     "RGFlow": "._rg_flow",
@@ -65,7 +72,8 @@ _LAZY = {
     "UnreliableEstimateWarning": ".exceptions",
     "InvalidModelFileError": ".exceptions",
 }
-_SUBPACKAGES = ("lattice", "datasets", "flows", "autoregressive", "nn", "architectures")
+_SUBPACKAGES = ("lattice", "datasets", "flows", "autoregressive", "nn", "architectures",
+                "preprocessing")
 
 
 def __getattr__(name: str):
@@ -87,6 +95,7 @@ __all__ = [
     "FlowSampler",
     "RGFlow",
     "AutoregressiveHamiltonian",
+    "LearnedAction",
     "PhysicsTranslator",
     "BottleneckDistiller",
     "GRUCell",
@@ -101,6 +110,8 @@ __all__ = [
     "CouplingBlock",
     "ODEBlock",
     "scan_latent_dim",
+    "learned_couplings",
+    "coupling_terms",
     "temperature_scan",
     "heat_capacity_peak",
     "Adam",

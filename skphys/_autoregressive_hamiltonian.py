@@ -1,9 +1,9 @@
-"""AutoregressiveHamiltonian: learned Hamiltonians and variational free energies of spin models."""
+"""AutoregressiveHamiltonian: learned Hamiltonians and variational free energies of spin, angle
+and real-field models."""
 
 from __future__ import annotations
 
 import math
-from typing import Protocol, cast
 
 import numpy as np
 import torch
@@ -24,24 +24,19 @@ from ._torch_utils import to_numpy
 from .architectures import MADE, PixelCNN
 from .autoregressive import AutoregressiveModel
 from .lattice import LatticeTheory
+from .lattice._theory import evaluate_action
 from .lattice.reliability import warn_unreliable
 from .lattice.stats import ess, reweighted_thermodynamics
 
 __all__ = ["AutoregressiveHamiltonian"]
 
-_DOFS = ("spin", "angle")
+_DOFS = ("spin", "angle", "real")
 _OPS = ("flip", "rotate")
 _TWO_PI = 2 * math.pi
 # free_energy(): the extensive values, returned per site with their errors
 _PER_SITE = ("free_energy", "free_energy_nis", "energy", "entropy", "heat_capacity")
 # the default beta_anneal: beta_t reaches 99 % of beta after 460 and 1150 steps
 _SPIN_ANNEAL, _ANGLE_ANNEAL = 0.99, 0.996
-
-
-class _ThermalTheory(Protocol):
-    """A theory with a temperature, as the spin and angle theories (Ising, XY) have."""
-
-    temperature: float
 
 
 @fill_doc(
@@ -54,7 +49,8 @@ class _ThermalTheory(Protocol):
     fit_check_attributes=FIT_CHECK_ATTRIBUTES,
 )
 class AutoregressiveHamiltonian(GenerativeEstimator):
-    r"""Autoregressive model of spin or angle configurations: learned Hamiltonians and VAN.
+    r"""Autoregressive model of spin, angle or real-field configurations: learned Hamiltonians
+    and VAN.
 
     The model :math:`q_\theta(s) = \prod_i q(s_i \mid s_{<i})` (row-major site order) has an
     exact, normalized log-probability and exact independent samples. It is trained either
@@ -79,9 +75,11 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
     Parameters
     ----------
     {theory_parameters}
-    dof : {"spin", "angle"}, optional
-        Spins ``+1.0/-1.0`` (Bernoulli conditionals) or angles in ``[0, 2 pi)`` (mixtures of
-        Beta laws on ``theta / 2 pi``). Default: the theory's field type, else ``"spin"``.
+    dof : {"spin", "angle", "real"}, optional
+        Spins ``+1.0/-1.0`` (Bernoulli conditionals), angles in ``[0, 2 pi)`` (mixtures of
+        Beta laws on ``theta / 2 pi``) or real values (mixtures of normal laws,
+        :class:`~skphys.autoregressive.NormalMixture`: ``Phi4``, ``FreeScalar``,
+        path-integral configurations). Default: the theory's field type, else ``"spin"``.
     network : PixelCNN or MADE, default=PixelCNN()
         The masked network and its settings (the class is the switch): :class:`PixelCNN`
         (masked convolutions, 1-D and 2-D lattices) or :class:`MADE` (masked dense layers,
@@ -93,11 +91,11 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
     beta_anneal : float or None, default=None
         Annealing factor ``a`` of :math:`\beta_t = \beta(1 - a^t)` in VAN training
         (0: no annealing); with ``warm_start`` the annealing continues from the step reached.
-        None: 0.99 for spin theories (Ising; :math:`\beta_t` reaches 95 % of :math:`\beta`
-        in 300 steps) and 0.996 for angle theories (XY; 95 % in 750 steps), whose vortex
-        sectors the model must learn while they are still common: reverse KL hardly samples
-        what the model misses. The resolved value is ``beta_anneal_``. Figures:
-        :doc:`/results`.
+        None: 0.99 for spin and real-field theories (Ising, Phi4; :math:`\beta_t` reaches
+        95 % of :math:`\beta` in 300 steps) and 0.996 for angle theories (XY; 95 % in 750
+        steps), whose vortex sectors the model must learn while they are still common:
+        reverse KL hardly samples what the model misses. The resolved value is
+        ``beta_anneal_``. Figures: :doc:`/results`.
     {validation_parameters} With held-out rows, the early stopping of ``optimizer``
         monitors their NLL per site.
 
@@ -139,7 +137,7 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
     """
 
 
-    _field_types = ("spin", "angle")
+    _field_types = ("spin", "angle", "real")
     _other_estimator = "FlowSampler or RGFlow"
     _key_metric = "free_energy"
     module_: AutoregressiveModel
@@ -226,8 +224,8 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
         van = data.X is None
         self.dof_ = self._resolve_dof()
         z2, rotation = self.network.z2_mixture, self.network.rotation_symmetric
-        theory = self.theory  # never None for VAN training (fit() without data)
-        self.z2_mixture_ = (van and theory is not None and theory.has_sign_symmetry
+        theory = self.theory
+        self.z2_mixture_ = (theory is not None and theory.has_sign_symmetry
                             if z2 is None else bool(z2))
         self.rotation_symmetric_ = (van and self.dof_ == "angle" if rotation is None
                                     else bool(rotation))
@@ -253,19 +251,21 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
 
     def _van_loss(self):
         theory, n_sites = self.theory, math.prod(self.lattice_shape_)
+        temperature = self._temperature()
         self.beta_anneal_ = anneal = self._resolve_beta_anneal()
 
         def loss_fn(step):
             frac = 1 - anneal**step
-            x = self.module_.sample_configurations(self.batch_size, generator=self._generator)
+            x = self.module_.sample_configurations(self._local_batch_size,
+                                                   generator=self._generator)
             log_q = self.module_.log_prob(x)
             with torch.no_grad():
-                f = log_q + frac * theory.action(x)
+                f = log_q + frac * evaluate_action(theory, x)
             surrogate = ((f - f.mean()) * log_q).mean()
             # value: beta_t F_q at the current temperature; gradient: REINFORCE with baseline
             loss = surrogate + (f.mean() - surrogate).detach()
-            free = float(f.mean()) * theory.temperature / (frac * n_sites)
-            return loss, {"beta": frac / theory.temperature, "free_energy": free}
+            free = float(f.mean()) * temperature / (frac * n_sites)
+            return loss, {"beta": frac / temperature, "free_energy": free}
 
         return loss_fn
 
@@ -273,11 +273,16 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
         n_sites = train.shape[1]
 
         def loss_fn(step):
-            idx = torch.randint(len(train), (self.batch_size,), generator=self._generator,
-                                device=self._device)
+            idx = torch.randint(len(train), (self._local_batch_size,),
+                                generator=self._generator, device=self._device)
             return -self.module_.log_prob(train[idx]).mean() / n_sites, {}
 
         return loss_fn
+
+    def _temperature(self) -> float:
+        """The theory's ``temperature``; 1 for a theory without one (field theories, whose
+        action is the energy)."""
+        return float(getattr(self.theory, "temperature", 1.0))
 
     # -- the learned Hamiltonian and features ---------------------------------------------------
     def hamiltonian(self, X, temperature: float | None = None):
@@ -290,8 +295,10 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
         ----------
         X : array-like of shape (n_samples, n_sites)
         temperature : float, optional
-            The temperature :math:`T` of the data. Default: that of ``theory``; without a
-            theory (a model fitted on data alone) it must be given.
+            The temperature :math:`T` of the data. Default: that of ``theory`` (1 for a
+            theory without one, such as ``Phi4``: the action); without a theory it must be
+            given, except for real fields (``dof_="real"``), whose action :math:`-\ln q` is
+            the learned Hamiltonian at :math:`T = 1`.
 
         Returns
         -------
@@ -303,7 +310,9 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
             Without ``temperature`` when the estimator has no theory with a temperature.
         """
         if temperature is None:
-            temperature = getattr(self.theory, "temperature", None)
+            self._check_fitted()
+            temperature = (getattr(self.theory, "temperature", 1.0)
+                           if self.theory is not None or self.dof_ == "real" else None)
             if temperature is None:
                 raise ValueError("hamiltonian needs a temperature: pass temperature=... or "
                                  "fit with a theory")
@@ -315,7 +324,8 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
 
         Spins: ``p(s_i = +1 | s_<i)``, shape (n_samples, n_sites). Angles: the conditional
         mean angles, then the concentrations ``E[alpha + beta]``, shape (n_samples,
-        2 n_sites).
+        2 n_sites). Real fields: the conditional means, then the standard deviations, shape
+        (n_samples, 2 n_sites).
         """
         x = self._configurations(X)
         with torch.no_grad():
@@ -361,11 +371,12 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
         self._check_fitted()
         theory = self._require_theory("free_energy")
         n = check_int("n_samples", n_samples, 20)
+        self._check_rows("n_samples", n)
         x, log_q_tensor = self._draw(n)
         with torch.no_grad():
             energy = to_numpy(theory.energy(x)).astype(np.float64)
         log_q = to_numpy(log_q_tensor).astype(np.float64)
-        t = cast(_ThermalTheory, theory).temperature  # a spin or angle theory
+        t = self._temperature()
         log_w = -energy / t - log_q
         warn_unreliable(self._weight_problems(log_w), "the reweighted thermodynamics",
                         "Train longer (a larger max_iter, or warm_start=True to continue); "

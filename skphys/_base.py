@@ -10,6 +10,7 @@ numpy/torch boundary, and persistence (pickle, ``copy.deepcopy``, ``sklearn.base
 from __future__ import annotations
 
 import numbers
+import threading
 import warnings
 from collections.abc import Callable
 from typing import ClassVar
@@ -23,8 +24,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch.optim.lr_scheduler import LRScheduler
 
-from . import _persistence
-from ._constraints import Boolean, Constraint, Instance, Integer, Options, validate_params
+from . import _distributed, _persistence
+from ._constraints import (
+    Boolean,
+    Constraint,
+    Instance,
+    Integer,
+    Options,
+    check_memory,
+    naming,
+    validate_params,
+)
 from ._optimizer import Adam
 from ._parameter_object import ParameterObject
 from ._torch_utils import init_parameters, resolve_device, resolve_dtype, seed_from, to_numpy
@@ -139,6 +149,7 @@ class TorchEstimator(BaseEstimator):
         self
         """
         self._validate_params()
+        _distributed.init_from_env(resolve_device(self.device))  # under torchrun only
         warm = self.warm_start and hasattr(self, "module_")
         data = self._validate_fit_data(X, y, reset=not warm)
         if warm:
@@ -229,21 +240,71 @@ class TorchEstimator(BaseEstimator):
         return resolve_dtype(self.dtype)
 
     def _setup(self, reset: bool) -> None:
-        """Resolve the device and seed the generators (fresh fits only)."""
+        """Resolve the device and seed the generators (fresh fits only; a warm start under
+        torch.distributed of a model seeded outside it gets its rank's stream)."""
         if reset or not hasattr(self, "device_"):
-            self.device_ = str(resolve_device(self.device))
+            _distributed.require_seed(self.random_state)
+            self.device_ = str(_distributed.rank_device(resolve_device(self.device)))
             rng = check_random_state(self.random_state)
             self._seeds = (seed_from(rng), seed_from(rng))
-            self._generator = torch.Generator(device=self._device).manual_seed(self._seeds[0])
-            self._cpu_generator = torch.Generator().manual_seed(self._seeds[1])
+            self._seed_generators()
+        elif self._generator.initial_seed() != _distributed.rank_seed(self._seeds[0]):
+            self._seed_generators()
+
+    def _seed_generators(self) -> None:
+        """Seed ``_generator``, this process's sampling stream
+        (:func:`~skphys._distributed.rank_seed`), and ``_cpu_generator``, the same on every
+        rank, from ``_seeds``."""
+        seed = _distributed.rank_seed(self._seeds[0])
+        self._generator = torch.Generator(device=self._device).manual_seed(seed)
+        self._cpu_generator = torch.Generator().manual_seed(self._seeds[1])
 
     def _init_module(self) -> None:
-        """Build ``module_`` with parameters drawn from the estimator's own generator."""
+        """Build ``module_`` with parameters drawn from the estimator's own generator, once
+        the fit's memory has been checked (:meth:`_build_checked`)."""
         with torch.random.fork_rng(devices=[]):
-            module = self._build_module()
+            module = self._build_checked()
         init_parameters(module, self._cpu_generator)
         self.module_ = module.to(device=self._device, dtype=self._dtype)
         self._optimizer = None
+
+    def _build_checked(self) -> torch.nn.Module:
+        """:meth:`_build_module`, refused (ValueError naming ``batch_size`` or the network)
+        when a lower bound of the fit's memory exceeds the device's
+        (:func:`~skphys._constraints.check_memory`): one batch of rows, checked before the
+        build, plus the parameters with their gradients and Adam's two moments, counted as
+        the build registers them (it stops at the first that overflows the budget)."""
+        itemsize = torch.empty((), dtype=self._dtype).element_size()
+        n_values = getattr(self, "n_features_in_", 1)
+        batch_bytes = self.batch_size * n_values * itemsize
+        what = (f"fitting {type(self).__name__} (batches of batch_size={self.batch_size} "
+                f"rows of {n_values} values")
+        check_memory(batch_bytes, self._device, what + ")",
+                     "reduce batch_size (or the rows: the lattice)")
+        network = "reduce the size of the network (hidden_channels, n_layers)"
+        me, n_params = threading.get_ident(), [0]
+
+        def count(module, name, param):
+            if threading.get_ident() == me and param is not None:
+                n_params[0] += param.numel()
+                check_memory(batch_bytes + 4 * n_params[0] * itemsize, self._device,
+                             f"{what}, at least {n_params[0]:.3g} parameters)", network)
+
+        handle = torch.nn.modules.module.register_module_parameter_registration_hook(count)
+        try:
+            return self._build_module()
+        except RuntimeError as error:  # one tensor beyond what the allocator can give
+            if "allocat" not in str(error) and "out of memory" not in str(error):
+                raise
+            raise ValueError(f"{what}): the network's parameters do not fit in memory "
+                             f"({error}); {network}") from None
+        finally:
+            handle.remove()
+
+    @property
+    def _local_batch_size(self) -> int:
+        """This process's share of ``batch_size`` (all of it outside torch.distributed)."""
+        return _distributed.shard_size(self.batch_size)
 
     # -- training ---------------------------------------------------------------------------
     def _train(self, loss_fn: Callable, *, monitor: str = "loss", description=None) -> None:
@@ -251,12 +312,16 @@ class TorchEstimator(BaseEstimator):
 
         ``loss_fn(step) -> (loss, metrics)``. With ``warm_start`` the optimizer state, the
         step count and the history carry over from the previous fit; the learning rate and
-        its schedule start over (:func:`~skphys._training.restart_schedule`).
+        its schedule start over (:func:`~skphys._training.restart_schedule`). Under
+        torch.distributed the steps are data-parallel
+        (:func:`~skphys._distributed.data_parallel`) and only rank 0 shows progress.
         """
         settings = self.optimizer(
-            self.max_iter, monitor=monitor, key_metric=self._key_metric, verbose=self.verbose,
+            self.max_iter, monitor=monitor, key_metric=self._key_metric,
+            verbose=_distributed.rank_zero_verbosity(self.verbose),
             description=description or type(self).__name__,
         )
+        loss_fn, reduce = _distributed.data_parallel(self.module_, loss_fn, self.batch_size)
         params = [p for p in self.module_.parameters() if p.requires_grad]
         optimizer = getattr(self, "_optimizer", None) if self.warm_start else None
         if optimizer is None:
@@ -276,6 +341,8 @@ class TorchEstimator(BaseEstimator):
                 scheduler=self._scheduler,
                 step_offset=offset,
                 outcome=outcome,
+                reduce=reduce,
+                usable=self._outputs_finite,
             )
         except BaseException:
             self._optimizer = None
@@ -296,6 +363,11 @@ class TorchEstimator(BaseEstimator):
                 f"{settings.n_iter_no_change} steps: increase max_iter (or continue with "
                 f"warm_start=True).", ConvergenceWarning, stacklevel=4)
 
+    def _outputs_finite(self) -> bool:
+        """Hook: whether ``module_`` gives finite outputs, checked after a divergence of the
+        training restored its parameters (see :func:`~skphys._training.run_training`)."""
+        return True
+
     def _refine(self, loss_fn: Callable, max_iter: int, *, description=None) -> None:
         """Refine ``module_`` with full-batch L-BFGS after :meth:`_train` (see
         :func:`~skphys._training.run_lbfgs`); ``loss_fn`` must be deterministic.
@@ -305,7 +377,8 @@ class TorchEstimator(BaseEstimator):
         """
         settings = TrainingSettings(
             max_iter=max_iter, learning_rate=1.0, key_metric=self._key_metric,
-            verbose=self.verbose, description=f"{description or type(self).__name__} L-BFGS",
+            verbose=_distributed.rank_zero_verbosity(self.verbose),
+            description=f"{description or type(self).__name__} L-BFGS",
         )
         params = [p for p in self.module_.parameters() if p.requires_grad]
         outcome = TrainingOutcome()
@@ -320,21 +393,44 @@ class TorchEstimator(BaseEstimator):
             self.n_iter_ += outcome.n_steps
 
     # -- numpy <-> torch boundary -------------------------------------------------------------
-    def _validate_X(self, X, *, reset: bool, n_features: int | None = None) -> np.ndarray:
+    def _validate_X(self, X, *, reset: bool, n_features: int | None = None,
+                    input_name: str = "X") -> np.ndarray:
         """Check ``X`` (numpy or torch) and return a float numpy array.
 
         ``n_features`` is the row length the lattice requires; sklearn's ``validate_data``
-        checks it against ``n_features_in_`` on later calls.
+        checks it against ``n_features_in_`` on later calls. Values must be finite in the
+        estimator's ``dtype`` (beyond its range, e.g. ``|x| > 3.4e38`` for float32, they
+        would become infinite in the module): ValueError naming ``input_name``.
         """
         if isinstance(X, torch.Tensor):
             X = to_numpy(X)
-        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        with naming(input_name):  # sklearn's words, with the input named
+            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        limit = float(np.finfo(self.dtype).max)
+        if X.size and float(np.abs(X).max()) > limit:
+            raise ValueError(
+                f"{input_name} has values beyond the range of dtype={self.dtype!r} "
+                f"(|{input_name.lower()}| <= {limit:.3g}): the largest is "
+                f"{float(np.abs(X).max()):.3g}; rescale the data or use dtype='float64'"
+            )
         if reset and n_features is not None and X.shape[1] != n_features:
             raise ValueError(
                 f"X has {X.shape[1]} features per row but the lattice needs {n_features}; "
                 f"check lattice_shape / theory"
             )
         return X
+
+    def _warn_nan(self, method: str, result: np.ndarray) -> np.ndarray:
+        """``result``, with a RuntimeWarning when some of its rows hold NaN (inputs whose
+        values overflow the module in its ``dtype``); never a silent NaN."""
+        bad = np.isnan(result).reshape(len(result), -1).any(1) if result.size else []
+        if np.any(bad):
+            warnings.warn(
+                f"{type(self).__name__}.{method} returned NaN for {int(np.sum(bad))} of "
+                f"{len(result)} rows: their values overflow the model in dtype={self.dtype!r} "
+                f"(values far outside the training data); rescale them or use "
+                f"dtype='float64'", RuntimeWarning, stacklevel=3)
+        return result
 
     def _to_tensor(self, X) -> torch.Tensor:
         X = np.require(X, requirements="W")  # torch refuses read-only (e.g. memmapped) arrays
@@ -360,8 +456,7 @@ class TorchEstimator(BaseEstimator):
         super().__setstate__(state)
         if hasattr(self, "device_"):
             self.device_ = str(resolve_device(self.device_, fallback=True))
-            self._generator = torch.Generator(device=self._device).manual_seed(self._seeds[0])
-            self._cpu_generator = torch.Generator().manual_seed(self._seeds[1])
+            self._seed_generators()
         if module_state is not None:
             self._restore_module(module_state)
 
@@ -397,8 +492,7 @@ class TorchEstimator(BaseEstimator):
         wanted = device if device is not None else self.device_
         self.device_ = str(resolve_device(wanted, fallback=True))
         self._seeds = tuple(payload["seeds"])
-        self._generator = torch.Generator(device=self._device).manual_seed(self._seeds[0])
-        self._cpu_generator = torch.Generator().manual_seed(self._seeds[1])
+        self._seed_generators()
         _persistence.check_module_state(self, payload["module_state"])
         self._restore_module(payload["module_state"])
 
@@ -407,9 +501,11 @@ class TorchEstimator(BaseEstimator):
 
         Load it back with :func:`skphys.load`, which uses ``torch.load(weights_only=True)``.
         The file is written to a temporary name and renamed, so an interrupted save never
-        leaves a half-written file behind.
+        leaves a half-written file behind. Under torch.distributed only rank 0 writes (every
+        rank holds the same fitted model).
         """
-        _persistence.save(self, path)
+        if _distributed.is_rank_zero():
+            _persistence.save(self, path)
 
 
 def _modified_copy(value, params: dict, name: str):

@@ -5,21 +5,35 @@ from every constructor parameter to a :class:`Constraint`; :func:`validate_param
 current values against it. A value of the wrong type raises :class:`TypeError`, a value of the
 right type outside the allowed set raises :class:`ValueError`; both name the parameter and say
 what was expected. This is the one place skphys validates parameters.
+
+Sizes are checked before anything is allocated: every count of layers is at most
+:data:`MAX_LAYERS`, and :func:`check_memory` refuses a fit, a sample or an estimate whose
+memory, estimated from below (the parameters with their gradients and Adam's moments, one
+batch of rows, the rows asked for), exceeds the device's memory, naming the parameter to
+reduce.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+import torch
 
 __all__ = [
     "Constraint", "Integer", "Real", "Options", "Boolean", "Instance", "Optional",
     "IntTuple", "IntegerWith", "OneOf", "Anything", "check_int", "check_real", "validate_params",
+    "MAX_LAYERS", "memory_budget", "check_memory", "naming",
 ]
+
+MAX_LAYERS = 1000
+"""Upper bound of every count of layers (``n_layers``, ``depth``): the architectures are meant
+for a few to a few dozen, and a network of thousands would take minutes to build."""
 
 
 class Constraint:
@@ -263,3 +277,45 @@ def validate_params(params: Mapping[str, Any], constraints: Mapping[str, Constra
     if missing:
         raise RuntimeError(f"{owner}._parameter_constraints has no entry for {sorted(missing)}")
     return {name: constraints[name].check(name, value) for name, value in params.items()}
+
+
+def memory_budget(device) -> float:
+    """Bytes of memory of ``device``: a CUDA device's total memory, else the machine's
+    physical memory (infinite when the platform does not say)."""
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        return float(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return math.inf
+
+
+def check_memory(n_bytes: float, device, what: str, remedy: str) -> None:
+    """ValueError when ``n_bytes`` (a lower bound of what ``what`` allocates) exceeds the memory
+    of ``device`` (:func:`memory_budget`); the message says what needs it and ``remedy``
+    (which names the parameter to reduce), e.g. "sample(n_samples=10**20) needs at least
+    1.1e+12 GiB, more than the 23.6 GiB of memory of the device (cpu): reduce n_samples".
+    """
+    budget = memory_budget(device)
+    if n_bytes > budget:
+        raise ValueError(
+            f"{what} needs at least {n_bytes / 2**30:.3g} GiB, more than the "
+            f"{budget / 2**30:.3g} GiB of memory of the device ({torch.device(device)}): "
+            f"{remedy}"
+        )
+
+
+@contextmanager
+def naming(name: str) -> Iterator[None]:
+    """Context in which a plain ValueError or TypeError (e.g. scikit-learn's "Found array with
+    dim 3") that does not name the input ``name`` is raised again with ``name: `` prefixed
+    (``V: could not convert string to float: 'abc'``).
+    """
+    try:
+        yield
+    except (TypeError, ValueError) as error:
+        if type(error) not in (TypeError, ValueError) or name in str(error).replace(
+                ",", " ").replace(".", " ").split():
+            raise
+        raise type(error)(f"{name}: {error}") from None

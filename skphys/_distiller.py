@@ -17,7 +17,7 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import COMMON_CONSTRAINTS, TorchEstimator
-from ._constraints import Constraint, Integer, Options, check_real
+from ._constraints import Constraint, Integer, IntTuple, Options, check_real, naming
 from ._docstrings import TRAINING_PARAMETERS, fill_doc
 from ._optimizer import Adam
 from ._torch_utils import to_numpy
@@ -235,7 +235,7 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
 
     def _check_V(self, V) -> np.ndarray:
         self._check_fitted()
-        return self._validate_X(V, reset=False)
+        return self._validate_X(V, reset=False, input_name="V")
 
     # -- training -----------------------------------------------------------------------------
     def _windows(self, V: np.ndarray, starts):
@@ -256,7 +256,7 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
         h0, Y, v = (t.flatten(0, 1) for t in self._windows(V, np.arange(V.shape[1] - T + 1)))
 
         def loss_fn(step):
-            idx = torch.randint(len(Y), (self.batch_size,), generator=self._generator,
+            idx = torch.randint(len(Y), (self._local_batch_size,), generator=self._generator,
                                 device=Y.device)
             loss = (self.module_(h0[idx], v[idx]) - Y[idx]).square().mean()
             return loss, {}
@@ -319,7 +319,8 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
         M : ndarray of shape (n_values, latent_dim, latent_dim)
         """
         self._check_fitted()
-        v = check_array(np.atleast_1d(v), ensure_2d=False, input_name="v")
+        with naming("v"):
+            v = check_array(np.atleast_1d(v), ensure_2d=False, input_name="v")
         k = self.module_.n_step_inputs
         if v.ndim == 1:
             v = np.repeat(v[:, None], k, axis=1)
@@ -351,6 +352,9 @@ class BottleneckDistiller(TransformerMixin, TorchEstimator):
             One row: ``latent_dim``, ``slope``, ``intercept``, ``r2``, and with ``spacing``
             ``expected_slope``, ``slope_rel_error``.
         """
+        self._check_fitted()
+        if spacing is not None:
+            spacing = check_real("spacing", spacing, 0.0, low_inclusive=False)
         if self.target != "hidden":
             raise ValueError("law_report checks the wave-function law det(M - 1) = -a^2 V, "
                              "which needs target='hidden'")
@@ -398,6 +402,7 @@ def scan_latent_dim(distiller: BottleneckDistiller, V, latent_dims: Sequence[int
         Template (its ``latent_dim`` and ``random_state`` are overridden).
     V : array-like of shape (n_samples, n_sites)
     latent_dims : sequence of int, default=(1, 2, 3, 4)
+        Bottleneck sizes to scan, each >= 1.
     random_states : sequence of int, default=(0,)
     cv : int or cross-validation generator, default=3
     n_jobs : int, optional
@@ -417,6 +422,8 @@ def scan_latent_dim(distiller: BottleneckDistiller, V, latent_dims: Sequence[int
     -----
     sklearn.exceptions.ConvergenceWarning
         When the scan is not monotone.
+    RuntimeWarning
+        When a fit failed (its losses are NaN, and the choice skips it).
 
     Examples
     --------
@@ -432,6 +439,9 @@ def scan_latent_dim(distiller: BottleneckDistiller, V, latent_dims: Sequence[int
     ((2, 3), ['latent_dim', 'monotone'])
     """
     tolerance = check_real("tolerance", tolerance, 1.0, low_inclusive=False)
+    if isinstance(latent_dims, np.ndarray):
+        latent_dims = latent_dims.tolist()
+    latent_dims = IntTuple(1).check("latent_dims", latent_dims)
     train_parts, test_parts = [], []
     for seed in random_states:
         estimator = clone(distiller).set_params(random_state=seed)
@@ -444,6 +454,12 @@ def scan_latent_dim(distiller: BottleneckDistiller, V, latent_dims: Sequence[int
     scan = pd.DataFrame({"train_loss": train.mean(1), "test_loss": test.mean(1),
                          "test_loss_std": test.std(1)},
                         index=pd.Index(list(latent_dims), name="latent_dim"))
+    failed = scan.index[scan[["train_loss", "test_loss"]].isna().any(axis=1)].tolist()
+    if failed:
+        warnings.warn(
+            f"scan_latent_dim: the fits at latent_dim={failed} failed (NaN losses: see the "
+            f"errors validation_curve reported); the scan skips them", RuntimeWarning,
+            stacklevel=2)
     return _choose_latent_dim(scan, tolerance)
 
 

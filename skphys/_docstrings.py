@@ -37,7 +37,12 @@ TRAINING_PARAMETERS = """\
 max_iter : int, default={max_iter}
         Optimizer steps per ``fit``.
     batch_size : int, default={batch_size}
-        {batch_what} per step.
+        {batch_what} per step. Sizes are checked before anything is allocated: a fit whose
+        memory, estimated from below (the parameters with their gradients and Adam's two
+        moments, plus one batch), exceeds the device's is refused with a ValueError naming
+        ``batch_size`` or the network, and so is a call (``sample``, ``estimate``,
+        ``diagnose``) whose ``n_samples`` rows cannot fit; every count of layers is at most
+        1000.
     optimizer : Adam, default={optimizer}
         Optimizer settings (learning rate, schedule, gradient clipping, early stopping);
         change one with e.g. ``set_params(optimizer__learning_rate=1e-3)``.

@@ -18,6 +18,7 @@ import torch
 
 from ._base import COMMON_CONSTRAINTS
 from ._constraints import Boolean, Constraint, Integer, IntTuple, Optional, Options, Real
+from ._distributed import gather_rows, shard_size
 from ._docstrings import (
     FIT_CHECK_ATTRIBUTES,
     THEORY_PARAMETERS,
@@ -28,6 +29,7 @@ from ._docstrings import (
 from ._generative import THEORY_CONSTRAINT, FitData, GenerativeEstimator
 from ._torch_utils import to_numpy
 from .flows import LatticeFlow
+from .lattice._theory import evaluate_action
 from .lattice.mcmc import independence_metropolis
 from .lattice.stats import ess
 
@@ -127,11 +129,12 @@ class FlowEstimator(GenerativeEstimator):
 
     # -- training -----------------------------------------------------------------------------
     def _monitor(self) -> dict[str, float]:
-        """ESS/N and independence Metropolis-Hastings acceptance on a fresh monitor batch."""
+        """ESS/N and independence Metropolis-Hastings acceptance on a fresh monitor batch
+        (under torch.distributed: on the union of the ranks' shares of it)."""
         with torch.no_grad():
-            x, log_q = self.module_.sample(MONITOR_SIZE, generator=self._generator,
+            x, log_q = self.module_.sample(shard_size(MONITOR_SIZE), generator=self._generator,
                                            device=self._device, dtype=self._dtype)
-            log_w = self._log_weights(x, log_q)
+            log_w = gather_rows(self._log_weights(x, log_q), MONITOR_SIZE)
         chain = independence_metropolis(log_w, generator=self._cpu_generator)
         return {"ess": ess(log_w), "acceptance": chain.acceptance}
 
@@ -149,12 +152,12 @@ class FlowEstimator(GenerativeEstimator):
         def loss_fn(step):
             loss = 0.0
             if mode in ("reverse_kl", "both"):
-                x, log_q = draw(self.batch_size, generator=self._generator,
+                x, log_q = draw(self._local_batch_size, generator=self._generator,
                                 device=self._device, dtype=self._dtype)
-                loss = loss + (log_q + self.theory.action(x)).mean()
+                loss = loss + (log_q + evaluate_action(self.theory, x)).mean()
             if mode in ("forward_kl", "both"):
-                idx = torch.randint(len(data), (self.batch_size,), generator=self._generator,
-                                    device=self._device)
+                idx = torch.randint(len(data), (self._local_batch_size,),
+                                    generator=self._generator, device=self._device)
                 forward = -self.module_.log_prob(data[idx]).mean()
                 loss = loss + (self.forward_weight * forward if mode == "both" else forward)
             metrics = {}
@@ -183,7 +186,7 @@ class FlowEstimator(GenerativeEstimator):
         """
         x = self._configurations(X)
         with torch.no_grad():
-            return to_numpy(self.module_.to_latent(x))
+            return self._warn_nan("transform", to_numpy(self.module_.to_latent(x)))
 
     def inverse_transform(self, Z):
         """Field configurations ``x = f(z)`` from latent rows ``Z``.
@@ -198,9 +201,10 @@ class FlowEstimator(GenerativeEstimator):
         ndarray of shape (n_samples, n_features)
         """
         self._check_fitted()
-        Z = self._validate_X(Z, reset=False)
+        Z = self._validate_X(Z, reset=False, input_name="Z")
         with torch.no_grad():
-            return to_numpy(self.module_.from_latent(self._to_tensor(Z)))
+            return self._warn_nan("inverse_transform",
+                                  to_numpy(self.module_.from_latent(self._to_tensor(Z))))
 
     @property
     def _n_features_out(self):

@@ -21,10 +21,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from ._base import TorchEstimator
-from ._constraints import Constraint, Instance, Optional, check_int
-from ._torch_utils import draw_in_chunks, to_numpy
+from ._constraints import Constraint, Instance, Optional, check_int, check_memory
+from ._distributed import draw_sharded
+from ._learned_theory import LearnedAction
+from ._torch_utils import to_numpy
 from .lattice import LatticeTheory
-from .lattice._theory import check_shape
+from .lattice._theory import check_shape, evaluate_action
 from .lattice.mcmc import independence_metropolis
 from .lattice.reliability import (
     MAX_PARETO_K,
@@ -138,8 +140,8 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
             if n_features is None:
                 raise ValueError(f"{type(self).__name__}.fit() without data needs a theory")
             if n_features < 2:
-                raise ValueError(f"a lattice needs at least 2 sites, got n_features = "
-                                 f"{n_features}")
+                raise ValueError(f"X has {n_features} feature(s) per row, but a lattice "
+                                 f"needs at least 2 sites")
             side = math.isqrt(n_features)
             if side >= _MIN_SQUARE_SIDE and side * side == n_features:
                 warnings.warn(
@@ -231,7 +233,7 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
         :data:`FIT_CHECK_SIZE` fresh samples; ConvergenceWarning when they show the model
         cannot be used for reweighting."""
         with torch.no_grad():
-            _, log_w_tensor = self._proposals(FIT_CHECK_SIZE)
+            _, log_w_tensor = self._proposals(FIT_CHECK_SIZE, strict=False)
         log_w = to_numpy(log_w_tensor).astype(np.float64)
         n_bad = int((np.isnan(log_w) | np.isposinf(log_w)).sum())
         if n_bad:
@@ -278,6 +280,26 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
                     f"{HELD_OUT_TOL}): the fit has not converged. Increase max_iter (or "
                     f"continue with warm_start=True).", ConvergenceWarning, stacklevel=4)
 
+    def _check_rows(self, name: str, n: int, rows_per_unit: int = 1) -> None:
+        """ValueError naming ``name`` when ``n * rows_per_unit`` configurations, the result
+        being asked for, cannot fit in the device's memory
+        (:func:`~skphys._constraints.check_memory`)."""
+        n_values = n * rows_per_unit * self.n_features_in_
+        check_memory(n_values * torch.empty((), dtype=self._dtype).element_size(), self._device,
+                     f"{name}={n} ({n * rows_per_unit} configurations of "
+                     f"{self.n_features_in_} values)", f"reduce {name}")
+
+    def _outputs_finite(self) -> bool:
+        """Whether 64 model samples (from a generator of their own) and their log densities,
+        by the sampling pass and by :meth:`score_samples`' pass, are finite."""
+        model = cast(DensityModel, self.module_)
+        generator = torch.Generator(device=self._device).manual_seed(0)
+        with torch.no_grad():
+            x, log_q = model.sample(64, generator=generator, device=self._device,
+                                    dtype=self._dtype)
+            return bool(torch.isfinite(x).all() and torch.isfinite(log_q).all()
+                        and torch.isfinite(model.log_prob(x)).all())
+
     def _configurations(self, X) -> torch.Tensor:
         """Validate ``X`` against the fitted lattice and return it as a tensor."""
         self._check_fitted()
@@ -286,6 +308,31 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
         return self._to_tensor(X)
 
     # -- densities ------------------------------------------------------------------------------
+    def as_theory(self, temperature: float | None = None) -> LatticeTheory:
+        r"""The learned action :math:`S(x) = -\ln q_\theta(x)` as a lattice theory.
+
+        A :class:`~skphys.LearnedAction` that the samplers (:func:`~skphys.lattice.hmc`,
+        :func:`~skphys.lattice.metropolis`), :class:`~skphys.FlowSampler` and VAN
+        (``AutoregressiveHamiltonian(theory=...)``) accept like any theory; its Boltzmann
+        weight is the model density, so its :math:`\ln Z` is exactly 0. It holds this
+        estimator (not a copy) and is saved and loaded with the estimator that holds it.
+
+        Parameters
+        ----------
+        temperature : float, optional
+            :math:`T` of the learned energy :math:`H = -T\ln q_\theta` (the theory's
+            ``temperature`` and :meth:`~skphys.LearnedAction.energy`). Default: the
+            temperature of ``theory``, else 1 (the action of a field theory is its energy).
+
+        Returns
+        -------
+        LearnedAction
+        """
+        self._check_fitted()
+        if temperature is None:
+            temperature = getattr(self.theory, "temperature", 1.0)
+        return LearnedAction(self, temperature=temperature)
+
     def score_samples(self, X):
         """Exact log density ``log q(x)`` of the model for each row of ``X``.
 
@@ -299,7 +346,8 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
         """
         x = self._configurations(X)
         with torch.no_grad():
-            return to_numpy(self.module_.log_prob(x)).astype(np.float64)
+            log_q = to_numpy(self.module_.log_prob(x)).astype(np.float64)
+        return self._warn_nan("score_samples", log_q)
 
     def score(self, X, y=None):
         """Mean log-likelihood ``mean log q(x)`` of the rows of ``X``."""
@@ -313,9 +361,11 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
         return self.theory
 
     def _draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` fresh model samples and their ``log q``, in bounded-memory batches."""
+        """``n`` fresh model samples and their ``log q``, in bounded-memory batches; under
+        torch.distributed each rank draws its share and every rank gets the union (so
+        ``sample``, ``estimate`` and ``diagnose`` are collective: call them on every rank)."""
         model = cast(DensityModel, self.module_)  # what every subclass builds
-        x, log_q = draw_in_chunks(
+        x, log_q = draw_sharded(
             lambda m: model.sample(m, generator=self._generator, device=self._device,
                                    dtype=self._dtype),
             n, max(self.batch_size, 1024),
@@ -336,13 +386,36 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
         return problems
 
     def _log_weights(self, x: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
-        return -self.theory.action(x) - log_q
+        return -evaluate_action(self.theory, x) - log_q
 
-    def _proposals(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` fresh model samples and their log importance weights."""
+    def _proposals(self, n: int, *, strict: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` fresh model samples and their log importance weights; with ``strict``, a
+        ValueError when an action or a log density is NaN (or gives an infinite weight)."""
         x, log_q = self._draw(n)
         with torch.no_grad():
-            return x, self._log_weights(x, log_q)
+            log_w = self._log_weights(x, log_q)
+        if strict:
+            self._check_weights(x, log_q, log_w)
+        return x, log_w
+
+    def _check_weights(self, x: torch.Tensor, log_q: torch.Tensor, log_w: torch.Tensor) -> None:
+        """ValueError saying whose values are not finite when a log weight is NaN or +inf
+        (a weight of 0, an action of +inf, is a valid sample)."""
+        bad = torch.isnan(log_w) | torch.isposinf(log_w)
+        if not bool(bad.any()):
+            return
+        n_bad, n = int(bad.sum()), len(log_w)
+        with torch.no_grad():
+            action = evaluate_action(self.theory, x[bad])
+        if not bool(torch.isfinite(action).all()):
+            raise ValueError(
+                f"the action of the theory ({type(self.theory).__name__}.action) returned "
+                f"non-finite values (NaN or -inf) for {n_bad} of {n} model samples, so their "
+                f"importance weights are undefined; check the theory's action there")
+        raise ValueError(
+            f"{type(self).__name__}'s log density (log q) is not finite for {n_bad} of {n} of "
+            f"its own samples: the model is not usable; refit it (a smaller learning_rate, "
+            f"float64)")
 
     def _metropolis_samples(self, n: int, n_burnin: int) -> torch.Tensor:
         """``n`` states of an independence Metropolis-Hastings chain after ``n_burnin``."""
@@ -377,6 +450,7 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
         methods = self._sample_methods()
         if method not in methods:
             raise ValueError(f"method must be one of {methods}, got {method!r}")
+        self._check_rows("n_samples", n + (n_burnin if method == "mh" else 0))
         if method == "model":
             return to_numpy(self._draw(n)[0])
         self._require_theory(f"sample(method={method!r})")
@@ -415,9 +489,12 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
         self._check_fitted()
         self._require_theory("diagnose")
         n = check_int("n_samples", n_samples, 2)
+        self._check_rows("n_samples", n)
         x, log_q = self._draw(n)
         with torch.no_grad():
-            action = to_numpy(self.theory.action(x)).astype(np.float64)
+            action_tensor = evaluate_action(self.theory, x)
+        self._check_weights(x, log_q, -action_tensor - log_q)
+        action = to_numpy(action_tensor).astype(np.float64)
         log_w = -action - to_numpy(log_q).astype(np.float64)
         seed = int(torch.randint(2**31 - 1, (1,), generator=self._cpu_generator))
         ess_value, ess_err = ess(log_w, return_error=True, n_boot=200, random_state=seed)
@@ -472,12 +549,20 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
         self._check_fitted()
         self._require_theory("estimate")
         n = check_int("n_samples", n_samples, 2)
+        self._check_rows("n_samples", n)
         if method not in _ESTIMATE_METHODS:
             raise ValueError(f"method must be one of {_ESTIMATE_METHODS}, got {method!r}")
         x, log_w_tensor = self._proposals(n)
-        values = np.asarray(observable(to_numpy(x)), dtype=np.float64)
+        values = np.asarray(observable(to_numpy(x)))
         if values.shape != (n,):
             raise ValueError(f"observable must return shape ({n},), got {values.shape}")
+        if not np.isrealobj(values) or values.dtype.kind not in "biuf":
+            raise TypeError(f"observable must return real numbers, got dtype {values.dtype}")
+        values = values.astype(np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError(
+                f"observable returned non-finite values (NaN or inf) for "
+                f"{int((~np.isfinite(values)).sum())} of {n} configurations")
         log_w = to_numpy(log_w_tensor).astype(np.float64)
         problems = self._weight_problems(log_w)
         if method == "importance":

@@ -164,6 +164,9 @@ FITTED_ATTRIBUTES: dict[str, dict[str, _Kind]] = {
     "BottleneckDistiller": {"hidden_mean_": _FLOATS, "hidden_scale_": _FLOATS,
                             "v_scale_": _REAL, "v_range_": _RANGE, "density_mean_": _REAL,
                             "density_scale_": _REAL},
+    # the transformers of skphys.preprocessing (pickled as sklearn objects, not by save)
+    "Dequantizer": {"n_levels_": _SIZE, "data_range_": _RANGE},
+    "LevelSelector": {"levels_": _INTS, "support_": _ANY},
 }
 """The fitted attributes (beyond those of every estimator) that :func:`load` accepts, by
 estimator class name, each with the kind of value it must hold. A file holding any other is

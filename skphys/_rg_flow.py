@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import cast
 
 import numpy as np
@@ -12,10 +13,12 @@ import torch
 from ._constraints import Instance, check_int
 from ._flow_base import FLOW_CONSTRAINTS, FlowEstimator, flow_docstring
 from ._generative import FitData
+from ._learned_theory import ModelAction
 from ._optimizer import Adam
 from ._torch_utils import to_numpy
 from .architectures import MERAFlow
-from .flows import MERA
+from .exceptions import UnreliableEstimateWarning
+from .flows import MERA, AffineMap, LogitMap
 from .flows._mera import mera_levels
 from .lattice import LatticeTheory
 from .lattice.mcmc import hmc
@@ -26,7 +29,44 @@ _COMPONENTS = ("re", "im")  # the two real components of a complex field
 _AXES = {1: ("x",), 2: ("r", "c"), 3: ("t", "r", "c")}
 
 
-class BulkAction(LatticeTheory):
+_N_STARTS = 256  # candidate fillings of inpaint without a theory, per row
+
+
+def _inner_log_prob(module, y: torch.Tensor) -> torch.Tensor:
+    """``ln q_y(y)``: the log density of the flow's field before its output map (rows)."""
+    mera = module.bijector
+    if mera.output_map is None:
+        return module.log_prob(y)
+    if module.z2_mixture:  # through the data scale, where the mixture is defined
+        x, log_det = mera.output_map(module._fields(y))
+        return module.log_prob(x.reshape(y.shape)) + log_det
+    z, log_det = mera.inverse_inner(module._fields(y))
+    return module.prior_log_prob(z.reshape(y.shape)) + log_det
+
+
+class _ModelConditional(ModelAction, LatticeTheory):
+    """Minus the log density of a fitted flow, ``-ln q_y(y)``, as a theory of the coordinates
+    ``free`` of each row, the others held at ``fixed``: the flow's own conditional law of
+    those coordinates given the others (one row per chain).
+
+    ``y`` is the field before the flow's output map (:class:`~skphys.flows.LogitMap` of
+    bounded data), where the density lives on the whole real line; without an output map
+    ``y = x``. ``q_y(y) = q(x(y)) |dx/dy|``.
+    """
+
+    def __init__(self, module, fixed: torch.Tensor, free: torch.Tensor):
+        super().__init__((int(free.sum()),))
+        self.module = module
+        self.fixed = fixed
+        self.free = free
+
+    def _evaluate(self, y):
+        full = self.fixed.to(y.dtype).clone()
+        full[:, self.free] = y
+        return -_inner_log_prob(self.module, full)
+
+
+class BulkAction(ModelAction, LatticeTheory):
     """The effective action of the bulk of a fitted RGFlow, as a lattice theory.
 
     ``S_eff(z) = S(G(z)) - ln|det dG/dz|``: the target pulled back to the latent (bulk)
@@ -35,9 +75,9 @@ class BulkAction(LatticeTheory):
     to the coordinates ``free`` (all by default); the other coordinates are held at
     ``fixed`` (one row per chain). Obtain it with :meth:`RGFlow.latent_theory`.
 
-    The force comes from a flow pass that also gives the action: it is kept with the tensor
-    it belongs to (and that tensor's version counter), so that HMC's action at the end point
-    of a trajectory, where the last force was taken, costs no second pass.
+    The force comes from a flow pass that also gives the action, which HMC's action at the
+    end point of a trajectory reuses (:class:`~skphys._learned_theory.ModelAction`, as for
+    :class:`~skphys.LearnedAction`).
 
     Parameters
     ----------
@@ -67,7 +107,6 @@ class BulkAction(LatticeTheory):
         self.estimator = estimator
         self.fixed = fixed
         self.free = free
-        self._forced: tuple[torch.Tensor, int, torch.Tensor] | None = None
 
     def _latent(self, z: torch.Tensor) -> torch.Tensor:
         if self.free is None:
@@ -77,21 +116,8 @@ class BulkAction(LatticeTheory):
         full[:, self.free] = z
         return full
 
-    def action(self, z):
-        if self._forced is not None:
-            forced, version, action = self._forced
-            if z is forced and z._version == version:
-                return action
-        with torch.no_grad():  # the samplers keep actions across steps: no graphs
-            return self.estimator._effective_action(self._latent(z))
-
-    def grad_action(self, z):
-        with torch.enable_grad():
-            zg = z.detach().requires_grad_(True)
-            action = self.estimator._effective_action(self._latent(zg))
-            (grad,) = torch.autograd.grad(action.sum(), zg)
-        self._forced = (z, z._version, action.detach())
-        return grad
+    def _evaluate(self, z):
+        return self.estimator._effective_action(self._latent(z))
 
 
 @flow_docstring(path_gradient="True", max_iter=4000, batch_size=64,
@@ -118,6 +144,17 @@ class RGFlow(FlowEstimator):
     more steps (``max_iter``). ``fit(X)`` on data alone has no Z2 mixture by default: state the
     symmetry of the data, if they have it, with ``flow=MERAFlow(z2_equivariant=True)`` or
     ``MERAFlow(z2_mixture=True)``.
+
+    Images (bounded, quantized data, Hu et al. arXiv:2010.00029) take one parameter object,
+    the image recipe ``flow=MERAFlow(data_range=(0, n_levels), prior="laplace", depth=1,
+    fourier_layer=False)``, behind a :class:`~skphys.preprocessing.Dequantizer`:
+    ``data_range`` ends ``G`` with a logit map onto the interval of the dequantized pixels
+    (its log-determinant is in the density, so :meth:`score_samples` is the log density on
+    the pixel scale and :func:`~skphys.preprocessing.bits_per_dim` of it bounds the code
+    length of the integers); the Laplace prior gives sparse latents; one
+    disentangler-decimator pair per level keeps the receptive fields local
+    (:meth:`receptive_field`), and no Fourier layer, since images are not periodic and
+    :meth:`inpaint` needs a local ``G``. Data outside ``data_range`` are refused.
 
     With a Z2 mixture (``MERAFlow(z2_mixture=True)``, the default for a sign-symmetric theory)
     the density is the sign mixture ``q(x) = [q_G(x) + q_G(-x)] / 2``. The sign is a discrete
@@ -214,6 +251,31 @@ class RGFlow(FlowEstimator):
         site_levels = mera_levels(self.lattice_shape_, mera.block_size, mera.n_levels).numpy()
         self.levels_ = np.tile(site_levels.ravel(), self._channels())
 
+    def _check_values(self, X: np.ndarray, *, fitting: bool) -> None:
+        """With ``flow__data_range``: the data of ``fit`` must lie in the interval, the rows
+        given later in the support of the density (the image of the output map)."""
+        if fitting:
+            data_range = self.flow.data_range
+            if data_range is None or not X.size:
+                return
+            low, high = float(data_range[0]), float(data_range[1])
+            inside = X.min() >= low and X.max() <= high
+            where = f"the data interval flow__data_range=({low:g}, {high:g})"
+        else:
+            output_map = cast("LogitMap | AffineMap | None", self._mera().output_map)
+            if output_map is None or not X.size:
+                return
+            (low, high), (lo, hi) = output_map.support, (output_map.low, output_map.high)
+            inside = X.min() > low and X.max() < high
+            where = (f"({low:.4g}, {high:.4g}), the support of the density of "
+                     f"flow__data_range=({lo:g}, {hi:g})")
+        if not inside:
+            raise ValueError(
+                f"X has values in [{X.min():.4g}, {X.max():.4g}], outside {where} "
+                f"(dequantized integers of n levels lie in [0, n): see "
+                f"skphys.preprocessing.Dequantizer)"
+            )
+
     def _sample_methods(self) -> tuple[str, ...]:
         return (*super()._sample_methods(), "bulk_hmc")
 
@@ -244,6 +306,12 @@ class RGFlow(FlowEstimator):
             for level, site in zip(block, site_names)
         ]
         return np.asarray(names, dtype=object)
+
+    def _encode(self, X) -> np.ndarray:
+        """The latents of ``X`` as an array (:meth:`transform` without ``set_output``)."""
+        x = self._configurations(X)
+        with torch.no_grad():
+            return to_numpy(self.module_.to_latent(x))
 
     def _mera(self) -> MERA:
         """The bijector of ``module_``, the MERA that ``flow`` (a MERAFlow) builds."""
@@ -355,7 +423,9 @@ class RGFlow(FlowEstimator):
         -------
         pandas.DataFrame
             One row per pair ``i < j`` of latent coordinates: ``level_i``, ``level_j``,
-            ``distance`` (periodic Euclidean distance of their sites) and ``correlation``.
+            ``distance`` (periodic Euclidean distance of their sites) and ``correlation``
+            (NaN for a coordinate that never changes, with an
+            :class:`~skphys.UnreliableEstimateWarning`).
         """
         self._check_fitted()
         n = check_int("n_samples", n_samples, 2)
@@ -363,8 +433,19 @@ class RGFlow(FlowEstimator):
         if self.module_.z2_mixture:
             with torch.no_grad():
                 X = to_numpy(self.module_.align_sign(self._to_tensor(X)))
-        Z = self.transform(X)
-        corr = np.corrcoef(Z, rowvar=False)
+        Z = self._encode(X)
+        fixed = np.ptp(Z, axis=0) == 0
+        constant = int(fixed.sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.corrcoef(Z, rowvar=False)
+        corr[fixed, :] = corr[:, fixed] = np.nan  # undefined (not rounding noise of the mean)
+        if constant:
+            warnings.warn(
+                f"bulk_correlation: {constant} of {Z.shape[1]} latent coordinates never change "
+                f"across the {len(Z)} configurations (a chain that never moved, or repeated "
+                f"rows), so their correlations are NaN. Pass varied configurations as X, or "
+                f"train the flow longer so that its Metropolis-Hastings chain moves.",
+                UnreliableEstimateWarning, stacklevel=2)
         shape = np.asarray(self.lattice_shape_)
         sites = np.tile(np.stack(np.unravel_index(np.arange(shape.prod()), shape), 1),
                         (self._channels(), 1))
@@ -396,7 +477,7 @@ class RGFlow(FlowEstimator):
         """
         self._check_fitted()
         level = check_int("level", level, 0)
-        Z_a, Z_b = self.transform(X_a), self.transform(X_b)
+        Z_a, Z_b = self._encode(X_a), self._encode(X_b)
         if Z_a.shape != Z_b.shape:
             raise ValueError(
                 f"X_a and X_b must have the same shape, got {Z_a.shape} and {Z_b.shape}"
@@ -426,16 +507,67 @@ class RGFlow(FlowEstimator):
         cone = self._mera().causal_cone(sites.view(self.lattice_shape_))
         return np.tile(cone.flatten().numpy(), self._channels())
 
+    def receptive_field(self, latents) -> np.ndarray:
+        """Sites that a change of one of the latent coordinates ``latents`` can move.
+
+        The dual of :meth:`causal_cone`: site ``s`` is in the receptive field of latent ``i``
+        exactly when ``i`` is in the causal cone of ``s``. The field grows with the level, and
+        with ``depth`` (every disentangler-decimator pair widens it by a block); with the
+        Fourier layer every latent moves every site.
+
+        Parameters
+        ----------
+        latents : array-like of bool of shape (n_features,)
+            Latent coordinates (per component) of interest.
+
+        Returns
+        -------
+        ndarray of bool of shape (n_features,)
+            The sites (of every component) they can move.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skphys import MERAFlow, RGFlow
+        >>> X = np.random.default_rng(0).normal(size=(64, 64))
+        >>> rg = RGFlow(lattice_shape=(8, 8), flow=MERAFlow(depth=1, fourier_layer=False),
+        ...             max_iter=2, random_state=0).fit(X)
+        >>> names = rg.get_feature_names_out()
+        >>> [int(rg.receptive_field(names == name).sum())
+        ...  for name in ("z_l0_r0_c1", "z_l1_r0_c2", "z_l2_r0_c0")]
+        [16, 64, 64]
+        """
+        self._check_fitted()
+        latents = np.asarray(latents)
+        if latents.shape != (self.n_features_in_,) or latents.dtype != bool:
+            raise ValueError(
+                f"latents must be a boolean array of shape ({self.n_features_in_},), got "
+                f"{latents.dtype} {latents.shape}"
+            )
+        sites = torch.as_tensor(latents.reshape(self._channels(), -1).any(0))
+        field = self._mera().receptive_field(sites.view(self.lattice_shape_))
+        return np.tile(field.flatten().numpy(), self._channels())
+
     def inpaint(self, X, mask, n_samples: int = 100, *, n_burnin: int = 100):
         """Resample the masked sites of each row of ``X`` by HMC in their causal cone.
 
-        The latents of ``X`` outside the causal cone of the masked sites are held fixed; the
-        latents in the cone are sampled by HMC on the bulk effective action (exact for their
-        conditional law given the others), mapped back by ``G``, and the masked sites of the
-        result replace those of ``X``: the unmasked sites are returned unchanged. Moving the
-        cone latents also moves unmasked sites near the mask, so the masked values are a
-        sample of the model's conditional given the *encoded* environment, not exactly of
-        ``p(x_masked | x_unmasked)``.
+        With a theory, the latents of ``X`` outside the causal cone of the masked sites are
+        held fixed; the latents in the cone are sampled by HMC on the bulk effective action
+        (exact for their conditional law given the others), mapped back by ``G``, and the
+        masked sites of the result replace those of ``X``: the unmasked sites are returned
+        unchanged. Moving the cone latents also moves unmasked sites near the mask, so the
+        masked values are a sample of the model's conditional given the *encoded*
+        environment, not exactly of ``p(x_masked | x_unmasked)``.
+
+        Without a theory (``fit(X)`` on data alone, e.g. images) the target is the model
+        itself, and the masked sites are sampled from its exact conditional
+        ``q(x_masked | x_unmasked)``: HMC on ``-ln q`` as a function of the masked sites (before
+        the output map of ``flow__data_range``, where the density lives on the real line), the
+        others held at their values, each chain started at the most likely of the masked
+        values of 256 fresh model samples (HMC moves locally, and the conditional of nearly
+        two-valued pixels has separated modes). The latents that move are those of the causal
+        cone of the mask (:meth:`causal_cone`); the mean over the samples is the model's
+        least-squares fill-in.
 
         Parameters
         ----------
@@ -452,6 +584,11 @@ class RGFlow(FlowEstimator):
         ndarray of shape (n_rows, n_samples, n_features)
         """
         self._check_fitted()
+        self.causal_cone(mask)  # validates the mask
+        if not np.asarray(mask).any():
+            raise ValueError("mask selects no site: it must be True at the sites to resample")
+        if self.theory is None:
+            return self._inpaint_from_model(X, mask, n_samples, n_burnin)
         self._require_theory("inpaint")
         if self._mera().boundary is not None:  # the fitted flow, not the parameter
             raise ValueError(
@@ -463,7 +600,8 @@ class RGFlow(FlowEstimator):
         n_burnin = check_int("n_burnin", n_burnin, 0)
         cone = self.causal_cone(mask)
         X = self._validate_X(X, reset=False)
-        Z = self._to_tensor(self.transform(X))
+        self._check_rows("n_samples", n, len(X))
+        Z = self._to_tensor(self._encode(X))
         free = torch.as_tensor(cone, device=Z.device)
         chains = hmc(self.latent_theory(fixed=Z, free=free), n, n_chains=len(X),
                      n_burnin=n_burnin, init=Z[:, free], generator=self._generator,
@@ -473,6 +611,48 @@ class RGFlow(FlowEstimator):
         with torch.no_grad():
             x = self.module_.from_latent(full.reshape(len(X) * n, -1)).view(len(X), n, -1)
         return np.where(np.asarray(mask), to_numpy(x), X[:, None, :])
+
+    def _inpaint_from_model(self, X, mask, n_samples, n_burnin) -> np.ndarray:
+        """:meth:`inpaint` without a theory: HMC on the model's conditional of the masked
+        sites."""
+        n = check_int("n_samples", n_samples, 1)
+        n_burnin = check_int("n_burnin", n_burnin, 0)
+        self.causal_cone(mask)  # validates the mask
+        free_sites = np.asarray(mask)
+        x = self._configurations(X)
+        output_map = self._mera().output_map
+        with torch.no_grad():
+            y = x if output_map is None else output_map.inverse(
+                self.module_._fields(x))[0].reshape(x.shape)
+        free = torch.as_tensor(free_sites, device=y.device)
+        chains = hmc(_ModelConditional(self.module_, y, free), n, n_chains=len(y),
+                     n_burnin=n_burnin, init=self._best_fillings(y, free),
+                     generator=self._generator, dtype=self._dtype)
+        full = y[:, None, :].expand(-1, n, -1).clone()
+        full[:, :, free] = chains.samples
+        full = full.reshape(len(y) * n, -1)
+        with torch.no_grad():
+            if output_map is not None:
+                full = output_map(self.module_._fields(full))[0].reshape(full.shape)
+        X = to_numpy(x)
+        return np.where(free_sites, to_numpy(full).reshape(len(X), n, -1), X[:, None, :])
+
+    def _best_fillings(self, y: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
+        """Starting points of the inpainting chains: for each row of ``y``, the most likely
+        (under the model, with the row's other sites) of the masked values of
+        ``_N_STARTS`` fresh model samples. HMC moves locally; pixels are nearly two-valued, and
+        a chain started in the wrong mode of the conditional would stay there."""
+        module, mera = self.module_, self._mera()
+        with torch.no_grad():
+            z = module.sample_prior(_N_STARTS, generator=self._generator, device=y.device,
+                                    dtype=y.dtype)
+            candidates = mera.forward_inner(module._fields(z))[0].reshape(_N_STARTS, -1)
+            best = []
+            for row in y:
+                trial = row.expand(_N_STARTS, -1).clone()
+                trial[:, free] = candidates[:, free]
+                best.append(candidates[int(_inner_log_prob(module, trial).argmax()), free])
+        return torch.stack(best)
 
     def sample(self, n_samples: int = 1, method: str = "model", *, n_burnin: int = 100,
                n_chains: int | None = None):

@@ -1,4 +1,5 @@
-"""Thermodynamics across temperatures: one fitted model per temperature, in parallel."""
+"""Thermodynamics across temperatures: one fitted model per temperature, in parallel (joblib:
+local processes, or a dask cluster through joblib's dask backend)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,10 @@ def temperature_scan(estimator, temperatures, X=None, X_temperatures=None, *,
         Fresh model samples for the estimates at each temperature.
     n_jobs : int, optional
         Temperatures fitted in parallel (joblib; ``None``: one at a time, ``-1``: all cores).
+        Under ``joblib.parallel_config(backend="dask")`` each temperature is a task on the
+        workers of a ``dask.distributed`` cluster (``None``: all of them); the table is the
+        same as a local run's on the same kind of device, since every fit is seeded from
+        ``random_state`` alone (:doc:`/scaling`).
 
     Returns
     -------

@@ -2,7 +2,9 @@
 
 It knows nothing of scikit-learn: it takes the parameters, a closure computing the loss (and
 metrics) of one step, and the optimization settings. It keeps a copy of the last parameters
-that gave a finite loss, so a divergence or a Ctrl-C leaves a usable model behind.
+that gave a finite loss (a Ctrl-C restores them) and of those that gave the lowest loss (a
+divergence restores them, or the initial ones if their outputs are not finite), so that a
+failed fit leaves a usable model behind.
 """
 
 from __future__ import annotations
@@ -116,6 +118,8 @@ def run_training(
     scheduler=None,
     step_offset: int = 0,
     outcome: TrainingOutcome | None = None,
+    reduce: Callable | None = None,
+    usable: Callable[[], bool] | None = None,
 ) -> TrainingOutcome:
     """Run up to ``settings.max_iter`` optimizer steps of ``loss_fn``.
 
@@ -134,6 +138,13 @@ def run_training(
     outcome : TrainingOutcome, optional
         Filled in place as training goes, so the caller keeps the records of the steps taken
         even when this function raises.
+    reduce : callable, optional
+        Data-parallel training (:func:`skphys._distributed.data_parallel`):
+        ``reduce(loss, metrics) -> (value, metrics)``, the global loss and metrics, which
+        are recorded and decide (a non-finite loss, early stopping) on every rank alike.
+    usable : callable, optional
+        ``usable() -> bool``: whether the model with the current parameters gives finite
+        outputs; checked after a divergence restored the parameters.
 
     Returns
     -------
@@ -142,11 +153,16 @@ def run_training(
     Raises
     ------
     NonFiniteLossError
-        When the loss or its gradient is not finite; the parameters are first restored to the
-        last ones that gave a finite loss.
+        When the loss or its gradient is not finite. The parameters are first restored to
+        those that gave the lowest loss (a loss that grew large before it overflowed marks
+        a model already diverged) and, if ``usable`` says their outputs are not finite, to
+        the initial ones.
     """
     params = list(params)
     snapshot = [p.detach().clone() for p in params]
+    initial = [p.detach().clone() for p in params]
+    best_state = [p.detach().clone() for p in params]
+    best_loss, best_step = math.inf, step_offset
     outcome = TrainingOutcome() if outcome is None else outcome
     best = math.inf
     stall = 0
@@ -158,7 +174,10 @@ def run_training(
             step = step_offset + i + 1
             loss, metrics = loss_fn(step)
             optimizer.zero_grad(set_to_none=True)
-            value = float(loss.detach())
+            if reduce is None:
+                value = float(loss.detach())
+            else:
+                value, metrics = reduce(loss, metrics)
             if not math.isfinite(value):
                 raise NonFiniteLossError(step, value, last_good_step)
             loss.backward()
@@ -170,6 +189,9 @@ def run_training(
                 raise NonFiniteLossError(step, float(grad_norm), last_good_step, what="gradient")
             torch._foreach_copy_(snapshot, [p.detach() for p in params])
             last_good_step = step
+            if value < best_loss:
+                torch._foreach_copy_(best_state, snapshot)
+                best_loss, best_step = value, step
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
@@ -187,9 +209,18 @@ def run_training(
                     if stall >= settings.n_iter_no_change:
                         outcome.converged = True
                         break
-    except NonFiniteLossError:
-        torch._foreach_copy_([p.data for p in params], snapshot)
-        raise
+    except NonFiniteLossError as error:
+        torch._foreach_copy_([p.data for p in params], best_state)
+        restored, checked = best_step, False
+        if usable is not None:
+            checked = usable()
+            if not checked and restored != step_offset:
+                torch._foreach_copy_([p.data for p in params], initial)
+                restored = step_offset
+                checked = usable()
+        raise NonFiniteLossError(error.step, error.value, restored, what=error.what,
+                                 restored_loss=best_loss if restored == best_step else None,
+                                 checked=checked) from None
     except KeyboardInterrupt:
         torch._foreach_copy_([p.data for p in params], snapshot)
         outcome.interrupted = True

@@ -8,7 +8,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils import check_array
 
 from ._base import COMMON_CONSTRAINTS, TorchEstimator
-from ._constraints import Instance, Integer
+from ._constraints import Instance, Integer, naming
 from ._docstrings import TRAINING_PARAMETERS, fill_doc
 from ._optimizer import Adam
 from ._torch_utils import to_numpy
@@ -203,7 +203,8 @@ class PhysicsTranslator(RegressorMixin, TorchEstimator):
                              "needs the densities")
         if isinstance(rho, torch.Tensor):
             rho = to_numpy(rho)
-        rho = check_array(rho, dtype=[np.float64, np.float32], input_name="rho")
+        with naming("rho"):
+            rho = check_array(rho, dtype=[np.float64, np.float32], input_name="rho")
         if rho.shape != shape:
             raise ValueError(
                 f"rho must have the shape of V, one density value per site: V has shape "
@@ -221,7 +222,7 @@ class PhysicsTranslator(RegressorMixin, TorchEstimator):
         window = min(self.window, n_sites)
 
         def loss_fn(step):
-            idx = torch.randint(n, (self.batch_size,), generator=self._generator,
+            idx = torch.randint(n, (self._local_batch_size,), generator=self._generator,
                                 device=v.device)
             start = int(torch.randint(n_sites - window + 1, (1,),
                                       generator=self._cpu_generator))
@@ -251,10 +252,19 @@ class PhysicsTranslator(RegressorMixin, TorchEstimator):
         self._check_fitted()
         if isinstance(V, torch.Tensor):
             V = to_numpy(V)
-        V = check_array(V, dtype=[np.float64, np.float32], input_name="V")
+        with naming("V"):
+            V = check_array(V, dtype=[np.float64, np.float32], input_name="V")
         with torch.no_grad():
             r, hidden, _ = self.module_(self._inputs(V))
         return r, hidden
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Coefficient of determination :math:`R^2` of :meth:`predict` on potentials ``X``
+        against the densities ``y`` (checked as ``rho`` of :meth:`relative_error`)."""
+        self._check_fitted()
+        with naming("V"):
+            V = check_array(X, dtype=[np.float64, np.float32], input_name="V")
+        return super().score(V, self._validate_rho(y, V.shape), sample_weight)
 
     def translate(self, V) -> tuple[np.ndarray, np.ndarray]:
         r"""Unnormalized densities and hidden states for potentials ``V`` of any length.

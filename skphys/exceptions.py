@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 __all__ = ["NonFiniteLossError", "UnreliableEstimateWarning", "InvalidModelFileError"]
 
 
 class NonFiniteLossError(FloatingPointError):
     """Training produced a non-finite loss or gradient.
 
-    The estimator's parameters have been restored to those of the last step whose loss was
-    finite, so it stays usable (e.g. for ``sample`` or a ``warm_start`` fit with a smaller
-    ``learning_rate``).
+    The estimator's parameters have been restored to those of the step with the lowest loss
+    (a loss that grew large before it overflowed marks a model already diverged), or to the
+    initial ones when the outputs of those are not finite, so it stays usable (e.g. for
+    ``sample`` or a ``warm_start`` fit with a smaller ``learning_rate``); the message says
+    whether the outputs of the restored model were checked to be finite.
 
     Attributes
     ----------
@@ -20,6 +24,8 @@ class NonFiniteLossError(FloatingPointError):
         The offending value.
     restored_step : int
         The step whose parameters were restored (0: the initial parameters).
+    what : str
+        ``"loss"`` or ``"gradient"``.
 
     Examples
     --------
@@ -38,22 +44,40 @@ class NonFiniteLossError(FloatingPointError):
     True
     """
 
-    def __init__(self, step: int, value: float, restored_step: int, what: str = "loss"):
+    def __init__(self, step: int, value: float, restored_step: int, what: str = "loss", *,
+                 restored_loss: float | None = None, checked: bool = False):
         self.step = step
         self.value = value
         self.restored_step = restored_step
+        self.what = what
+        lowest = (f" (the lowest loss, {restored_loss:.4g})"
+                  if restored_loss is not None and math.isfinite(restored_loss) else "")
+        usable = ", whose outputs were checked to be finite" if checked else ""
         super().__init__(
             f"the training {what} became {value} at step {step}; the parameters were restored "
-            f"to those of step {restored_step}. Try a smaller learning_rate, gradient clipping "
-            f"(clip_grad_norm) or float64."
+            f"to those of step {restored_step}{lowest}{usable}. Try a smaller learning_rate, "
+            f"gradient clipping (clip_grad_norm) or float64."
         )
+        self._message = self.args[0]
+
+    def __reduce__(self):
+        return _rebuild_non_finite, (type(self), self.__dict__)
+
+
+def _rebuild_non_finite(cls, state):
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    error.args = (state["_message"],)
+    return error
 
 
 class UnreliableEstimateWarning(UserWarning):
     """An estimate whose error bar cannot be trusted.
 
     Issued by every estimate with an error bar (``estimate``, ``diagnose``,
-    ``AutoregressiveHamiltonian.free_energy``, the command-line tables) when a threshold of
+    ``AutoregressiveHamiltonian.free_energy``, the command-line tables) and by the reference
+    samplers of :mod:`skphys.lattice.mcmc` (chains that hardly moved, or proposals with a NaN
+    action) when a threshold of
     :mod:`skphys.lattice.reliability` is crossed: the importance weights' Pareto tail shape
     (:func:`skphys.lattice.stats.pareto_k`) exceeds 0.5, where their variance is infinite,
     so importance-weighted means and the independence Metropolis-Hastings chain (whose

@@ -1,4 +1,5 @@
-"""Autoregressive building blocks: masks, exact normalization, samplers, Beta mixtures."""
+"""Autoregressive building blocks: masks, exact normalization, samplers, Beta and Gaussian
+mixtures."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from skphys.autoregressive import (
     Bernoulli,
     BetaMixture,
     MADENetwork,
+    NormalMixture,
     PixelCNNNetwork,
     sample_log_gamma,
 )
@@ -249,3 +251,77 @@ def test_rotation_symmetric_model_normalization_and_samples(z2):
 def test_rotation_symmetry_needs_angles():
     with pytest.raises(ValueError, match="rotation_symmetric"):
         AutoregressiveModel(4, MADENetwork(4, 1, 1), Bernoulli(), rotation_symmetric=True)
+
+
+# -- real fields: Gaussian-mixture conditionals -----------------------------------------------
+def _real_model(kind, shape, z2, seed=0, k=3):
+    net = _network(kind, shape, 1, 3 * k, n_layers=2, residual=True, seed=seed)
+    return AutoregressiveModel(math.prod(shape), net, NormalMixture(k), z2_mixture=z2)
+
+
+def _grid(n_sites, half_width=10.0, n=81):
+    """The nodes of a uniform grid on [-w, w]^n_sites and the volume of a cell."""
+    axis = torch.linspace(-half_width, half_width, n, dtype=F64)
+    nodes = torch.cartesian_prod(*[axis] * n_sites).reshape(-1, n_sites)
+    return nodes, (axis[1] - axis[0]).item() ** n_sites
+
+
+@pytest.mark.parametrize("kind, shape, z2", [("made", (2,), False), ("made", (2,), True),
+                                             ("pixelcnn", (2,), True), ("made", (3,), False),
+                                             ("pixelcnn", (3,), False)])
+def test_real_model_integrates_to_one(kind, shape, z2):
+    # the trapezoidal rule converges exponentially for a smooth density that vanishes at the
+    # ends of the grid: the sum over the grid is the integral to far below the tolerance
+    model = _real_model(kind, shape, z2, seed=2)
+    nodes, cell = _grid(math.prod(shape))
+    with torch.no_grad():
+        log_q = model.log_prob(nodes)
+    assert abs(torch.logsumexp(log_q, 0).exp().item() * cell - 1) < 1e-9
+    assert log_q.max() - log_q.min() > 40  # the grid reaches far into the tails
+
+
+@pytest.mark.parametrize("kind", ["made", "pixelcnn"])
+@pytest.mark.parametrize("z2", [False, True])
+def test_real_samples_follow_the_model(kind, z2):
+    # moments of the samples against quadrature of the density, within 4 standard errors
+    model = _real_model(kind, (2,), z2, seed=2)
+    nodes, cell = _grid(2)
+    with torch.no_grad():
+        weight = model.log_prob(nodes).exp() * cell
+        x, log_q = model.sample(40_000, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(log_q, model.log_prob(x), rtol=0, atol=0)
+    features = [lambda v: v[:, 0], lambda v: v[:, 1], lambda v: v[:, 0] * v[:, 1],
+                lambda v: v[:, 1].square(), lambda v: torch.sigmoid(4 * v[:, 1] - 2)]
+    for f in features:
+        exact = (weight * f(nodes)).sum().item()
+        values = f(x)
+        error = values.std().item() / math.sqrt(len(values))
+        assert abs(values.mean().item() - exact) < 4 * error
+    if z2:
+        flipped = model.log_prob(-nodes)
+        torch.testing.assert_close(flipped, model.log_prob(nodes), rtol=1e-12, atol=1e-12)
+
+
+def test_real_model_conditionals_are_autoregressive():
+    # the conditional of site i (mean and spread) moves with the earlier sites only
+    model = _real_model("pixelcnn", (3, 3), z2=False, seed=1)
+    x = torch.randn(1, 9, generator=torch.Generator().manual_seed(0), dtype=F64)
+    jac = torch.autograd.functional.jacobian(lambda v: model.conditionals(v)[0], x)[:, 0]
+    support = jac.reshape(2, 9, 9).abs().amax(0) > 0  # (conditional site, input site)
+    assert torch.equal(support, torch.tril(torch.ones(9, 9, dtype=torch.bool), -1))
+
+
+def test_gaussian_mixture_density_sampling_and_summary():
+    mix = NormalMixture(3)
+    params = _mixture_params(3, 0)
+    total, _ = integrate.quad(lambda v: mix.log_prob(params, torch.tensor([[v]], dtype=F64))
+                              .exp().item(), -np.inf, np.inf, limit=200)
+    assert abs(total - 1) < 1e-8
+    log_w, mu, sigma = (t[0, :, 0] for t in mix._split(params))
+    mean = (log_w.exp() * mu).sum()
+    var = (log_w.exp() * (sigma**2 + mu**2)).sum() - mean**2
+    torch.testing.assert_close(mix.summary(params)[0, :, 0], torch.stack([mean, var.sqrt()]))
+    draws = mix.sample(params[..., 0].expand(200_000, -1), torch.Generator().manual_seed(0))
+    assert abs(draws.mean() - mean) < 4 * var.sqrt() / math.sqrt(200_000)
+    assert abs(draws.var() / var - 1) < 0.02
+    assert torch.equal(NormalMixture.flip(draws), -draws)

@@ -18,7 +18,8 @@ from sklearn.model_selection import GridSearchCV
 import skphys
 from skphys import MADE, Adam, AutoregressiveHamiltonian, PixelCNN
 from skphys.autoregressive import AutoregressiveModel, BetaMixture
-from skphys.lattice import XY, Ising, Phi4
+from skphys.lattice import XY, ComplexPhi4, FreeScalar, Ising, Phi4
+from skphys.lattice.exact import free_scalar_log_z
 from skphys.lattice.observables import energy_per_site
 
 T = 2.5
@@ -154,7 +155,8 @@ def test_angles_out_of_range(value):
         (dict(network="made"), TypeError, "network must be a skphys.PixelCNN or skphys.MADE"),
         (dict(dof="ising"), ValueError, "dof must be"),
         (dict(theory=Ising(SHAPE, T), dof="angle"), ValueError, "does not match"),
-        (dict(theory=Phi4(SHAPE, 1.0, 1.0)), TypeError, "use FlowSampler or RGFlow"),
+        (dict(theory=ComplexPhi4(SHAPE, 1.0, 0.0, 1.0)), TypeError, "use FlowSampler or RGFlow"),
+        (dict(theory=Phi4(SHAPE, 1.0, 1.0), dof="spin"), ValueError, "does not match"),
         (dict(theory=Ising(SHAPE, T), lattice_shape=(9,)), ValueError, "lattice_shape"),
         (dict(theory=Ising((2, 2, 2), T), network=PixelCNN()), ValueError,
          r"use network=MADE\(\)"),
@@ -294,9 +296,42 @@ def test_flat_square_spin_data_without_lattice_shape_warns():
     assert ah.lattice_shape_ == (64,)
 
 
-def test_field_theories_are_refused_naming_the_flows():
+def test_complex_fields_are_refused_naming_the_flows():
     with pytest.raises(TypeError, match="FlowSampler"):
-        AutoregressiveHamiltonian(Phi4(SHAPE, m2=1.0, lam=1.0), max_iter=2, device="cpu").fit()
+        AutoregressiveHamiltonian(ComplexPhi4(SHAPE, t=1.0, mu=0.0, lam=1.0), max_iter=2,
+                                  device="cpu").fit()
+
+
+def test_van_on_the_free_field_matches_the_exact_free_energy():
+    theory = FreeScalar((2, 2), m2=1.0)
+    ah = AutoregressiveHamiltonian(theory, **VAN, random_state=0).fit()
+    assert ah.dof_ == "real" and ah.z2_mixture_ and ah.beta_anneal_ == 0.9
+    f = ah.free_energy(20_000)
+    exact = -free_scalar_log_z((2, 2), 1.0) / 4  # T = 1: F = -ln Z, per site
+    assert abs(f["free_energy_nis"] - exact) < 4 * f["free_energy_nis_err"] + 1e-4
+    assert exact <= f["free_energy"] < exact + 0.01
+    X = ah.sample(4)
+    np.testing.assert_allclose(ah.hamiltonian(X), -ah.score_samples(X))  # T = 1
+
+
+def test_maximum_likelihood_on_real_fields_learns_the_action():
+    # exact draws of the free field (a Gaussian): the learned action equals S up to a constant
+    theory, shape = FreeScalar((2, 2), m2=0.5), (2, 2)
+    precision = torch.autograd.functional.hessian(
+        lambda v: theory.action(v[None])[0], torch.zeros(4, dtype=torch.float64))
+    rng = np.random.default_rng(0)
+    X = rng.multivariate_normal(np.zeros(4), np.linalg.inv(precision.numpy()), size=4000)
+    ah = AutoregressiveHamiltonian(lattice_shape=shape, dof="real", max_iter=400,
+                                   batch_size=256, optimizer=Adam(1e-2, clip_grad_norm=1.0),
+                                   random_state=0, **SMALL).fit(X[:3000])
+    held_out = X[3000:]
+    action = theory.action(torch.as_tensor(held_out)).numpy()
+    learned = ah.hamiltonian(held_out)
+    assert np.corrcoef(learned, action)[0, 1] > 0.98  # the rest: 3000 rows' noise
+    entropy = (free_scalar_log_z(shape, 0.5) + 2.0) / 4  # ln Z + <S> (= N / 2), per site
+    assert abs(-ah.score(held_out) / 4 - entropy) < 0.005
+    features = ah.transform(held_out[:5])
+    assert features.shape == (5, 8) and (features[:, 4:] > 0).all()  # means, then spreads
 
 
 def test_hamiltonian_needs_a_temperature():

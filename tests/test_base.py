@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _gaussian_estimator import GaussianDensity
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 import skphys
-from _gaussian_estimator import GaussianDensity
 from skphys import Adam, NonFiniteLossError
 from skphys._training import TrainingSettings, run_lbfgs
 from skphys.exceptions import InvalidModelFileError
@@ -387,3 +387,75 @@ def test_lbfgs_stops_at_a_non_finite_trial_point_keeping_the_last_iterate():
     # the parameters are those of the last completed iteration: finite, no worse than recorded
     final = float(loss_fn(0)[0].detach())
     assert math.isfinite(final) and final <= outcome.records[-1]["loss"]
+
+
+class _DivergingSlowly(GaussianDensity):
+    """Loss blows up (finite, 1e7 times the true one) at step 4 and is NaN at step 6."""
+
+    usable = True
+
+    def _loss(self, data):
+        inner = super()._loss(data)
+
+        def loss_fn(step):
+            loss, metrics = inner(step)
+            if step == 6:
+                return loss * np.nan, metrics
+            return (loss * 1e7 if step in (4, 5) else loss), metrics
+
+        return loss_fn
+
+    def _outputs_finite(self):
+        return self.usable
+
+
+def test_non_finite_loss_restores_the_lowest_loss_and_checks_the_outputs(data):
+    X, _ = data
+    est = _DivergingSlowly(max_iter=50, random_state=1, device="cpu")
+    with pytest.raises(NonFiniteLossError, match="step 6") as info:
+        est.fit(X)
+    # not step 5, whose loss was already huge: the step of the lowest loss
+    lowest = int(est.history_["loss"].idxmin()) + 1
+    assert lowest <= 3 and info.value.restored_step == lowest
+    assert "checked to be finite" in str(info.value)
+    reference = GaussianDensity(max_iter=lowest - 1, random_state=1, device="cpu").fit(X) \
+        if lowest > 1 else None
+    if reference is not None:
+        assert _same(_params(est), _params(reference))
+    # a restored model whose outputs are not finite falls back to the initial parameters
+    broken = _DivergingSlowly(max_iter=50, random_state=1, device="cpu")
+    broken.usable = False
+    with pytest.raises(NonFiniteLossError) as info:
+        broken.fit(X)
+    assert info.value.restored_step == 0
+    assert "checked to be finite" not in str(info.value)
+    initial = GaussianDensity(max_iter=1, random_state=1, device="cpu")
+    initial._validate_params()
+    initial._validate_fit_data(X, None, reset=True)
+    initial._setup(reset=True)
+    initial._init_module()
+    assert _same(_params(broken), _params(initial))
+    # the error survives pickling (joblib workers)
+    assert pickle.loads(pickle.dumps(info.value)).restored_step == 0
+
+
+@pytest.mark.parametrize("param, value, match", [
+    ("batch_size", 10**12, "reduce batch_size"),
+])
+def test_absurd_sizes_are_refused_before_any_allocation(data, param, value, match):
+    X, _ = data
+    with pytest.raises(ValueError, match=match):
+        GaussianDensity(max_iter=2, device="cpu", **{param: value}).fit(X[:50])
+
+
+def test_values_beyond_the_dtype_range_are_refused(data):
+    X, _ = data
+    est = GaussianDensity(max_iter=2, device="cpu").fit(X[:100])
+    huge = X[:5].copy()
+    huge[0, 0] = 1e39  # finite in float64, infinite in float32
+    with pytest.raises(ValueError, match=r"X has values beyond the range of dtype='float32'"):
+        est.score_samples(huge)
+    with pytest.raises(ValueError, match="beyond the range"):
+        GaussianDensity(max_iter=2, device="cpu").fit(np.vstack([X[:50], huge]))
+    est64 = GaussianDensity(max_iter=2, dtype="float64", device="cpu").fit(X[:100])
+    assert np.isfinite(est64.score_samples(huge[1:])).all()

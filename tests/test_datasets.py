@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from skphys.datasets import make_ising, make_ising_dual, make_phi4, make_xy
-from skphys.datasets import _monte_carlo
+from skphys.datasets import _monte_carlo, make_ising, make_ising_dual, make_phi4, make_xy
 from skphys.lattice import IsingDual
 from skphys.lattice.exact import T_C, ising_energy
 from skphys.lattice.stats import tau_int
@@ -84,3 +83,14 @@ def test_bad_input(kwargs, match):
     args = {"shape": (4, 4), "temperatures": [2.0], "n_samples": 4, **kwargs}
     with pytest.raises(ValueError, match=match):
         make_ising(args["shape"], args["temperatures"], args["n_samples"])
+
+
+def test_make_phi4_with_absurd_couplings_fails_fast():
+    """m2 = 1e300 needs leapfrog steps near 1e-150: the HMC step-size adaptation stops at its
+    floor with an error naming the theory (it used to shrink the step without end)."""
+    import time
+
+    start = time.process_time()
+    with pytest.raises(ValueError, match=r"hmc cannot sample Phi4\(shape=\(2, 2\), m2=1e\+300"):
+        make_phi4((2, 2), m2=1e300, lam=1, n_samples=4, random_state=0)
+    assert time.process_time() - start < 5.0

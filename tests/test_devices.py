@@ -16,11 +16,19 @@ import pytest
 import torch
 
 import skphys
-from skphys import (AutoregressiveHamiltonian, BottleneckDistiller, FlowSampler, PhysicsTranslator,
-                    RGFlow)
-from skphys.architectures import GRUCell
-from skphys.architectures import MADE, PixelCNN
-from skphys import ContinuousFlow, CouplingBlock, CouplingFlow, MERAFlow, ODEBlock
+from skphys import (
+    AutoregressiveHamiltonian,
+    BottleneckDistiller,
+    ContinuousFlow,
+    CouplingBlock,
+    CouplingFlow,
+    FlowSampler,
+    MERAFlow,
+    ODEBlock,
+    PhysicsTranslator,
+    RGFlow,
+)
+from skphys.architectures import MADE, GRUCell, PixelCNN
 from skphys.datasets import make_schrodinger_1d
 from skphys.lattice import XY, ComplexPhi4, Ising, IsingDual, Phi4
 from skphys.lattice.exact import T_C

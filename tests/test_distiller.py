@@ -274,3 +274,38 @@ def test_density_target_represents_the_three_variable_law(data):
     np.testing.assert_allclose(ds.update_matrices([[0.3, 0.5]])[0],
                                [[(2 + A**2 * 0.5)**2, -2 * (2 + A**2 * 0.5), 1],
                                 [2 + A**2 * 0.5, -1, 0], [1, 0, 0]], atol=1e-6)
+
+
+def test_law_report_and_scan_refuse_bad_input(data, translator):
+    V, _ = data
+    with pytest.raises(NotFittedError):
+        BottleneckDistiller(translator, **SMALL).law_report()
+    ds = BottleneckDistiller(translator, **{**SMALL, "max_iter": 1}).fit(V)
+    with pytest.raises(TypeError, match="spacing must be a finite real number > 0"):
+        ds.law_report(spacing="0.1")
+    with pytest.raises(ValueError, match="spacing must be"):
+        ds.law_report(spacing=-0.1)
+    with pytest.raises(ValueError, match=r"latent_dims must be .* >= 1, got \[0, 1\]"):
+        scan_latent_dim(ds, V, latent_dims=[0, 1])
+    with pytest.raises(TypeError, match="latent_dims must be"):
+        scan_latent_dim(ds, V, latent_dims=[1.5])
+
+
+def test_scan_warns_on_failed_fits(data, translator, monkeypatch):
+    V, _ = data
+    fit_module = BottleneckDistiller._fit_module
+
+    def failing(self, V):  # the fits at latent_dim=2 fail, as a diverging fit does
+        if self.latent_dim == 2:
+            raise FloatingPointError("diverged")
+        return fit_module(self, V)
+
+    monkeypatch.setattr(BottleneckDistiller, "_fit_module", failing)
+    ds = BottleneckDistiller(translator, **{**SMALL, "max_iter": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # validation_curve's own FitFailedWarning
+        warnings.simplefilter("always", RuntimeWarning)
+        with pytest.warns(RuntimeWarning, match=r"fits at latent_dim=\[2\] failed"):
+            scan = scan_latent_dim(ds, V, latent_dims=[1, 2], cv=2)
+    assert scan["test_loss"].isna().tolist() == [False, True]
+    assert scan.attrs["latent_dim"] == 1

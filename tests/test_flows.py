@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skphys import CouplingFlow, FlowSampler, MERAFlow, RGFlow
 from skphys._torch_utils import init_parameters
 from skphys.flows import (
     AffineCoupling,
@@ -331,3 +332,18 @@ def test_z2_mixture_samples_flip_the_flow_samples():
     sign = torch.where((plain == x).all(1), 1.0, -1.0).to(x)
     torch.testing.assert_close(plain, sign[:, None] * x, rtol=0, atol=0)
     assert 16 < (sign > 0).sum() < 48
+
+
+@pytest.mark.parametrize("flow, error, match", [
+    (CouplingFlow(kernel_size=99), ValueError, r"flow__kernel_size=99 is too large .* <= 9"),
+    (CouplingFlow(n_layers=10**5), ValueError, r"flow__n_layers must be an int in \[1, 1000\]"),
+    (CouplingFlow(hidden_channels=(10**6, 10**6)), ValueError, "reduce the size of the network"),
+    (CouplingFlow(hidden_channels=(4.5,)), TypeError, "flow__hidden_channels must be"),
+    (MERAFlow(depth=10**5), ValueError, "flow__depth must be"),
+])
+def test_architecture_sizes_are_checked_before_any_allocation(flow, error, match):
+    theory = FreeScalar((4, 4), m2=1.0)
+    estimator = (RGFlow if isinstance(flow, MERAFlow) else FlowSampler)(
+        theory, flow=flow, max_iter=1, device="cpu")
+    with pytest.raises(error, match=match):
+        estimator.fit()

@@ -165,3 +165,45 @@ def test_diagnose_reports_the_exact_kl(van_3x3):
     assert report["kl"] == pytest.approx(exact_kl, abs=0.01)
     assert report["log_z"] == pytest.approx(ising_log_z(3, 2.5), abs=4 * report["log_z_err"])
     assert 0 < report["acceptance"] <= 1 and report["tau_int"] >= 0.5
+
+
+def test_estimate_names_the_observable_and_the_action(van_3x3):
+    with pytest.raises(ValueError, match="observable returned non-finite values"):
+        van_3x3.estimate(lambda x: np.full(len(x), np.nan), 100)
+    with pytest.raises(TypeError, match="observable must return real numbers"):
+        van_3x3.estimate(lambda x: x[:, 0] + 1j, 100)
+    with pytest.raises(ValueError, match=r"n_samples=10{12} .* reduce n_samples"):
+        van_3x3.sample(10**12)
+
+
+class _NaNIsing(Ising):
+    """Ising whose action is NaN on configurations with a positive first spin."""
+
+    def action(self, x):
+        action = super().action(x)
+        return torch.where(x[:, 0] > 0, torch.nan, action)
+
+
+class _ScalarIsing(Ising):
+    def action(self, x):
+        return super().action(x).sum()
+
+
+class _ColumnIsing(Ising):
+    def action(self, x):
+        return super().action(x)[:, None]
+
+
+def test_a_non_finite_or_misshapen_action_is_named(van_3x3):
+    van = AutoregressiveHamiltonian(Ising((3, 3), 2.5), max_iter=2, batch_size=16,
+                                    network=PixelCNN(hidden_channels=4), random_state=0)
+    van.fit()
+    van.theory = _NaNIsing((3, 3), 2.5)
+    for call in (lambda: van.estimate(lambda x: x[:, 0], 100),
+                 lambda: van.diagnose(100), lambda: van.sample(10, method="mh")):
+        with pytest.raises(ValueError, match=r"_NaNIsing.action\) returned non-finite"):
+            call()
+    for theory, match in [(_ScalarIsing, r"shape \(16,\), got \(\)"),
+                          (_ColumnIsing, r"shape \(16,\), got \(16, 1\)")]:
+        with pytest.raises(ValueError, match=match):
+            van.set_params(theory=theory((3, 3), 2.5)).fit()

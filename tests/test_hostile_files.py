@@ -15,6 +15,7 @@ import time
 import tracemalloc
 import warnings
 import zipfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -158,9 +159,9 @@ def _declared_size(source, out):
     _rewrite(source, out, change)
 
 
-def _more_layers(payload):
+def _more_layers(payload, n_layers=10**6):
     flow = _params(payload)["flow"]["params"]["__dict__"]
-    flow["n_layers"] = 10**6
+    flow["n_layers"] = n_layers
 
 
 def _wider(payload):
@@ -282,7 +283,9 @@ CASES = [
     ("weights-not-tensors", "gaussian", _weights(lambda s: s.update(mean=[0.0, 0.0, 0.0])),
      "module_state holds something other than tensors"),
     # parameters that claim a huge model in a small file
-    ("million-layers", "flow", _tamper(_more_layers), "far larger than the weights"),
+    ("million-layers", "flow", _tamper(_more_layers), "flow__n_layers must be an int in"),
+    ("many-layers", "flow", _tamper(partial(_more_layers, n_layers=1000)),
+     "far larger than the weights"),
     ("huge-hidden-channels", "flow", _tamper(_wider),
      "module_state does not match the module its parameters build"),
     ("huge-lattice", "flow", _tamper(_huge_lattice), "far larger than the weights"),

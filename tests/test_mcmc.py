@@ -6,6 +6,8 @@ so that it cannot pass by being vague.
 """
 
 import math
+import time
+import warnings
 
 import numpy as np
 import pytest
@@ -17,7 +19,9 @@ from scipy.sparse.csgraph import connected_components
 from scipy.special import logsumexp
 from scipy.stats import chisquare
 
+from skphys import UnreliableEstimateWarning
 from skphys.lattice import XY, ComplexPhi4, FreeScalar, Ising, IsingDual, Phi4
+from skphys.lattice._adaptation import DualAveraging
 from skphys.lattice._metropolis import checkerboard
 from skphys.lattice._wolff import bond_clusters
 from skphys.lattice.exact import T_C, free_scalar_propagator, ising_energy
@@ -320,6 +324,7 @@ def test_thin_stores_every_thin_th_update(sampler, theory):
     assert thinned.flat().shape == (8, theory.n_features)
 
 
+@pytest.mark.filterwarnings("ignore::skphys.UnreliableEstimateWarning")  # 20 cold sweeps
 def test_init_is_the_starting_point():
     theory = Ising((4, 4), temperature=0.5)
     init = torch.ones(4, 16)
@@ -328,6 +333,7 @@ def test_init_is_the_starting_point():
     assert magnetization_sq(res).min() > 0.7  # stays ordered: no time to decorrelate
 
 
+@pytest.mark.filterwarnings("ignore::skphys.UnreliableEstimateWarning")  # 2 burn-in steps
 def test_samplers_run_on_device(device):
     res = wolff(Ising((4, 4), temperature=2.5), 5, n_chains=2, n_burnin=2,
                 generator=seeded(device=device))
@@ -383,3 +389,123 @@ HUGE = torch.full((16, 16), 1e200, dtype=torch.float64)  # finite, but phi^4 ove
 def test_invalid_input_raises(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# -- runaway work, stuck chains and broken actions ------------------------------------------------
+def test_hmc_refuses_a_step_that_needs_too_many_leapfrog_steps():
+    start = time.process_time()
+    with pytest.raises(ValueError, match=r"step_size=1e-09 .* 1e\+09 leapfrog steps .*"
+                       r"max_leapfrog=1000"):
+        hmc(PHI4, 3, step_size=1e-9, adapt_step_size=False, generator=seeded())
+    with pytest.raises(ValueError, match="max_leapfrog=10"):  # the starting step of adaptation
+        hmc(PHI4, 3, step_size=0.05, max_leapfrog=10, generator=seeded())
+    assert time.process_time() - start < 1.0  # refused before any work
+    res = hmc(PHI4, 3, n_chains=2, n_burnin=0, step_size=0.05, max_leapfrog=20,
+              adapt_step_size=False, generator=seeded())
+    assert res.info["n_leapfrog"] == 20 and res.n_evaluations == 3 * 20
+
+
+def test_dual_averaging_stays_above_its_floor():
+    adapter = DualAveraging(0.1, 0.8, lower=0.01)
+    values = [adapter.update(0.0) for _ in range(50)]  # never accepted: the step shrinks
+    assert min(values) == pytest.approx(0.01, rel=1e-12) and adapter.at_floor
+    assert values[0] > values[1] > values[2] and adapter.final >= min(values)
+    assert adapter.update(1.0) == pytest.approx(0.01, rel=1e-12)  # far below: still clipped
+    free = DualAveraging(0.1, 0.8)
+    assert min(free.update(0.0) for _ in range(50)) < 1e-30 and not free.at_floor
+
+
+def test_hmc_stops_when_even_its_floor_step_is_too_large():
+    """Phi4 at m2 = 1e300 needs steps near 1e-150: the adaptation reaches its floor
+    (trajectory_length / max_leapfrog) and stops with an error instead of running 1e150
+    leapfrog steps per trajectory."""
+    start = time.process_time()
+    with pytest.raises(ValueError, match=r"step_size reached its floor .* 0\.001 .*"
+                       r"too stiff for 1000 leapfrog steps"):
+        hmc(Phi4((2, 2), m2=1e300, lam=1.0), 3, n_chains=2, generator=seeded())
+    assert time.process_time() - start < 5.0
+
+
+@pytest.mark.parametrize("sampler", [hmc, metropolis], ids=lambda f: f.__name__)
+def test_chain_that_never_moved_warns(sampler):
+    """The issue's call: with 5 burn-in steps the step size is still far too large at
+    m2 = 1e300 and no trajectory is accepted; the result says so."""
+    theory = Phi4((2, 2), m2=1e300, lam=1.0)
+    # (local moves from phi = 0.5 toward 0 lower the action; from 0 every move raises it)
+    init = torch.full((2, 4), 0.5 if sampler is hmc else 0.0, dtype=torch.float64)
+    kwargs = {"adapt_proposal_scale": False} if sampler is metropolis else {}
+    with pytest.warns(UnreliableEstimateWarning, match=r"moved in 0\.0% of its steps"):
+        res = sampler(theory, 3, n_chains=2, n_burnin=5, init=init, generator=seeded(),
+                      **kwargs)
+    assert res.acceptance == 0.0 and torch.equal(res.samples[:, -1], init)
+
+
+def test_chain_with_few_distinct_states_warns_and_a_good_chain_does_not():
+    cold = Ising((4, 4), temperature=0.5)
+    with pytest.warns(UnreliableEstimateWarning, match=r"visited only 2 distinct states"):
+        wolff(cold, 20, n_chains=2, n_burnin=10, generator=seeded())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnreliableEstimateWarning)
+        res = hmc(FreeScalar((2, 2), m2=1.0), 20, n_chains=2, n_burnin=50, generator=seeded())
+    assert res.acceptance > 0.5
+
+
+class _NaNBeyond(Phi4):
+    """phi^4 whose action (and local action) is NaN wherever some |phi| exceeds 1.2."""
+
+    def action(self, x):
+        return torch.where(x.abs().amax(1) > 1.2, torch.nan, super().action(x))
+
+    def local_action(self, x):
+        return torch.where(x.abs() > 1.2, torch.nan, super().local_action(x))
+
+
+@pytest.mark.parametrize("sampler", [hmc, metropolis], ids=lambda f: f.__name__)
+def test_proposals_with_a_nan_action_are_counted_and_reported(sampler):
+    theory = _NaNBeyond((2, 2), m2=1.0, lam=1.0)
+    with pytest.warns(UnreliableEstimateWarning, match="NaN action") as caught:
+        res = sampler(theory, 50, n_chains=4, n_burnin=20, generator=seeded(),
+                      init=torch.zeros(4, 4, dtype=torch.float64))
+    n_nan = res.info["n_nan_action"]
+    assert n_nan > 0
+    message = next(str(w.message) for w in caught if "NaN action" in str(w.message))
+    assert f"{n_nan} of " in message
+    assert res.samples.abs().max() <= 1.2 and res.samples.isfinite().all()  # all rejected
+    with warnings.catch_warnings():  # a finite action: nothing counted
+        warnings.simplefilter("ignore", UnreliableEstimateWarning)
+        clean = sampler(Phi4((2, 2), m2=1.0, lam=1.0), 10, n_chains=2, n_burnin=5,
+                        generator=seeded())
+    assert clean.info["n_nan_action"] == 0
+
+
+class _ColumnAction(Phi4):
+    def action(self, x):
+        return super().action(x)[:, None]
+
+
+class _ColumnLocalAction(Phi4):
+    def local_action(self, x):
+        return super().local_action(x).sum(1)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: hmc(_ColumnAction((2, 2), m2=1.0, lam=1.0), 3), ValueError,
+         r"_ColumnAction.action\(x\) must return one action per configuration, shape \(16,\), "
+         r"got \(16, 1\)"),
+        (lambda: metropolis(_ColumnLocalAction((2, 2), m2=1.0, lam=1.0), 3), ValueError,
+         r"_ColumnLocalAction.local_action\(x\) must return shape \(n_chains, n_sites\)"),
+        (lambda: hmc(PHI4, 10**12), ValueError, "n_samples"),
+        (lambda: hmc(PHI4, 3, n_burnin=10**12), ValueError, "n_burnin"),
+        (lambda: wolff(ISING, 3, thin=10**10), ValueError, "thin"),
+        (lambda: metropolis(ISING, 3, n_chains=10**12), ValueError, "n_chains"),
+        (lambda: hmc(PHI4, 3, max_leapfrog=0), ValueError, "max_leapfrog"),
+        (lambda: wolff(ISING, 3, device="bogus"), ValueError, "device"),
+    ],
+)
+def test_broken_theories_and_runaway_sizes_are_refused_before_work(call, error, match):
+    start = time.process_time()
+    with pytest.raises(error, match=match):
+        call()
+    assert time.process_time() - start < 1.0

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from skphys._torch_utils import init_parameters
 from skphys.flows import (
     MERA,
+    AffineMap,
+    LogitMap,
     block_coupling,
     block_ode,
     level_depths,
@@ -163,6 +165,45 @@ def test_causal_cone_contains_every_influential_latent(site, depth):
     assert not (influence & ~cone).any()
     assert influence.sum() > 0.8 * cone.sum()  # the cone is tight, not the whole lattice
     assert cone.sum() < 256
+
+
+@pytest.mark.parametrize("depth", [1, (2, 1, 1)])
+def test_receptive_field_is_the_dual_of_the_causal_cone_and_holds_every_moved_site(depth):
+    mera = _mera((8, 8), "coupling", seed=9, scale=0.3, depth=depth)
+    eye = torch.eye(64, dtype=torch.bool).view(64, 8, 8)
+    fields = torch.stack([mera.receptive_field(latent).flatten() for latent in eye])
+    cones = torch.stack([mera.causal_cone(site).flatten() for site in eye])
+    assert torch.equal(fields, cones.T)  # site s in field(i) <=> latent i in cone(s)
+    z = torch.randn(1, 1, 8, 8, generator=torch.Generator().manual_seed(10),
+                    dtype=torch.float64)
+    jacobian = torch.autograd.functional.jacobian(
+        lambda flat: mera(flat.view(1, 1, 8, 8))[0].flatten(), z.flatten())  # (site, latent)
+    moved = (jacobian != 0).T
+    assert not (moved & ~fields).any()
+    if depth == 1:  # a level-0 latent moves a 4 x 4 region, never the whole image
+        level0 = mera.levels.flatten() == 0
+        assert fields[level0].sum(1).max() == 16 and moved[level0].sum(1).min() > 1
+
+
+@pytest.mark.parametrize("output_map", [LogitMap(-1.0, 16.0, alpha=0.1), AffineMap(0.0, 17.0)])
+def test_output_map_ends_the_flow_with_its_log_det(output_map):
+    """G with an output map is the bijection onto the data interval, with the exact
+    log-determinant (autograd Jacobian) and an exact inverse; its causal cone is unchanged."""
+    mera = _mera((4, 4), "coupling", seed=11, scale=0.2)
+    plain_cone = mera.causal_cone(torch.eye(16, dtype=torch.bool)[5].view(4, 4))
+    mera.output_map = output_map.double()
+    z = torch.randn(16, generator=torch.Generator().manual_seed(12), dtype=torch.float64)
+    x, log_det = mera(z.view(1, 1, 4, 4))
+    jacobian = torch.autograd.functional.jacobian(
+        lambda flat: mera(flat.view(1, 1, 4, 4))[0].flatten(), z)
+    assert abs(log_det.item() - torch.linalg.slogdet(jacobian).logabsdet.item()) < 1e-10
+    z_back, log_det_inv = mera.inverse(x)
+    assert (z_back.flatten() - z).abs().max() < 1e-10 and abs(log_det + log_det_inv) < 1e-10
+    if isinstance(output_map, LogitMap):
+        margin = 17.0 * 0.1 / 0.8  # the logistic image (low - d, high + d)
+        assert x.min() > -1.0 - margin and x.max() < 16.0 + margin
+    assert torch.equal(mera.causal_cone(torch.eye(16, dtype=torch.bool)[5].view(4, 4)),
+                       plain_cone)
 
 
 def test_fourier_layer_spreads_every_site_over_the_lattice():

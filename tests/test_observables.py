@@ -375,3 +375,27 @@ def test_invalid_arguments():
     for t in (0, 7, 2.0):
         with pytest.raises(ValueError, match=r"t must be an int in \[1, 6\]"):
             correlation_length(np.ones((2, 64)), (8, 8), t=t)
+
+
+# -- complex and overflowing input ----------------------------------------------------------------
+@pytest.mark.parametrize("x", [np.ones((3, 4), dtype=complex),
+                               torch.ones(3, 4, dtype=torch.complex128)],
+                         ids=["numpy", "torch"])
+@pytest.mark.parametrize("observable", [magnetization, two_point_susceptibility,
+                                        lambda x: two_point_function(x, (2, 2))])
+def test_complex_configurations_are_refused_not_cast(observable, x):
+    """Casting would drop the imaginary parts (numpy and torch only warn); a complex field
+    is stored as real rows instead."""
+    with pytest.raises(TypeError, match="x must .*real numbers.*complex"):
+        observable(x)
+
+
+def test_energy_that_overflows_to_nan_warns():
+    """phi^4 at |phi| = 1e300: the quartic and hopping terms overflow to +inf and -inf, whose
+    sum is NaN; the finite configuration's NaN energy is reported, not returned silently."""
+    theory = Phi4((2, 2), m2=1.0, lam=1.0)
+    x = np.array([[1e300] * 4, [0.5] * 4])
+    with pytest.warns(RuntimeWarning, match=r"energy of Phi4 is NaN for 1 of 2 finite"):
+        e = energy_per_site(theory, x)
+    assert np.isnan(e[0]) and e[1] == pytest.approx(float(theory.action(torch.tensor(x[1:])))
+                                                     / 4)

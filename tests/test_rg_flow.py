@@ -177,6 +177,8 @@ def test_inpaint_resamples_only_masked_sites(trained):
     assert np.unique(Y[0, :, 5]).size > 5  # the chain moves
     cone = trained.causal_cone(mask)
     assert cone[mask].all() and cone.sum() < 16 or cone.all()
+    with pytest.raises(ValueError, match="mask selects no site"):
+        trained.inpaint(X, np.zeros(16, dtype=bool), n_samples=2)
 
 
 def test_mix_takes_levels_from_each_side(trained):
@@ -196,6 +198,10 @@ def test_bulk_correlation_frame(trained):
     assert df["distance"].max() == pytest.approx(np.sqrt(8))
     # a trained RG flow leaves its bulk nearly uncorrelated (sampling noise ~ 1/sqrt(2000))
     assert df["correlation"].abs().max() < 0.25
+    # a chain that never moved: undefined correlations, with a warning, never silently
+    stuck = np.repeat(trained.sample(1), 10, axis=0)
+    with pytest.warns(skphys.UnreliableEstimateWarning, match="16 of 16 latent coordinates"):
+        assert trained.bulk_correlation(X=stuck)["correlation"].isna().all()
 
 
 @pytest.mark.parametrize("theory, flow, error, match", [

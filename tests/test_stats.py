@@ -17,6 +17,7 @@ from skphys.lattice.stats import (
     autocorrelation,
     bootstrap,
     ess,
+    importance_mean,
     jackknife,
     log_mean_exp,
     mean_error,
@@ -323,3 +324,50 @@ def test_log_mean_exp_properties(log_w, shift):
     value = log_mean_exp(log_w)
     assert log_w.min() - 1e-9 <= value <= log_w.max() + 1e-9
     assert log_mean_exp(log_w + shift) == pytest.approx(value + shift, abs=1e-9)
+
+
+# -- extreme magnitudes, NaN and complex data -----------------------------------------------------
+@pytest.mark.parametrize("scale", [1e-300, 1e160, 1e300])
+def test_gamma_method_is_scale_free_up_to_the_float64_limits(scale):
+    """tau_int and the autocorrelation do not depend on the units; the mean and its error
+    scale with them. Squares of |x| > 1e154 overflow, so the series is rescaled first."""
+    x = ar1(0.6, (2, 2000), seed=4)
+    ref_tau, ref_mean = tau_int(x), mean_error(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warnings either
+        tau, mean = tau_int(x * scale), mean_error(x * scale)
+        rho = autocorrelation(x * scale)
+    assert tau.window == ref_tau.window
+    assert tau.tau == pytest.approx(ref_tau.tau, rel=1e-12)
+    assert mean.mean == pytest.approx(ref_mean.mean * scale, rel=1e-12)
+    assert mean.error == pytest.approx(ref_mean.error * scale, rel=1e-12)
+    np.testing.assert_allclose(rho, autocorrelation(x), rtol=1e-10, atol=1e-14)
+
+
+def test_importance_mean_of_huge_values_does_not_overflow():
+    values = np.array([1.0, 3.0, 5.0]) * 1e300
+    mean, error = importance_mean(values, [0.0, 0.0, -np.inf])
+    assert mean == pytest.approx(2e300) and error == pytest.approx(0.7071067811865476e300)
+
+
+@pytest.mark.parametrize("resample", [bootstrap, jackknife], ids=lambda f: f.__name__)
+def test_resampling_refuses_nan_complex_data_and_a_bad_func(resample):
+    x = np.arange(10.0)
+    kwargs = {"n_blocks": 5} if resample is jackknife else {"random_state": 0}
+    with pytest.raises(ValueError, match=r"samples\[1\] must contain only finite values, got "
+                       r"1 NaN"):
+        resample(np.cov, x, np.where(x == 3, np.nan, x), **kwargs)
+    with pytest.raises(TypeError, match=r"samples\[0\] must hold real numbers, got complex"):
+        resample(np.mean, x + 1j, **kwargs)
+    with pytest.raises(TypeError, match="the value of func must hold real numbers"):
+        resample(lambda a: a.mean() * 1j, x, **kwargs)
+    with pytest.raises(TypeError, match="func must be callable"):
+        resample("mean", x, **kwargs)
+
+
+def test_complex_series_are_refused_not_cast():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's ComplexWarning would be an error too
+        for fn in (tau_int, mean_error, autocorrelation):
+            with pytest.raises(TypeError, match="x must hold real numbers, got complex"):
+                fn(torch.tensor([1.0, 2.0, 3.0]) * 1j)

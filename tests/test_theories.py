@@ -11,6 +11,14 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from _fuzzing import (
+    BareNotImplemented,
+    ColumnAction,
+    IntegerAction,
+    NoAction,
+    NumpyAction,
+    ScalarAction,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.base import clone
@@ -497,3 +505,63 @@ def test_sign_flip_changes_the_action_in_a_field():
     theory = Phi4InField((4, 4), -4.0, 8.0, h=0.3)
     x = theory.initial_state(3, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(theory.action(x) - theory.action(-x), -0.6 * x.sum(1))
+
+
+# -- the action-shape check where a theory is first used --------------------------------------
+
+
+class _Float32Action(LatticeTheory):
+    def action(self, x):
+        return x.square().sum(1).float()
+
+
+@pytest.mark.parametrize(
+    "theory_cls, error, match",
+    [
+        (ScalarAction, ValueError, r"ScalarAction.action\(x\) must return one action per "
+         r"configuration, shape \(3,\), got \(\): it returned one number for the whole batch"),
+        (ColumnAction, ValueError, r"ColumnAction.action\(x\) .* shape \(3,\), got \(3, 1\): "
+         r"squeeze the trailing axis"),
+        (NumpyAction, TypeError, r"NumpyAction.action\(x\) must return a torch.Tensor .* got "
+         r"ndarray"),
+        (IntegerAction, TypeError, r"IntegerAction.action\(x\) must return a real "
+         r"floating-point tensor .* got torch.int64"),
+        (_Float32Action, TypeError, r"_Float32Action.action\(x\) must return the dtype of x "
+         r"\(torch.float64\), got torch.float32"),
+        (NoAction, NotImplementedError, r"NoAction must define action\(x\)"),
+        (BareNotImplemented, NotImplementedError, r"BareNotImplemented must define "
+         r"action\(x\)"),
+    ],
+)
+def test_evaluate_action_names_the_theory_and_what_is_wrong(theory_cls, error, match):
+    from skphys.lattice._theory import evaluate_action
+
+    with pytest.raises(error, match=match):
+        evaluate_action(theory_cls((2, 2)), torch.ones(3, 4, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("theory", [
+    Phi4((2, 2), m2=-1.0, lam=1.0), FreeScalar((2, 2), m2=1.0), XY((2, 2), temperature=1.0),
+    ComplexPhi4((2, 2), t=1.0, mu=4.5, lam=1.0), Ising((2, 2), temperature=2.0),
+    IsingDual((2, 2), temperature=2.0)], ids=lambda t: type(t).__name__)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_evaluate_action_passes_every_builtin_theory(theory, dtype):
+    from skphys.lattice._theory import evaluate_action
+
+    x = theory.initial_state(5, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    x.requires_grad_(True)
+    action = evaluate_action(theory, x, finite=True)
+    assert action.shape == (5,) and action.dtype == dtype
+    assert torch.equal(action.detach(), theory.action(x).detach())
+    assert action.requires_grad  # the training losses differentiate through it
+
+
+def test_evaluate_action_finite_names_the_theory_and_the_count():
+    from skphys.lattice._theory import evaluate_action
+
+    theory = Phi4((2, 2), m2=1.0, lam=1.0)
+    x = torch.tensor([[0.5] * 4, [1e300] * 4, [0.0] * 4], dtype=torch.float64)
+    assert torch.isnan(evaluate_action(theory, x)[1])  # samplers count and reject these
+    with pytest.raises(ValueError, match=r"the action of Phi4 is not finite \(NaN or inf\) for "
+                       r"1 of 3 configurations"):
+        evaluate_action(theory, x, finite=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from ..lattice._mcmc_result import ChainQualityWarning
     from ..lattice.mcmc import hmc, metropolis, wolff
 
     samplers: dict[str, Callable[..., Any]] = {"hmc": hmc, "metropolis": metropolis,
@@ -113,9 +115,11 @@ def run(args: argparse.Namespace) -> int:
     generator = torch.Generator(device=device).manual_seed(args.seed)
     print(f"{theory!r}: {name}, {n_chains} chains x {n_per_chain} samples on {device}")
     start = time.perf_counter()
-    result = sampler(theory, n_per_chain, n_chains=n_chains, n_burnin=args.burnin,
-                     thin=args.thin, generator=generator, device=device,
-                     dtype=getattr(torch, args.dtype), progress=not args.quiet)
+    with warnings.catch_warnings():  # the table below checks the chains and says why
+        warnings.simplefilter("ignore", ChainQualityWarning)
+        result = sampler(theory, n_per_chain, n_chains=n_chains, n_burnin=args.burnin,
+                         thin=args.thin, generator=generator, device=device,
+                         dtype=getattr(torch, args.dtype), progress=not args.quiet)
     total = time.perf_counter() - start
 
     table = observable_table(theory, result.samples)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from .._constraints import Boolean, Constraint, Integer, Optional
+from .._constraints import MAX_LAYERS, Boolean, Constraint, Integer, Optional
 from .._docstrings import fill_doc
 from .._parameter_object import Architecture
 from ..autoregressive import (
@@ -20,6 +20,7 @@ from ..autoregressive import (
     Bernoulli,
     BetaMixture,
     MADENetwork,
+    NormalMixture,
     PixelCNNNetwork,
 )
 from ..autoregressive._model import SiteNetwork
@@ -27,21 +28,26 @@ from ..lattice._theory import check_shape
 
 __all__ = ["PixelCNN", "MADE"]
 
-_DOFS = ("spin", "angle")
+_DOFS = ("spin", "angle", "real")
 
 # the parameters both architectures share, documented once
 _SHARED_PARAMETERS = """\
 residual : bool, default=True
         Residual connections between the hidden layers.
     n_components : int, default=4
-        Beta components per angle conditional (mixtures of Beta laws on
-        ``theta / 2 pi``); unused for spins (Bernoulli conditionals).
+        Components per conditional of an angle (mixtures of Beta laws on ``theta / 2 pi``)
+        or of a real field (mixtures of normal laws,
+        :class:`~skphys.autoregressive.NormalMixture`); unused for spins (Bernoulli
+        conditionals).
     z2_mixture : bool or None, default=None
-        Symmetrize the density over the flip ``s -> -s`` (``theta -> -theta`` for angles),
-        ``q(x) = [q(x) + q(-x)] / 2``. None lets the estimator decide: on for VAN training
-        (``fit()`` with a theory whose action has that symmetry, Ising and XY), where it
-        stops the model from collapsing onto one of the symmetric phases; off for
-        ``fit(X)``, whose data decide. :meth:`build` called with None: off.
+        Symmetrize the density over the flip ``s -> -s`` (``theta -> -theta`` for angles,
+        ``x -> -x`` for real fields),
+        ``q(x) = [q(x) + q(-x)] / 2``. None lets the estimator decide: on whenever its
+        ``theory`` declares that symmetry (Ising, XY, Phi4, FreeScalar): in VAN training,
+        where it stops the model from collapsing onto one of the symmetric phases, and in
+        ``fit(X)`` with a theory, whose learned action then has the symmetry exactly (a
+        flow trained on ``as_theory()`` is then equivariant); off for ``fit(X)`` without a
+        theory, whose data decide. :meth:`build` called with None: off.
     rotation_symmetric : bool or None, default=None
         Angles only: make the model exactly invariant under global rotations
         ``theta -> theta + c`` (the U(1) symmetry of the XY model) by drawing the first angle
@@ -56,9 +62,9 @@ _BUILD_DOC = """Build a new autoregressive model (parameters initialized by PyTo
         ----------
         lattice_shape : tuple of int
             Lattice extents (each >= 2); sites in row-major order.
-        dof : {"spin", "angle"}, default="spin"
-            Spins ``+1/-1`` (Bernoulli conditionals) or angles in ``[0, 2 pi)`` (Beta
-            mixtures).
+        dof : {"spin", "angle", "real"}, default="spin"
+            Spins ``+1/-1`` (Bernoulli conditionals), angles in ``[0, 2 pi)`` (Beta
+            mixtures) or real values (Gaussian mixtures).
         z2_mixture, rotation_symmetric : bool or None, default=None
             The resolved settings (the estimator passes its ``z2_mixture_`` and
             ``rotation_symmetric_``); None takes this object's own value, and None there
@@ -82,7 +88,7 @@ class _AutoregressiveArchitecture(Architecture):
     rotation_symmetric: bool | None
 
     _common_constraints: ClassVar[dict[str, Constraint]] = {
-        "n_layers": Integer(1),
+        "n_layers": Integer(1, MAX_LAYERS),
         "hidden_channels": Integer(1),
         "residual": Boolean(),
         "n_components": Integer(1),
@@ -108,7 +114,8 @@ class _AutoregressiveArchitecture(Architecture):
         rotation = self.rotation_symmetric if rotation_symmetric is None else rotation_symmetric
         if rotation and dof != "angle":
             raise ValueError(f"rotation_symmetric=True needs dof='angle', got dof={dof!r}")
-        conditional = Bernoulli() if dof == "spin" else BetaMixture(self.n_components)
+        conditional = (Bernoulli() if dof == "spin" else BetaMixture(self.n_components)
+                       if dof == "angle" else NormalMixture(self.n_components))
         network = self._network(shape, conditional.n_inputs, conditional.n_params)
         return AutoregressiveModel(math.prod(shape), network, conditional,
                                    z2_mixture=bool(z2), rotation_symmetric=bool(rotation))
@@ -131,12 +138,12 @@ class PixelCNN(_AutoregressiveArchitecture):
     Parameters
     ----------
     n_layers : int, default=3
-        Masked convolutions (>= 1).
+        Masked convolutions (1 to 1000).
     hidden_channels : int, default=32
         Channels of the hidden layers.
     half_kernel_size : int or None, default=None
-        Half-width of the first (type-A) kernel; None: ``max(shape) - 1``, which sees every
-        earlier site.
+        Half-width of the first (type-A) kernel, from 1 to ``max(shape) - 1``; None:
+        ``max(shape) - 1``, which sees every earlier site.
     {shared}
 
     See Also
@@ -159,7 +166,7 @@ class PixelCNN(_AutoregressiveArchitecture):
 
     _parameter_constraints = {
         **_AutoregressiveArchitecture._common_constraints,
-        "half_kernel_size": Optional(Integer(0)),
+        "half_kernel_size": Optional(Integer(1)),
     }
 
     def __init__(self, *, n_layers: int = 3, hidden_channels: int = 32,
@@ -178,6 +185,12 @@ class PixelCNN(_AutoregressiveArchitecture):
         if len(shape) > 2:
             raise ValueError(f"PixelCNN needs a 1-D or 2-D lattice, got {tuple(shape)}; use "
                              f"network=MADE()")
+        widest = max(shape) - 1
+        if self.half_kernel_size is not None and self.half_kernel_size > max(widest, 1):
+            raise ValueError(
+                f"half_kernel_size={self.half_kernel_size} is wider than the lattice "
+                f"{tuple(shape)} needs: at most {max(widest, 1)} (max(shape) - 1, which sees "
+                f"every earlier site)")
 
     def _network(self, shape, in_channels, out_channels):
         return PixelCNNNetwork(shape, in_channels, out_channels,
@@ -200,7 +213,7 @@ class MADE(_AutoregressiveArchitecture):
     Parameters
     ----------
     n_layers : int, default=3
-        Hidden layers (>= 1).
+        Hidden layers (1 to 1000).
     hidden_channels : int, default=4
         Hidden units per site (``hidden_channels * n_sites`` per hidden layer).
     {shared}

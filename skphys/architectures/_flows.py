@@ -10,7 +10,9 @@ Each stores its parameters, checks them (``_parameter_constraints``) and builds 
 from __future__ import annotations
 
 from .._constraints import (
+    MAX_LAYERS,
     Boolean,
+    Constraint,
     Instance,
     Integer,
     IntegerWith,
@@ -18,10 +20,12 @@ from .._constraints import (
     OneOf,
     Optional,
     Options,
+    Real,
 )
 from .._parameter_object import Architecture
 from ..flows._blocks import block_coupling, block_ode
 from ..flows._continuous import _FIXED_STEP_METHODS
+from ..flows._dequantization import AffineMap, LogitMap
 from ..flows._mera import level_depths, max_levels
 from ..flows._model import (
     _ACTIVATIONS,
@@ -105,11 +109,12 @@ class CouplingFlow(_FlowArchitecture):
     Parameters
     ----------
     n_layers : int, default=6
-        Coupling layers.
+        Coupling layers (at most 1000).
     hidden_channels : int or tuple of int, default=(16, 16)
         Hidden channels of each coupling network, one entry per hidden convolution.
     kernel_size : int, default=3
-        Convolution kernel size (odd).
+        Convolution kernel size (odd); its periodic padding, ``kernel_size // 2``, must not
+        exceed the smallest lattice extent.
     activation : {"tanh", "leaky_relu", "silu"}, default="tanh"
         Activation between convolutions; a Z2-equivariant flow needs the odd ``"tanh"``.
     final_tanh : bool, default=True
@@ -139,7 +144,7 @@ class CouplingFlow(_FlowArchitecture):
     """
 
     _parameter_constraints = {
-        "n_layers": Integer(1),
+        "n_layers": Integer(1, MAX_LAYERS),
         "hidden_channels": IntTuple(1, allow_int=True),
         "kernel_size": IntegerWith(1, lambda n: n % 2 == 1, "an odd int >= 1"),
         "activation": Options(*_ACTIVATIONS),
@@ -182,6 +187,15 @@ class CouplingFlow(_FlowArchitecture):
                 f"{prefix}z2_equivariant=False"
             )
 
+    def _check_lattice(self, shape: tuple[int, ...], prefix: str = "") -> None:
+        if isinstance(self.kernel_size, int) and self.kernel_size // 2 > min(shape):
+            raise ValueError(
+                f"{prefix}kernel_size={self.kernel_size} is too large for the lattice "
+                f"{tuple(shape)}: its periodic padding ({self.kernel_size // 2} sites) would "
+                f"wrap around the smallest extent, {min(shape)}; use {prefix}kernel_size <= "
+                f"{2 * min(shape) + 1}"
+            )
+
     def _flow(self, shape, channels, theory, params):
         return coupling_flow(
             shape, channels, n_layers=params["n_layers"],
@@ -212,8 +226,9 @@ class ContinuousFlow(_FlowArchitecture):
         ``"explicit_adams"``, ``"implicit_adams"``, or adaptive ``"dopri5"``, ``"dopri8"``,
         ``"bosh3"``, ``"fehlberg2"``, ``"adaptive_heun"``.
     ode_steps : int, default=10
-        Minimum number of steps of a fixed-step solver; stiffer velocities get more, so that
-        the integrated divergence stays the log-determinant of the discrete map.
+        Minimum number of steps (at most 1000) of a fixed-step solver; stiffer velocities
+        get more, so that the integrated divergence stays the log-determinant of the
+        discrete map.
     adjoint : bool, default=False
         Adjoint backpropagation through the ODE (memory independent of the steps).
     fourier_layer : bool, default=True
@@ -236,7 +251,7 @@ class ContinuousFlow(_FlowArchitecture):
         "n_frequencies": Integer(1),
         "n_time_kernels": Integer(1),
         "ode_method": Options(*_ODE_METHODS),
-        "ode_steps": Integer(1),
+        "ode_steps": Integer(1, MAX_LAYERS),
         "adjoint": Boolean(),
         "fourier_layer": Boolean(),
     }
@@ -269,6 +284,24 @@ class ContinuousFlow(_FlowArchitecture):
 
 
 # -- RGFlow -----------------------------------------------------------------------------------
+_DATA_MAPS = {"logit": LogitMap, "affine": AffineMap}
+
+
+class _Interval(Constraint):
+    """A pair ``(low, high)`` of finite reals with ``low < high``."""
+
+    def describe(self) -> str:
+        return "a pair (low, high) of finite reals with low < high"
+
+    def check(self, name, value):
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise self._type_error(name, value)
+        low, high = (Real().check(name, v) for v in value)
+        if not low < high:
+            raise self._value_error(name, value)
+        return (low, high)
+
+
 class _BlockArchitecture(Architecture):
     """What MERAFlow asks of its ``block``: ``build(channels, block_shape, z2_equivariant=)``."""
 
@@ -301,8 +334,9 @@ class CouplingBlock(_BlockArchitecture):
     Parameters
     ----------
     n_layers : int, default=4
-        Coupling layers per block bijector; their masks cycle through the two checkerboard
-        colours of the block and its two halves (:func:`skphys.flows.block_masks`).
+        Coupling layers per block bijector (at most 1000); their masks cycle through the
+        two checkerboard colours of the block and its two halves
+        (:func:`skphys.flows.block_masks`).
     hidden_channels : int or tuple of int, default=(16, 16)
         Hidden widths of each coupling's MLP, one entry per hidden layer.
 
@@ -320,7 +354,7 @@ class CouplingBlock(_BlockArchitecture):
     """
 
     _parameter_constraints = {
-        "n_layers": Integer(1),
+        "n_layers": Integer(1, MAX_LAYERS),
         "hidden_channels": IntTuple(1, allow_int=True),
     }
 
@@ -345,7 +379,7 @@ class ODEBlock(_BlockArchitecture):
     hidden_channels : int or tuple of int, default=(32, 32)
         Hidden widths of the velocity MLP, one entry per hidden layer.
     ode_steps : int, default=4
-        Minimum RK4 steps (more when the velocity is stiff).
+        Minimum RK4 steps (more when the velocity is stiff; at most 1000).
 
     Examples
     --------
@@ -362,7 +396,7 @@ class ODEBlock(_BlockArchitecture):
 
     _parameter_constraints = {
         "hidden_channels": IntTuple(1, allow_int=True),
-        "ode_steps": Integer(1),
+        "ode_steps": Integer(1, MAX_LAYERS),
     }
 
     def __init__(self, *, hidden_channels=(32, 32), ode_steps: int = 4):
@@ -391,9 +425,10 @@ class MERAFlow(_FlowArchitecture):
         Number of RG levels; default all (``log_b L``).
     depth : int, tuple of int or None, default=None
         Disentangler-decimator pairs per level (NeuralRG: 1), or one count per level, finest
-        first. None: 4 at the finest level and 1 at each coarser one, e.g. ``(4, 1, 1)`` on
-        an ``8 x 8`` lattice. The finest level holds most of the bulk variables and where
-        the flow falls short extra depth there tends to pay most (see :doc:`/results`).
+        first (each at most 1000). None: 4 at the finest level and 1 at each coarser one,
+        e.g. ``(4, 1, 1)`` on an ``8 x 8`` lattice. The finest level holds most of the bulk
+        variables and where the flow falls short extra depth there tends to pay most (see
+        :doc:`/results`).
     block : CouplingBlock or ODEBlock, default=CouplingBlock()
         The block bijector of every disentangler and decimator.
     prior : {"gaussian", "laplace"}, default="gaussian"
@@ -422,6 +457,16 @@ class MERAFlow(_FlowArchitecture):
         otherwise build level by level, for two FFTs per pass. Every latent then moves every
         site: the causal cone of any site is the whole lattice and ``RGFlow.inpaint`` is
         refused (set ``fourier_layer=False`` to inpaint).
+    data_range : tuple of float, optional
+        ``(low, high)``: the data lie in this interval (dequantized pixels of ``n`` grey levels
+        lie in ``[0, n)``, see :class:`skphys.preprocessing.Dequantizer`). ``G`` then ends
+        with the elementwise map ``data_map`` onto it, whose log-determinant is part of the
+        density: densities, samples and latents are on the data scale. ``fit`` refuses data
+        outside the interval. None: fields on the whole real line.
+    data_map : {"logit", "affine"}, default="logit"
+        With ``data_range``: the logistic map of the real line onto (slightly more than) the
+        interval (:class:`skphys.flows.LogitMap`, RealNVP's pre-processing; samples stay in
+        it), or the affine map of ``[-1, 1)`` onto it (:class:`skphys.flows.AffineMap`).
 
     Examples
     --------
@@ -439,20 +484,24 @@ class MERAFlow(_FlowArchitecture):
     _parameter_constraints = {
         "block_size": IntegerWith(2, lambda n: n & (n - 1) == 0, "a power of two >= 2"),
         "n_levels": Optional(Integer(1)),
-        "depth": Optional(OneOf(Integer(1), IntTuple(1), description="an int >= 1 or a "
-                                "non-empty tuple of ints >= 1 (one per level, finest first)")),
+        "depth": Optional(OneOf(Integer(1, MAX_LAYERS), IntTuple(1, high=MAX_LAYERS),
+                                description=f"an int >= 1 (at most {MAX_LAYERS}) or a "
+                                f"non-empty tuple of such ints (one per level, finest "
+                                f"first)")),
         "block": Instance(CouplingBlock, ODEBlock,
                           description="a skphys.CouplingBlock or skphys.ODEBlock"),
         "prior": Options(*_PRIORS),
         "z2_equivariant": Optional(Boolean()),
         "z2_mixture": Optional(Boolean()),
         "fourier_layer": Boolean(),
+        "data_range": Optional(_Interval()),
+        "data_map": Options(*_DATA_MAPS),
     }
 
     def __init__(self, *, block_size: int = 2, n_levels: int | None = None, depth=None,
                  block=CouplingBlock(), prior: str = "gaussian",
                  z2_equivariant: bool | None = None, z2_mixture: bool | None = None,
-                 fourier_layer: bool = True):
+                 fourier_layer: bool = True, data_range=None, data_map: str = "logit"):
         self.block_size = block_size
         self.n_levels = n_levels
         self.depth = depth
@@ -461,6 +510,8 @@ class MERAFlow(_FlowArchitecture):
         self.z2_equivariant = z2_equivariant
         self.z2_mixture = z2_mixture
         self.fourier_layer = fourier_layer
+        self.data_range = data_range
+        self.data_map = data_map
 
     def _check_consistency(self, params) -> None:
         if params["z2_mixture"] and params["z2_equivariant"]:
@@ -525,8 +576,11 @@ class MERAFlow(_FlowArchitecture):
             return block.build(channels, block_shape, z2_equivariant=equivariant)
 
         n_levels = params["n_levels"] or max_levels(shape, params["block_size"])
-        return mera_flow(
+        module = mera_flow(
             shape, channels, block_size=params["block_size"], n_levels=n_levels,
             depth=self._depth(n_levels), make_block=make_block, prior=params["prior"],
             z2_mixture=self._mixture(theory), fourier_layer=params["fourier_layer"],
         )
+        if params["data_range"] is not None:
+            module.bijector.output_map = _DATA_MAPS[params["data_map"]](*params["data_range"])
+        return module

@@ -12,7 +12,8 @@ __all__ = ["AutoregressiveModel"]
 
 
 class Conditional(Protocol):
-    """What the model uses of a per-site conditional (:class:`Bernoulli`, :class:`BetaMixture`)."""
+    """What the model uses of a per-site conditional (:class:`Bernoulli`, :class:`BetaMixture`,
+    :class:`NormalMixture`)."""
 
     n_inputs: int
     periodic: bool
@@ -83,7 +84,7 @@ class AutoregressiveModel(nn.Module):
         Sites per configuration.
     network : nn.Module
         Autoregressive network.
-    conditional : Bernoulli or BetaMixture
+    conditional : Bernoulli, BetaMixture or NormalMixture
         Per-site distribution.
     z2_mixture : bool, default=False
         Symmetrize the density over the flip: :math:`q(x) = [q(x) + q(\mathrm{flip}\,x)]/2`.

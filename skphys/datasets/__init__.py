@@ -5,7 +5,9 @@ Configurations are rows of 2-D arrays ``(n_samples, n_sites)`` in row-major site
 """
 
 from ._monte_carlo import make_ising, make_ising_dual, make_phi4, make_xy
+from ._path_integral import make_path_integral
 from ._schrodinger import make_schrodinger_1d, schrodinger_ground_state
 
-__all__ = ["make_ising", "make_ising_dual", "make_xy", "make_phi4", "make_schrodinger_1d",
+__all__ = ["make_ising", "make_ising_dual", "make_xy", "make_phi4", "make_path_integral",
+           "make_schrodinger_1d",
            "schrodinger_ground_state"]

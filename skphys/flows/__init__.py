@@ -10,6 +10,7 @@ from ._blocks import BlockMLP, BlockVelocity, block_coupling, block_masks, block
 from ._continuous import ContinuousBijector, EquivariantVelocity
 from ._convnet import CircularConvNet
 from ._coupling import AffineCoupling, checkerboard_mask
+from ._dequantization import AffineMap, LogitMap
 from ._fourier import FourierGaussian, momentum_orbits
 from ._mera import MERA, level_depths, max_levels, mera_levels
 from ._model import LatticeFlow, mera_flow
@@ -21,6 +22,8 @@ __all__ = [
     "checkerboard_mask",
     "CircularConvNet",
     "FourierGaussian",
+    "LogitMap",
+    "AffineMap",
     "momentum_orbits",
     "EquivariantVelocity",
     "ContinuousBijector",

@@ -113,6 +113,12 @@ def level_depths(depth: int | Sequence[int], n_levels: int) -> tuple[int, ...]:
     return tuple(int(d) for d in depths)
 
 
+def _spread(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A "block map" for the cones: every site of a block that holds a marked site is marked."""
+    hit = block.flatten(1).amax(1).view(-1, *(1,) * (block.dim() - 1))
+    return hit.expand_as(block), block.new_zeros(block.shape[0])
+
+
 class MERA(Bijector):
     """Hierarchical bijector ``x = G(z)`` on fields ``(batch, channels, *shape)``.
 
@@ -140,6 +146,11 @@ class MERA(Bijector):
         build level by level (for the Ising dual the quadratic part of the action couples
         all sites). The map stays bijective and exact, but every latent then moves every
         site: :meth:`causal_cone` is the whole lattice.
+    output_map : Bijector, optional
+        An elementwise bijector that ``G`` ends with (after the Fourier layer), e.g.
+        :class:`~skphys.flows.LogitMap` onto the interval of bounded data (pixel
+        intensities); its log-determinant is part of ``G``'s, so densities are on the data
+        scale. Being elementwise, it leaves :meth:`causal_cone` as it is.
 
     Examples
     --------
@@ -161,7 +172,8 @@ class MERA(Bijector):
 
     def __init__(self, shape: tuple[int, ...], block_size: int, n_levels: int,
                  make_block: Callable[[tuple[int, ...]], Bijector],
-                 depth: int | Sequence[int] = 1, *, fourier_layer: bool = False):
+                 depth: int | Sequence[int] = 1, *, fourier_layer: bool = False,
+                 output_map: Bijector | None = None):
         super().__init__()
         self.shape = tuple(shape)
         self.block_size = block_size
@@ -183,6 +195,7 @@ class MERA(Bijector):
         self.disentanglers = nn.ModuleList(make_block(block_shape) for _ in range(n_stages))
         self.decimators = nn.ModuleList(make_block(block_shape) for _ in range(n_stages))
         self.boundary = FourierGaussian(self.shape) if fourier_layer else None
+        self.output_map = output_map
         for level in range(n_levels):  # gather and scatter indices (not saved: derived)
             for shifted in (False, True):
                 order = self._block_order(level, shifted)
@@ -228,6 +241,21 @@ class MERA(Bijector):
 
     # -- the bijection ----------------------------------------------------------------------
     def forward(self, z):
+        x, log_det = self.forward_inner(z)
+        if self.output_map is not None:
+            x, ld = self.output_map(x)
+            log_det = log_det + ld
+        return x, log_det
+
+    def inverse(self, x):
+        if self.output_map is None:
+            return self.inverse_inner(x)
+        y, log_det = self.output_map.inverse(x)
+        z, ld = self.inverse_inner(y)
+        return z, log_det + ld
+
+    def forward_inner(self, z):
+        """``G`` without its output map: the field ``y`` on the real line, and its log-det."""
         x, log_det = z, z.new_zeros(z.shape[0])
         for level in reversed(range(self.n_levels)):
             index = self._sublattice(level)
@@ -243,8 +271,9 @@ class MERA(Bijector):
             log_det = log_det + ld
         return x, log_det
 
-    def inverse(self, x):
-        z, log_det = x, x.new_zeros(x.shape[0])
+    def inverse_inner(self, y):
+        """The inverse of :meth:`forward_inner` (from ``y``, before the output map)."""
+        z, log_det = y, y.new_zeros(y.shape[0])
         if self.boundary is not None:
             z, log_det = self.boundary.inverse(z)
         for level in range(self.n_levels):
@@ -271,20 +300,51 @@ class MERA(Bijector):
         if self.boundary is not None:  # the Fourier layer spreads any site over the lattice
             return sites.any().expand(self.shape).clone()
         cone = sites.to(torch.float32).view(1, 1, *self.shape)
-
-        def spread(block):
-            hit = block.flatten(1).amax(1).view(-1, *(1,) * (block.dim() - 1))
-            return hit.expand_as(block), block.new_zeros(block.shape[0])
-
         for level in range(self.n_levels):
             index = self._sublattice(level)
             sub = cone[index]
             for _ in self.stages[level]:
-                sub, _ = self._blockwise(spread, sub, level, True)
-                sub, _ = self._blockwise(spread, sub, level, False)
+                sub, _ = self._blockwise(_spread, sub, level, True)
+                sub, _ = self._blockwise(_spread, sub, level, False)
             cone = cone.clone()
             cone[index] = sub
         return cone.view(self.shape) > 0
+
+    def receptive_field(self, latents: torch.Tensor) -> torch.Tensor:
+        """Sites that a change of one of ``latents`` (boolean masks of ``shape``) can move.
+
+        The dual of :meth:`causal_cone`, walking ``G`` forwards from the latents: at each
+        level from the top down, every block (aligned, then shifted) that holds an
+        influential site makes all its sites influential. Site ``s`` is in the receptive
+        field of latent ``i`` exactly when ``i`` is in the causal cone of ``s``. With
+        ``fourier_layer`` it is the whole lattice.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skphys.flows import MERA, block_coupling
+        >>> mera = MERA((8, 8), 2, 3, lambda block: block_coupling(
+        ...     1, block, n_layers=2, hidden_channels=(4,), z2_equivariant=False))
+        >>> latent = torch.zeros(8, 8, dtype=torch.bool)
+        >>> latent[0, 1] = True  # a level-0 latent: a 4 x 4 region
+        >>> int(mera.receptive_field(latent).sum())
+        16
+        """
+        if tuple(latents.shape) != self.shape:
+            raise ValueError(f"latents must have shape {self.shape}, got "
+                             f"{tuple(latents.shape)}")
+        if self.boundary is not None:
+            return latents.any().expand(self.shape).clone()
+        field = latents.to(torch.float32).view(1, 1, *self.shape)
+        for level in reversed(range(self.n_levels)):
+            index = self._sublattice(level)
+            sub = field[index]
+            for _ in self.stages[level]:
+                sub, _ = self._blockwise(_spread, sub, level, False)
+                sub, _ = self._blockwise(_spread, sub, level, True)
+            field = field.clone()
+            field[index] = sub
+        return field.view(self.shape) > 0
 
     @property
     def levels(self) -> torch.Tensor:

@@ -8,7 +8,7 @@ observables
     Batched observables (magnetization, susceptibility, correlators, XY vortices, ...).
 exact
     Exact results: Kaufman's finite-lattice Ising partition function, Gaussian fields,
-    the Ising dual, Onsager's infinite-volume values.
+    the Ising dual, Onsager's infinite-volume values, the 0+1D path integral.
 stats
     Gamma-method autocorrelation, errors of means, bootstrap, jackknife, ESS.
 mcmc
@@ -21,6 +21,8 @@ reliability
 from . import exact, mcmc, observables, reliability, stats  # public submodules
 from ._complex import ComplexPhi4
 from ._ising_dual import IsingDual
+from ._path_integral import PathIntegral
+from ._prediction import PredictedAction, predict_action, prediction_coefficients
 from ._scalar import FreeScalar, Phi4
 from ._spin import XY, Ising
 from ._theory import THEORIES as _THEORIES
@@ -40,6 +42,10 @@ __all__ = [
     "XY",
     "Ising",
     "IsingDual",
+    "PathIntegral",
+    "PredictedAction",
+    "predict_action",
+    "prediction_coefficients",
     "THEORIES",
     "exact",
     "mcmc",

@@ -22,16 +22,24 @@ class DualAveraging:
         Target of the statistic.
     upper : float, optional
         Largest allowed value (e.g. 1 for a proposal scale that spans the whole circle).
+    lower : float, default=0
+        Smallest allowed value (a floor that keeps the cost of one update bounded, e.g. the
+        HMC step size that gives the largest allowed number of leapfrog steps). The iterates
+        are clipped to ``[lower, upper]``; :attr:`at_floor` says whether the last one was.
     """
 
     gamma = 0.05
     t0 = 10.0
     kappa = 0.75
 
-    def __init__(self, initial: float, target: float, *, upper: float = math.inf):
-        self.value = min(initial, upper)
+    def __init__(self, initial: float, target: float, *, upper: float = math.inf,
+                 lower: float = 0.0):
+        self.value = min(max(initial, lower), upper)
         self.target = target
         self._log_upper = math.log(upper)
+        self.lower = lower
+        self._log_lower = math.log(lower) if lower > 0 else -math.inf
+        self.at_floor = False
         self._mu = math.log(10 * initial)
         self._h_bar = 0.0
         self._log_bar = math.log(self.value)
@@ -43,7 +51,8 @@ class DualAveraging:
         w = 1.0 / (self._m + self.t0)
         self._h_bar = (1 - w) * self._h_bar + w * (self.target - statistic)
         log_value = self._mu - math.sqrt(self._m) / self.gamma * self._h_bar
-        log_value = min(log_value, self._log_upper)
+        self.at_floor = log_value <= self._log_lower
+        log_value = min(max(log_value, self._log_lower), self._log_upper)
         eta = self._m ** (-self.kappa)
         self._log_bar = eta * log_value + (1 - eta) * self._log_bar
         self.value = math.exp(log_value)

@@ -10,12 +10,14 @@ import torch
 from .._constraints import check_int, check_real
 from ._adaptation import DualAveraging
 from ._mcmc_result import (
+    MAX_UPDATES,
     MCMCResult,
     check_fraction,
     run_chains,
     start_chains,
+    warn_chain_quality,
 )
-from ._theory import LatticeTheory
+from ._theory import LatticeTheory, evaluate_action
 
 __all__ = ["hmc", "leapfrog"]
 
@@ -59,7 +61,7 @@ def leapfrog(
     step_size : float
         Leapfrog step :math:`\epsilon > 0`.
     n_steps : int
-        Number of steps (gradient evaluations), >= 1.
+        Number of steps (gradient evaluations), from 1 to 10^9.
 
     Returns
     -------
@@ -79,7 +81,7 @@ def leapfrog(
     True
     """
     step_size = check_real("step_size", step_size, low=0.0, low_inclusive=False)
-    n_steps = check_int("n_steps", n_steps, 1)
+    n_steps = check_int("n_steps", n_steps, 1, MAX_UPDATES)
     grad = theory.grad_action(x)
     x, p, _ = _integrate(theory.grad_action, x, p, grad, step_size, n_steps)
     return x, p
@@ -88,6 +90,23 @@ def leapfrog(
 def _n_leapfrog(trajectory_length: float, step_size: float) -> int:
     """``ceil(trajectory_length / step_size)``, ignoring rounding noise in the ratio."""
     return max(1, math.ceil(trajectory_length / step_size * (1 - 1e-12)))
+
+
+#: Trajectories in a row that the adapted step size may spend at its floor with the acceptance
+#: still below the target before the run stops: the action is too stiff for ``max_leapfrog``.
+_FLOOR_PATIENCE = 5
+
+
+def _check_leapfrog_count(trajectory_length: float, step_size: float, max_leapfrog: int) -> None:
+    """Refuse, before any work, a step that needs more than ``max_leapfrog`` leapfrog steps."""
+    if trajectory_length / step_size > max_leapfrog:
+        raise ValueError(
+            f"step_size={step_size:.3g} with trajectory_length={trajectory_length:.3g} needs "
+            f"{trajectory_length / step_size:.3g} leapfrog steps per trajectory, more than "
+            f"max_leapfrog={max_leapfrog}: give a larger step_size (at least "
+            f"{trajectory_length / max_leapfrog:.3g}), a shorter trajectory_length or a larger "
+            f"max_leapfrog"
+        )
 
 
 class _HMCKernel:
@@ -107,13 +126,19 @@ class _HMCKernel:
         self.trajectory_length = trajectory_length
         self.adapter = adapter
         self.step_size = step_size
-        self.action = theory.action(x)
+        self.action = evaluate_action(theory, x)
         if not torch.isfinite(self.action).all():
-            raise ValueError("the initial action is not finite for every chain; pass another init")
+            raise ValueError(
+                f"the initial action is not finite for every chain of {theory!r}: check its "
+                "parameters, or pass another init"
+            )
         self.grad = theory.grad_action(x)
         self.accepted = torch.zeros((), dtype=torch.int64, device=x.device)
+        self.n_nan = torch.zeros((), dtype=torch.int64, device=x.device)
+        self.n_proposals = 0
         self.n_trajectories = 0
         self.n_grad = 0
+        self._at_floor = 0
 
     def freeze(self) -> None:
         if self.adapter is not None:
@@ -126,6 +151,10 @@ class _HMCKernel:
             self.theory.grad_action, x, p, self.grad, self.step_size, n_steps
         )
         action_new = self.theory.action(x_new)
+        # A NaN action where the end point is finite is the theory's, not a diverged
+        # trajectory's: such proposals are rejected like the others but counted.
+        self.n_nan += (torch.isnan(action_new) & torch.isfinite(x_new).all(1)).sum()
+        self.n_proposals += x.shape[0]
         delta_h = action_new - self.action + 0.5 * (p_new.square() - p.square()).sum(1)
         # A diverged trajectory (non-finite delta_h) is always rejected.
         prob = torch.where(torch.isfinite(delta_h), torch.exp(-delta_h.clamp(min=0.0)), 0.0)
@@ -136,12 +165,28 @@ class _HMCKernel:
         self.action = torch.where(accept, action_new, self.action)
         if adapt:
             if self.adapter is not None:
-                self.step_size = self.adapter.update(prob.mean().item())
+                self._adapt(prob.mean().item())
         else:
             self.accepted += accept.sum()
             self.n_trajectories += 1
             self.n_grad += n_steps
         return x
+
+    def _adapt(self, acceptance: float) -> None:
+        """Next step size; stop when the floor cannot reach the target acceptance."""
+        assert self.adapter is not None
+        at_floor = self.step_size <= self.adapter.lower * (1 + 1e-9)
+        self._at_floor = self._at_floor + 1 if at_floor and acceptance < self.adapter.target else 0
+        if self._at_floor >= _FLOOR_PATIENCE:
+            max_leapfrog = round(self.trajectory_length / self.adapter.lower)
+            raise ValueError(
+                f"hmc cannot sample {self.theory!r}: the adapted step_size reached its floor "
+                f"trajectory_length / max_leapfrog = {self.adapter.lower:.3g} and the acceptance "
+                f"is still {acceptance:.2g} (target_acceptance={self.adapter.target}); the "
+                f"action is too stiff for {max_leapfrog} leapfrog steps per trajectory. Check "
+                f"the theory's couplings, or shorten trajectory_length or raise max_leapfrog"
+            )
+        self.step_size = self.adapter.update(acceptance)
 
 
 def hmc(
@@ -155,6 +200,7 @@ def hmc(
     step_size: float | None = None,
     target_acceptance: float = 0.8,
     adapt_step_size: bool = True,
+    max_leapfrog: int = 1000,
     init: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     device=None,
@@ -193,6 +239,12 @@ def hmc(
         Acceptance rate the adaptation aims at, in (0, 1).
     adapt_step_size : bool, default=True
         Tune the step size during burn-in.
+    max_leapfrog : int, default=1000
+        Most leapfrog steps per trajectory: a ``step_size`` below
+        ``trajectory_length / max_leapfrog`` is refused before any work, and that is the
+        floor of the adapted step size. When the adaptation stays at the floor with the
+        acceptance below the target for a few trajectories, the run stops with a ValueError
+        (the action is too stiff for these settings, usually absurd couplings).
     init : torch.Tensor, optional
         Initial states ``(n_chains, n_features)``; default ``theory.initial_state``.
     generator : torch.Generator, optional
@@ -211,14 +263,25 @@ def hmc(
     MCMCResult
         ``acceptance`` is the fraction of accepted trajectories after burn-in, ``step_size``
         the frozen step, ``n_evaluations`` the gradient evaluations per chain after burn-in
-        (one action evaluation per trajectory is not counted); ``info`` holds ``n_leapfrog``
-        and ``trajectory_length``.
+        (one action evaluation per trajectory is not counted); ``info`` holds ``n_leapfrog``,
+        ``trajectory_length`` and ``n_nan_action`` (proposals whose action was NaN at a
+        finite configuration: rejected, and warned about).
 
     Raises
     ------
     ValueError
         For the Ising model (discrete spins: use :func:`wolff` or :func:`metropolis`), for an
-        initial state with a non-finite action, and for invalid arguments.
+        initial state with a non-finite action, for an action whose shape is not
+        ``(n_chains,)``, for a step size that needs more than ``max_leapfrog`` leapfrog steps
+        (given, or adapted to reach the target acceptance), and for invalid arguments.
+
+    Warns
+    -----
+    UnreliableEstimateWarning
+        When the chains hardly moved (acceptance below
+        :data:`~skphys.lattice.reliability.MIN_ACCEPTANCE`) or visited too few distinct
+        states (:func:`~skphys.lattice.reliability.chain_problems`), and when proposals had a
+        NaN action (counted, and rejected).
 
     Notes
     -----
@@ -266,10 +329,17 @@ def hmc(
         step_size = trajectory_length / 10
     step_size = check_real("step_size", step_size, low=0.0, low_inclusive=False)
     target_acceptance = check_fraction("target_acceptance", target_acceptance)
+    max_leapfrog = check_int("max_leapfrog", max_leapfrog, 1)
+    _check_leapfrog_count(trajectory_length, step_size, max_leapfrog)
     x, generator = start_chains(
-        theory, n_chains, init=init, generator=generator, device=device, dtype=dtype
+        theory, n_chains, init=init, generator=generator, device=device, dtype=dtype,
+        n_samples=n_samples, n_updates=n_burnin + n_samples * thin,
     )
-    adapter = DualAveraging(step_size, target_acceptance) if adapt_step_size else None
+    adapter = (
+        DualAveraging(step_size, target_acceptance, lower=trajectory_length / max_leapfrog)
+        if adapt_step_size
+        else None
+    )
     kernel = _HMCKernel(theory, x, generator, trajectory_length, adapter, step_size)
     samples, wall_time = run_chains(
         kernel,
@@ -281,7 +351,7 @@ def hmc(
         method="hmc",
         end_burnin=kernel.freeze,
     )
-    return MCMCResult(
+    result = MCMCResult(
         samples=samples,
         acceptance=kernel.accepted.item() / (kernel.n_trajectories * n_chains),
         step_size=kernel.step_size,
@@ -291,5 +361,12 @@ def hmc(
         info={
             "n_leapfrog": _n_leapfrog(trajectory_length, kernel.step_size),
             "trajectory_length": trajectory_length,
+            "n_nan_action": int(kernel.n_nan.item()),
         },
     )
+    warn_chain_quality(
+        result, theory, n_nan=result.info["n_nan_action"], n_proposals=kernel.n_proposals,
+        remedy="Check the theory's couplings, or run more burn-in (n_burnin) or give a "
+        "smaller step_size."
+    )
+    return result

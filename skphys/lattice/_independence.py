@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .stats import _as_float_array
+
 __all__ = ["IndependenceChain", "independence_metropolis"]
 
 
@@ -76,13 +78,14 @@ def independence_metropolis(log_w, *, generator: torch.Generator | None = None,
     >>> chain.index.tolist(), chain.acceptance
     ([0, 1, 2], 1.0)
     """
-    if isinstance(log_w, torch.Tensor):
-        log_w = log_w.detach().cpu().numpy()
-    log_w = np.asarray(log_w, dtype=np.float64)
+    log_w = _as_float_array(log_w, "log_w")
     if log_w.ndim != 1 or log_w.size == 0:
         raise ValueError(f"log_w must be a non-empty 1-D array, got shape {log_w.shape}")
     if np.isnan(log_w).any() or np.isposinf(log_w).any():
         raise ValueError("log_w must not contain NaN or +inf")
+    if current_log_w is None and np.isneginf(log_w).all():
+        raise ValueError("log_w needs at least one finite value to start the chain from (all "
+                         "weights are zero)")
     n = log_w.size
     if generator is None:
         generator = torch.Generator()

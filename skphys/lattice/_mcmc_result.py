@@ -16,9 +16,19 @@ from numbers import Real
 import torch
 from tqdm.auto import tqdm
 
+from .._constraints import check_memory
+from .._torch_utils import resolve_device
+from ..exceptions import UnreliableEstimateWarning
+from . import reliability
 from ._theory import LatticeTheory
 
 __all__ = ["MCMCResult"]
+
+
+class ChainQualityWarning(UnreliableEstimateWarning):
+    """A sampler's chains hardly moved or visited few distinct states (the thresholds of
+    :mod:`skphys.lattice.reliability`); a caller that checks its chains itself, such as the
+    command line's tables, may silence exactly this warning."""
 
 
 @dataclass
@@ -46,17 +56,18 @@ class MCMCResult:
         ``"hmc"``, ``"metropolis"`` or ``"wolff"``.
     info : dict
         Method-specific extras: ``n_leapfrog`` and ``trajectory_length`` (HMC),
-        ``mean_cluster_size`` (Wolff).
+        ``mean_cluster_size`` (Wolff); ``n_nan_action`` (HMC, Metropolis): proposals whose
+        action (change) was NaN at a finite configuration, rejected and warned about.
 
     Examples
     --------
     >>> import torch
     >>> from skphys.lattice import Ising
     >>> from skphys.lattice.mcmc import wolff
-    >>> res = wolff(Ising((4, 4), temperature=2.5), 10, n_chains=3, n_burnin=5,
+    >>> res = wolff(Ising((4, 4), temperature=2.5), 20, n_chains=3, n_burnin=5,
     ...             generator=torch.Generator().manual_seed(0))
     >>> tuple(res.samples.shape), tuple(res.flat().shape)
-    ((3, 10, 16), (30, 16))
+    ((3, 20, 16), (60, 16))
     """
 
     samples: torch.Tensor
@@ -83,6 +94,27 @@ class MCMCResult:
 
 
 # -- argument checks shared by the samplers ------------------------------------------------------
+#: Most updates (burn-in plus production) one call runs per chain: beyond it a run takes days
+#: even at a microsecond per update, which is always a mistake in ``n_samples``, ``thin`` or
+#: ``n_burnin`` rather than a plan.
+MAX_UPDATES = 10**9
+
+
+def check_run_size(n_chains: int, n_samples: int, n_updates: int, n_features: int,
+                   dtype: torch.dtype, device: torch.device) -> None:
+    """Refuse, before allocating, a run whose stored samples exceed the device's memory or
+    that would run more than :data:`MAX_UPDATES` updates per chain."""
+    if n_updates > MAX_UPDATES:
+        raise ValueError(
+            f"n_burnin + n_samples * thin = {n_updates:.3g} updates per chain is more than "
+            f"{MAX_UPDATES:.0e} (days of work): use a smaller n_samples, thin or n_burnin"
+        )
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    check_memory(float(n_chains) * (n_samples + 4) * n_features * itemsize, device,
+                 f"n_chains={n_chains} chains of n_samples={n_samples} samples of "
+                 f"{n_features} values", "use a smaller n_samples or n_chains")
+
+
 def check_fraction(name: str, value) -> float:
     """Return ``value`` as a float in the open interval (0, 1), or raise naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, Real):
@@ -101,12 +133,15 @@ def start_chains(
     generator: torch.Generator | None,
     device,
     dtype: torch.dtype,
+    n_samples: int = 1,
+    n_updates: int = 1,
 ) -> tuple[torch.Tensor, torch.Generator]:
     """Validate the chain set-up and return the initial states and the generator to use.
 
     The device is ``device`` if given, else that of ``init``, else that of ``generator``, else
     the CPU. Without a ``generator`` a fresh ``torch.Generator`` with a non-deterministic seed
-    is created (the global RNG is never touched).
+    is created (the global RNG is never touched). ``n_samples`` stored and ``n_updates`` run
+    per chain are checked by :func:`check_run_size` before anything is allocated.
     """
     if not isinstance(theory, LatticeTheory):
         raise TypeError(f"theory must be a LatticeTheory, got {type(theory).__name__}")
@@ -117,13 +152,14 @@ def start_chains(
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {generator!r}")
     if device is not None:
-        device = torch.device(device)
+        device = resolve_device(device)  # the library's check: a ValueError naming it
     elif init is not None:
         device = init.device
     elif generator is not None:
         device = generator.device
     else:
         device = torch.device("cpu")
+    check_run_size(n_chains, n_samples, n_updates, theory.n_features, dtype, device)
     if generator is None:
         generator = torch.Generator(device=device)
         generator.seed()  # non-deterministic, like numpy's default_rng(None)
@@ -189,3 +225,40 @@ def _synchronize(device: torch.device) -> None:
     """Wait for queued CUDA work, so that wall times measure the computation."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def _distinct_rows(samples: torch.Tensor) -> int:
+    """Number of distinct configurations among ``samples`` ``(..., n_features)``.
+
+    Rows are compared through one fixed random projection (distinct states of a continuous or
+    spin field project to distinct numbers but for a measure-zero set), which costs one
+    matrix-vector product and a sort of ``n`` numbers instead of a sort of the rows.
+    """
+    rows = samples.reshape(-1, samples.shape[-1]).to(torch.float64)
+    weights = torch.rand(rows.shape[1], generator=torch.Generator().manual_seed(0),
+                         dtype=torch.float64).to(rows.device) + 0.5
+    return int(torch.unique(rows @ weights).numel())
+
+
+def warn_chain_quality(result: MCMCResult, theory: LatticeTheory, *, remedy: str,
+                       n_nan: int = 0, n_proposals: int = 0) -> None:
+    """Warn (:class:`~skphys.UnreliableEstimateWarning`, through
+    :mod:`skphys.lattice.reliability`) when the chains of ``result`` cannot support error
+    bars: they hardly moved or visited few distinct states (the distinct-state check only
+    once at least ``MIN_DISTINCT_STATES`` samples are stored); separately, when ``n_nan`` of
+    ``n_proposals`` proposals had a NaN action and were rejected."""
+    n_stored = result.n_chains * result.n_samples
+    n_distinct = (_distinct_rows(result.samples)
+                  if n_stored >= reliability.MIN_DISTINCT_STATES else None)
+    problems = reliability.chain_problems(
+        acceptance=result.acceptance, n_distinct=n_distinct,
+        n_states=reliability.state_count(theory))
+    reliability.warn_unreliable(problems, f"averages over these {result.method} chains",
+                                remedy, stacklevel=3, category=ChainQualityWarning)
+    if n_nan:
+        reliability.warn_unreliable(
+            [f"{n_nan} of {n_proposals} proposals had a NaN action at a finite configuration "
+             f"and were rejected"],
+            f"averages over these {result.method} chains of {type(theory).__name__}",
+            "The chains sample exp(-S) only where the action is a number: check the "
+            "theory's action.", stacklevel=3)

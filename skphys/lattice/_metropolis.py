@@ -13,6 +13,7 @@ from ._mcmc_result import (
     check_fraction,
     run_chains,
     start_chains,
+    warn_chain_quality,
 )
 from ._theory import LatticeTheory, checkerboard
 
@@ -34,9 +35,14 @@ class _MetropolisKernel:
         self.generator = generator
         self.adapter = adapter
         self.scale = scale
-        odd = checkerboard(theory.shape, device)
-        self.colours = (~odd, odd)
+        if isinstance(theory, LatticeTheory):  # the checkerboard colours by default
+            self.colours = theory.update_sets(device)
+        else:
+            odd = checkerboard(theory.shape, device)
+            self.colours = (~odd, odd)
         self.accepted = torch.zeros((), dtype=torch.int64, device=device)
+        self.n_nan = torch.zeros((), dtype=torch.int64, device=device)
+        self.n_proposals = 0
         self.n_sweeps = 0
 
     def freeze(self) -> None:
@@ -67,8 +73,13 @@ class _MetropolisKernel:
             proposal = self._propose(field, colour)
             delta = self.theory.local_action(proposal.view(batch, -1))
             delta = delta - self.theory.local_action(field.reshape(batch, -1))
+            # NaN (not a diverged +-inf) at a finite proposal: the theory's; counted, rejected.
+            nan = torch.isnan(delta) & colour & torch.isfinite(proposal).all(1)
+            self.n_nan += nan.sum()
+            self.n_proposals += batch * int(colour.sum())
             # Sites of one colour do not neighbour each other: independent decisions.
             prob = torch.sigmoid(-delta) if spins else torch.exp(-delta.clamp(min=0.0))
+            prob = torch.nan_to_num(prob, nan=0.0)  # a NaN action change: rejected
             u = torch.rand(prob.shape, generator=self.generator, device=x.device, dtype=x.dtype)
             accept = (u < prob) & colour
             field = torch.where(accept[:, None, :], proposal, field)
@@ -116,6 +127,9 @@ def metropolis(
     ----------
     theory : LatticeTheory
         A theory with a ``local_action`` (all but ``IsingDual``) on a lattice with even extents.
+        The sites updated together are ``theory.update_sets()``: the two checkerboard colours,
+        or one site at a time for a non-local action (a learned one, ``as_theory()``, where
+        the even extents are not needed).
     n_samples : int
         Samples stored per chain after burn-in.
     n_chains : int, default=16
@@ -155,8 +169,15 @@ def metropolis(
     Raises
     ------
     ValueError
-        For a lattice with an odd extent, a theory without a local action, and invalid
-        arguments.
+        For a lattice with an odd extent, a theory without a local action or one whose
+        local action does not have shape ``(n_chains, n_sites)``, and invalid arguments.
+
+    Warns
+    -----
+    UnreliableEstimateWarning
+        When the chains hardly moved or visited too few distinct states
+        (:func:`~skphys.lattice.reliability.chain_problems`), and when proposals had a NaN
+        action change (counted in ``info["n_nan_action"]``, and rejected).
 
     Notes
     -----
@@ -183,7 +204,8 @@ def metropolis(
                 f"metropolis needs theory.local_action, which {type(theory).__name__} does not "
                 "define; use hmc"
             )
-        if any(n % 2 for n in theory.shape):
+        if any(n % 2 for n in theory.shape) and (
+                type(theory).update_sets is LatticeTheory.update_sets):
             raise ValueError(
                 f"checkerboard Metropolis needs every lattice extent even, got shape "
                 f"{theory.shape}"
@@ -194,8 +216,10 @@ def metropolis(
     thin = check_int("thin", thin, 1)
     target_acceptance = check_fraction("target_acceptance", target_acceptance)
     x, generator = start_chains(
-        theory, n_chains, init=init, generator=generator, device=device, dtype=dtype
+        theory, n_chains, init=init, generator=generator, device=device, dtype=dtype,
+        n_samples=n_samples, n_updates=n_burnin + n_samples * thin,
     )
+    _check_local_action(theory, x)
     adapter = None
     if theory.field_type == "spin":
         if proposal_scale is not None:
@@ -222,12 +246,35 @@ def metropolis(
         method="metropolis",
         end_burnin=kernel.freeze,
     )
-    return MCMCResult(
+    result = MCMCResult(
         samples=samples,
         acceptance=kernel.accepted.item() / (kernel.n_sweeps * n_chains * theory.n_sites),
         step_size=kernel.scale,
         n_evaluations=float(kernel.n_sweeps * theory.n_sites),
         wall_time=wall_time,
         method="metropolis",
-        info={},
+        info={"n_nan_action": int(kernel.n_nan.item())},
     )
+    warn_chain_quality(
+        result, theory, n_nan=result.info["n_nan_action"], n_proposals=kernel.n_proposals,
+        remedy="Check the theory's couplings, or run more burn-in (n_burnin) or give a "
+        "smaller proposal_scale."
+    )
+    return result
+
+
+def _check_local_action(theory: LatticeTheory, x: torch.Tensor) -> None:
+    """The local action of the initial states must be a real tensor ``(n_chains, n_sites)``
+    (once per call: a wrong shape would broadcast into wrong acceptance decisions)."""
+    local = theory.local_action(x)
+    name = type(theory).__name__
+    if not isinstance(local, torch.Tensor) or not local.dtype.is_floating_point:
+        raise TypeError(
+            f"{name}.local_action(x) must return a real floating-point torch.Tensor, got "
+            f"{getattr(local, 'dtype', type(local).__name__)}"
+        )
+    if local.shape != (x.shape[0], theory.n_sites):
+        raise ValueError(
+            f"{name}.local_action(x) must return shape (n_chains, n_sites) = "
+            f"({x.shape[0]}, {theory.n_sites}), got {tuple(local.shape)}"
+        )

@@ -18,7 +18,7 @@ from typing import cast
 import numpy as np
 import torch
 
-__all__ = ["LatticeTheory", "THEORIES"]
+__all__ = ["LatticeTheory", "THEORIES", "evaluate_action"]
 
 SIGN_SYMMETRIES = ("z2", "u1", "o2")
 """Internal symmetries that contain the flip of the field: ``phi -> -phi`` (``"z2"``; for a
@@ -340,6 +340,18 @@ class LatticeTheory:
         """
         raise NotImplementedError(f"{type(self).__name__} has no local action")
 
+    def update_sets(self, device=None) -> tuple[torch.Tensor, ...]:
+        """The sets of sites that local Metropolis updates together, in turn.
+
+        Boolean masks of shape ``(n_sites,)``; the sites of one set must not interact, so
+        that the action changes by the sum of the per-site changes of :meth:`local_action`.
+        Default: the two checkerboard colours (nearest-neighbour actions on a lattice with
+        even extents). A theory with longer-range terms returns smaller sets (one site
+        each for a non-local action, such as a learned one).
+        """
+        odd = checkerboard(self.shape, device)
+        return (~odd, odd)
+
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         """Energy of each configuration; the action for field theories (``temperature = 1``)."""
         return self.action(x)
@@ -405,3 +417,99 @@ class LatticeTheory:
 
     def __hash__(self) -> int:
         return hash((qualified_name(type(self)), _frozen(self.get_params())))
+
+
+def evaluate_action(theory: LatticeTheory, x: torch.Tensor, *,
+                    finite: bool = False) -> torch.Tensor:
+    """``theory.action(x)``, checked to be what every caller assumes: a real floating tensor of
+    shape ``(batch,)`` with the dtype of ``x``.
+
+    A theory is a user's class, so its action may return a scalar, a ``(batch, 1)`` column, a
+    NumPy array or an integer tensor; each would broadcast silently into a wrong loss or
+    acceptance test. This check is where a theory is first used (the start of a sampler, each
+    training loss), once per call. Gradients flow through the returned tensor.
+
+    Parameters
+    ----------
+    theory : LatticeTheory
+        The theory whose action is evaluated.
+    x : torch.Tensor
+        Configurations ``(batch, n_features)``.
+    finite : bool, default=False
+        Also require every action to be finite (a ValueError naming the theory and how many
+        configurations gave a non-finite action). Samplers leave it off: they reject
+        non-finite proposals and count them.
+
+    Returns
+    -------
+    torch.Tensor
+        The action of each configuration, shape ``(batch,)``.
+
+    Raises
+    ------
+    NotImplementedError
+        The theory does not define ``action``.
+    TypeError
+        The action is not a real floating-point ``torch.Tensor`` of the dtype of ``x``.
+    ValueError
+        Its shape is not ``(batch,)``; with ``finite=True``, a value is NaN or infinite.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skphys.lattice import LatticeTheory, Phi4
+    >>> from skphys.lattice._theory import evaluate_action
+    >>> x = torch.zeros(3, 4, dtype=torch.float64)
+    >>> evaluate_action(Phi4((2, 2), m2=1.0, lam=1.0), x).shape
+    torch.Size([3])
+    >>> class Column(LatticeTheory):
+    ...     def action(self, x):
+    ...         return x.square().sum(1, keepdim=True)
+    >>> evaluate_action(Column((2, 2)), x)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Column.action(x) must return one action per configuration, shape (3,), got ...
+    """
+    name = type(theory).__name__
+    try:
+        action = theory.action(x)
+    except NotImplementedError as error:
+        if str(error):
+            raise
+        raise NotImplementedError(
+            f"{name} must define action(x): the action of each row of x, a tensor of shape "
+            f"(batch,)"
+        ) from error
+    if not isinstance(action, torch.Tensor):
+        raise TypeError(
+            f"{name}.action(x) must return a torch.Tensor of shape ({x.shape[0]},), got "
+            f"{type(action).__name__}"
+        )
+    if not action.dtype.is_floating_point:
+        raise TypeError(
+            f"{name}.action(x) must return a real floating-point tensor (the dtype of x, "
+            f"{x.dtype}), got {action.dtype}"
+        )
+    if action.shape != x.shape[:1]:
+        hint = {
+            0: ": it returned one number for the whole batch; sum over sites only "
+            "(e.g. .sum(1), not .sum())",
+            2: ": squeeze the trailing axis (e.g. .sum(1) instead of .sum(1, keepdim=True))",
+        }.get(action.dim(), "")
+        raise ValueError(
+            f"{name}.action(x) must return one action per configuration, shape "
+            f"({x.shape[0]},), got {tuple(action.shape)}{hint}"
+        )
+    if x.dtype.is_floating_point and action.dtype != x.dtype:
+        raise TypeError(
+            f"{name}.action(x) must return the dtype of x ({x.dtype}), got {action.dtype}: "
+            f"compute it in the dtype of x"
+        )
+    if finite:
+        bad = int((~torch.isfinite(action.detach())).sum())
+        if bad:
+            raise ValueError(
+                f"the action of {name} is not finite (NaN or inf) for {bad} of "
+                f"{action.shape[0]} configurations"
+            )
+    return action

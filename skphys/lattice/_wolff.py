@@ -7,7 +7,7 @@ import math
 import torch
 
 from .._constraints import check_int
-from ._mcmc_result import MCMCResult, run_chains, start_chains
+from ._mcmc_result import MCMCResult, run_chains, start_chains, warn_chain_quality
 from ._spin import XY, Ising
 from ._theory import LatticeTheory
 
@@ -160,6 +160,12 @@ def wolff(
     ValueError
         For a theory other than Ising and XY, and for invalid arguments.
 
+    Warns
+    -----
+    UnreliableEstimateWarning
+        When the chains visited too few distinct states (a low temperature:
+        :func:`~skphys.lattice.reliability.chain_problems`).
+
     Examples
     --------
     >>> import torch
@@ -183,7 +189,8 @@ def wolff(
     n_burnin = check_int("n_burnin", n_burnin, 0)
     thin = check_int("thin", thin, 1)
     x, generator = start_chains(
-        theory, n_chains, init=init, generator=generator, device=device, dtype=dtype
+        theory, n_chains, init=init, generator=generator, device=device, dtype=dtype,
+        n_samples=n_samples, n_updates=n_burnin + n_samples * thin,
     )
     kernel = _WolffKernel(theory, generator, x.device)
     samples, wall_time = run_chains(
@@ -196,7 +203,7 @@ def wolff(
         method="wolff",
     )
     n_flipped = kernel.flipped.item()
-    return MCMCResult(
+    result = MCMCResult(
         samples=samples,
         acceptance=1.0,
         step_size=None,
@@ -205,3 +212,6 @@ def wolff(
         method="wolff",
         info={"mean_cluster_size": n_flipped / (kernel.n_updates * n_chains)},
     )
+    warn_chain_quality(result, theory, remedy="Run longer chains (n_samples, thin); at a low "
+                       "temperature the chains visit few states.")
+    return result

@@ -6,7 +6,9 @@
 * the infinite square-lattice Ising model (Onsager 1944, Yang 1952);
 * the continuous (Hubbard-Stratonovich) dual of the Ising model, :class:`IsingDual`;
 * the Gaussian fields :class:`FreeScalar` and :class:`ComplexPhi4` at ``lam = 0``: ``ln Z`` and
-  the propagator, diagonal in momentum space.
+  the propagator, diagonal in momentum space;
+* the 0+1D path integral :class:`PathIntegral`: ``ln Z`` of the harmonic oscillator in closed
+  form, and ``ln Z`` and the correlator for any potential by the transfer matrix.
 
 Everything is computed in float64 and returned as Python floats (or NumPy arrays where the
 input is an array). Conventions: ``docs/conventions.rst``.
@@ -23,9 +25,10 @@ import torch
 from scipy.integrate import quad
 from scipy.special import ellipkm1
 
-from .._constraints import check_real
+from .._constraints import check_int, check_real
 from ._complex import ComplexPhi4
 from ._ising_dual import IsingDual
+from ._path_integral import PathIntegral
 from ._scalar import FreeScalar
 from ._theory import momenta_cos_sum
 
@@ -44,6 +47,9 @@ __all__ = [
     "onsager_free_energy",
     "onsager_energy",
     "onsager_magnetization",
+    "harmonic_oscillator_log_z",
+    "path_integral_log_z",
+    "path_integral_correlator",
 ]
 
 T_C: float = 2.0 / math.log1p(math.sqrt(2.0))
@@ -629,3 +635,213 @@ def complex_free_propagator(shape, mu: float, t: float = 1.0) -> np.ndarray:
     0.5
     """
     return np.fft.ifftn(0.5 / _complex_free_spectrum(shape, mu, t)).real
+
+
+# -- the 0+1D path integral ------------------------------------------------------------------
+
+_TAIL = 60.0
+"""The grid of the transfer matrix ends where the density is below ``exp(-_TAIL)``."""
+_SCAN = 100.0
+"""Positions ``|x| <= _SCAN`` are scanned for the grid's range."""
+
+
+def harmonic_oscillator_log_z(n_sites: int, beta: float, omega: float = 1.0) -> float:
+    r"""Exact :math:`\ln Z_N` of the harmonic :class:`~skphys.lattice.PathIntegral`.
+
+    For :math:`V = \omega^2x^2/2` on :math:`N` sites, :math:`a = \beta/N`, with the measure
+    :math:`\prod_i dx_i/\sqrt{2\pi a}`:
+
+    .. math::
+
+        \ln Z_N = -\frac12\sum_{k=0}^{N-1}\ln\Big(2 - 2\cos\frac{2\pi k}{N} + a^2\omega^2\Big),
+
+    which tends to :math:`-\ln(2\sinh(\beta\omega/2))` as :math:`N \to \infty`.
+
+    Parameters
+    ----------
+    n_sites : int
+        Number of time slices :math:`N \ge 2`.
+    beta : float
+        Inverse temperature, > 0.
+    omega : float, default=1.0
+        Frequency, > 0.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from skphys.lattice.exact import harmonic_oscillator_log_z
+    >>> round(harmonic_oscillator_log_z(16, beta=4.0), 8)
+    -1.97614849
+    """
+    n = check_int("n_sites", n_sites, 2)
+    beta = check_real("beta", beta, low=0.0, low_inclusive=False)
+    omega = check_real("omega", omega, low=0.0, low_inclusive=False)
+    k = 2 * np.pi * np.arange(n) / n
+    return float(-0.5 * np.log(2 - 2 * np.cos(k) + (beta * omega / n) ** 2).sum())
+
+
+def _check_path_integral(theory) -> PathIntegral:
+    if not isinstance(theory, PathIntegral):
+        raise TypeError(f"theory must be a skphys.lattice.PathIntegral, got {theory!r}")
+    return theory
+
+
+def _potential_on(theory: PathIntegral, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        values = theory.potential_energy(torch.as_tensor(x, dtype=torch.float64))
+    v = np.asarray(torch.as_tensor(values, dtype=torch.float64).cpu().numpy(), dtype=np.float64)
+    if v.shape != x.shape:
+        raise ValueError(f"the potential must act elementwise: V of an array of shape {x.shape} "
+                         f"has shape {v.shape}")
+    return v
+
+
+def _grid_range(theory: PathIntegral) -> tuple[float, float]:
+    r"""Where the density of one site exceeds :math:`e^{-60}`, from two bounds of it: the
+    classical :math:`e^{-\beta\Delta V}` and the WKB ground state
+    :math:`e^{-2\int\sqrt{2\Delta V}}`."""
+    x = np.linspace(-_SCAN, _SCAN, 200_001)
+    v = _potential_on(theory, x)
+    if np.isnan(v).any():
+        raise ValueError("the potential is NaN somewhere on [-100, 100]; pass x_range")
+    i0 = int(np.argmin(v))
+    dv = np.nan_to_num(v - v[i0], posinf=np.inf)
+    root = np.sqrt(2 * np.minimum(dv, 1e300))
+    dx = x[1] - x[0]
+    w = np.zeros_like(x)  # int sqrt(2 dV) outward from the minimum
+    w[i0 + 1:] = np.cumsum(0.5 * (root[i0 + 1:] + root[i0:-1])) * dx
+    w[:i0] = np.cumsum((0.5 * (root[:i0] + root[1:i0 + 1]))[::-1])[::-1] * dx
+    inside = np.flatnonzero(np.minimum(theory.beta * dv, 2 * w) < _TAIL)
+    if inside[0] == 0 or inside[-1] == len(x) - 1:
+        raise ValueError("the potential does not confine the particle within |x| <= 100 "
+                         "(it must grow at large |x|); pass x_range")
+    return float(x[inside[0]]), float(x[inside[-1]])
+
+
+def _transfer_spectrum(theory: PathIntegral, x_range, n_grid):
+    """Grid, eigenvalues relative to the largest, their eigenvectors and ``ln Z``."""
+    theory = _check_path_integral(theory)
+    n, a = theory.n_sites, theory.a
+    if x_range is None:
+        lo, hi = _grid_range(theory)
+    else:
+        try:
+            lo, hi = (float(check_real("x_range", v)) for v in x_range)
+        except (TypeError, ValueError):
+            raise ValueError(f"x_range must be a pair (low, high) of floats, got "
+                             f"{x_range!r}") from None
+        if not lo < hi:
+            raise ValueError(f"x_range must have low < high, got {x_range!r}")
+    if n_grid is None:  # the hopping kernel, of width sqrt(a), spans >= 6 grid points
+        n_grid = max(401, math.ceil((hi - lo) * 6 / math.sqrt(a)) + 1)
+    if not isinstance(n_grid, Integral) or n_grid < 3:
+        raise ValueError(f"n_grid must be an int >= 3, got {n_grid!r}")
+    x = np.linspace(lo, hi, int(n_grid))
+    dx = x[1] - x[0]
+    v = _potential_on(theory, x)
+    if not np.all(np.isfinite(v)):
+        raise ValueError("the potential is not finite on the grid; pass a narrower x_range")
+    v_min = float(v.min())
+    half = np.exp(-0.5 * a * (v - v_min))
+    kernel = np.exp(-np.subtract.outer(x, x) ** 2 / (2 * a))
+    t = dx / math.sqrt(2 * math.pi * a) * half[:, None] * kernel * half[None, :]
+    lam, vec = np.linalg.eigh(t)
+    lam, vec = lam[::-1], vec[:, ::-1]
+    w = np.clip(lam / lam[0], 0.0, None)  # rounding can make the smallest slightly negative
+    log_z = n * math.log(lam[0]) + math.log(np.sum(w**n)) - theory.beta * v_min
+    return x, w, vec, log_z
+
+
+def path_integral_log_z(theory, *, x_range=None, n_grid=None) -> float:
+    r"""Exact :math:`\ln Z_N` of a :class:`~skphys.lattice.PathIntegral`, any potential.
+
+    By the transfer matrix on a grid :math:`x_j` of spacing :math:`\Delta`,
+
+    .. math::
+
+        T_{jk} = \frac{\Delta}{\sqrt{2\pi a}}\exp\Big(-\frac{(x_j - x_k)^2}{2a}
+        - \frac a2\big(V(x_j) + V(x_k)\big)\Big), \qquad
+        \ln Z_N = \ln\operatorname{Tr}T^N = \ln\sum_n\lambda_n^N,
+
+    the trapezoidal rule for every :math:`\int dx_i`, which converges spectrally
+    (exponentially) in :math:`\Delta` for a smooth potential. Exact at finite :math:`N`: the
+    lattice theory itself, not its continuum limit. Cost: one symmetric eigendecomposition of
+    size ``n_grid``.
+
+    Parameters
+    ----------
+    theory : PathIntegral
+    x_range : (float, float), optional
+        Ends of the grid. Default: where the density of one site falls below
+        :math:`e^{-60}`, estimated from the classical :math:`e^{-\beta\Delta V}` and the WKB
+        ground state, scanning :math:`|x| \le 100`.
+    n_grid : int, optional
+        Grid points. Default: six per :math:`\sqrt a` (the width of the hopping kernel),
+        at least 401.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        When the default range finds no confining potential in :math:`|x| \le 100`, or the
+        potential is not finite on the grid.
+
+    See Also
+    --------
+    harmonic_oscillator_log_z : the closed form of the harmonic oscillator.
+    path_integral_correlator : :math:`\langle x_0x_t\rangle` and :math:`\langle x^2\rangle`.
+
+    Examples
+    --------
+    >>> from skphys.lattice import PathIntegral
+    >>> from skphys.lattice.exact import path_integral_log_z
+    >>> round(path_integral_log_z(PathIntegral(64, beta=8.0, potential="double_well")), 8)
+    -13.68390864
+    """
+    return float(_transfer_spectrum(theory, x_range, n_grid)[3])
+
+
+def path_integral_correlator(theory, *, x_range=None, n_grid=None) -> np.ndarray:
+    r"""Exact correlator :math:`\langle x_0 x_t\rangle` of a
+    :class:`~skphys.lattice.PathIntegral`, :math:`t = 0, \dots, N-1`.
+
+    From the eigenvalues :math:`\lambda_n` and eigenvectors :math:`u_n` of the transfer
+    matrix (:func:`path_integral_log_z`), with :math:`X = \mathrm{diag}(x_j)`:
+
+    .. math::
+
+        \langle x_0 x_t\rangle = \frac{\sum_{mn}\lambda_m^t\lambda_n^{N-t}
+        (u_m^\top X u_n)^2}{\sum_n\lambda_n^N};
+
+    ``correlator[0]`` is :math:`\langle x^2\rangle`. By translation invariance
+    :math:`\langle x_s x_{s+t}\rangle` is the same for every ``s``.
+
+    Parameters
+    ----------
+    theory : PathIntegral
+    x_range, n_grid
+        The grid, as in :func:`path_integral_log_z`.
+
+    Returns
+    -------
+    ndarray of shape (n_sites,)
+
+    Examples
+    --------
+    >>> from skphys.lattice import PathIntegral
+    >>> from skphys.lattice.exact import path_integral_correlator
+    >>> c = path_integral_correlator(PathIntegral(32, beta=4.0))  # harmonic, omega = 1
+    >>> round(float(c[0]), 6)  # <x^2>, near coth(2) / 2 = 0.518657 of the continuum
+    0.517697
+    """
+    x, w, vec, _ = _transfer_spectrum(theory, x_range, n_grid)
+    n = theory.n_sites
+    m2 = (vec.T @ (x[:, None] * vec)) ** 2
+    norm = np.sum(w**n)
+    return np.array([(w**t) @ m2 @ (w ** (n - t)) for t in range(n)]) / norm

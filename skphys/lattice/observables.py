@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import warnings
 from collections.abc import Callable
 from typing import TypeVar, cast
 
@@ -65,6 +66,12 @@ def _numpy_compatible(arg: str) -> Callable[[_F], _F]:
             data = bound.arguments[arg]
             if not isinstance(data, np.ndarray):
                 return func(*args, **kwargs)
+            if data.dtype.kind not in "biuf":
+                raise TypeError(
+                    f"{arg} must be an array of real numbers, got dtype {data.dtype}"
+                    + (" (complex values: pass the real and imaginary parts as separate "
+                       "real features)" if data.dtype.kind == "c" else "")
+                )
             bound.arguments[arg] = torch.from_numpy(np.ascontiguousarray(data))
             return func(*bound.args, **bound.kwargs).detach().cpu().numpy()[()]
 
@@ -74,9 +81,16 @@ def _numpy_compatible(arg: str) -> Callable[[_F], _F]:
 
 
 def _float_tensor(x, name: str) -> torch.Tensor:
-    """Check that ``x`` is a tensor and return it as floating point (integers to float64)."""
+    """Check that ``x`` is a real tensor and return it as floating point (integers to
+    float64); complex values are refused rather than cast, which would drop their imaginary
+    parts."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor or a numpy.ndarray, got {type(x).__name__}")
+    if x.is_complex():
+        raise TypeError(
+            f"{name} must hold real numbers, got {x.dtype}: a complex field is stored as real "
+            "rows (the real parts of all sites, then the imaginary parts)"
+        )
     return x if x.is_floating_point() else x.to(torch.float64)
 
 
@@ -245,7 +259,15 @@ def energy_per_site(theory: LatticeTheory, x: Array) -> Array:
     """
     if not isinstance(theory, LatticeTheory):
         raise TypeError(f"theory must be a LatticeTheory, got {type(theory).__name__}")
-    return theory.energy(_rows(x)) / theory.n_sites
+    x = _rows(x)
+    energy = theory.energy(x) / theory.n_sites
+    nan = torch.isnan(energy) & torch.isfinite(x).all(1)
+    if nan.any():
+        warnings.warn(
+            f"the energy of {type(theory).__name__} is NaN for {int(nan.sum())} of "
+            f"{x.shape[0]} finite configurations (|x| up to {float(x.abs().max()):.3g}: "
+            "overflow in the energy's terms)", RuntimeWarning, stacklevel=3)
+    return energy
 
 
 @_numpy_compatible("x")
@@ -263,7 +285,7 @@ def binder_cumulant(x: Array) -> Array:
     Returns
     -------
     torch.Tensor or numpy scalar
-        A 0-d tensor for tensor input.
+        A 0-d tensor for tensor input; NaN when every magnetization is 0 (the ratio is 0/0).
 
     Examples
     --------

@@ -13,7 +13,9 @@ window closes). The thresholds are module constants:
 - :data:`MIN_DISTINCT_STATES` = 20: the fewest distinct states a chain must visit.
 
 Every estimate of the package with an error bar (``estimate``, ``diagnose``,
-``AutoregressiveHamiltonian.free_energy``, the command-line tables) checks them and warns
+``AutoregressiveHamiltonian.free_energy``, the command-line tables) and every reference
+sampler (:func:`~skphys.lattice.mcmc.hmc`, :func:`~skphys.lattice.mcmc.metropolis`,
+:func:`~skphys.lattice.mcmc.wolff`: acceptance and distinct states) checks them and warns
 with :class:`skphys.UnreliableEstimateWarning` naming each problem.
 """
 
@@ -32,6 +34,7 @@ from .stats import (
     _as_chains,
     _as_log_weights,
     _gamma_method,
+    _mean,
     pareto_k,
 )
 
@@ -162,16 +165,19 @@ def chain_mean_error(series: Data) -> tuple[MeanErrorResult, bool]:
     (True, True)
     """
     x = _as_chains(series)
-    result, c_f, closed = _gamma_method(x, 1.5, warn=False)
+    result, error, closed = _gamma_method(x, 1.5, warn=False)
     if result.tau <= 0:  # tau_int <= 0: no error
-        return MeanErrorResult(float(x.mean()), math.nan, math.nan), closed
-    return MeanErrorResult(float(x.mean()), math.sqrt(c_f / x.size), result.tau), closed
+        return MeanErrorResult(_mean(x), math.nan, math.nan), closed
+    return MeanErrorResult(_mean(x), error, result.tau), closed
 
 
 def warn_unreliable(problems: Sequence[str], what: str, remedy: str, *,
-                    stacklevel: int = 2) -> None:
-    """Warn (:class:`~skphys.UnreliableEstimateWarning`) that ``what`` cannot be trusted,
-    listing ``problems`` and the ``remedy``; nothing when ``problems`` is empty.
+                    stacklevel: int = 2,
+                    category: type[UnreliableEstimateWarning] = UnreliableEstimateWarning,
+                    ) -> None:
+    """Warn (:class:`~skphys.UnreliableEstimateWarning`, or its subclass ``category``) that
+    ``what`` cannot be trusted, listing ``problems`` and the ``remedy``; nothing when
+    ``problems`` is empty.
 
     Examples
     --------
@@ -187,5 +193,5 @@ def warn_unreliable(problems: Sequence[str], what: str, remedy: str, *,
     """
     if problems:
         warnings.warn(f"{what} may be many quoted errors from the true value: "
-                      f"{'; '.join(problems)}. {remedy}", UnreliableEstimateWarning,
+                      f"{'; '.join(problems)}. {remedy}", category,
                       stacklevel=stacklevel + 1)

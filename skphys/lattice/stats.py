@@ -85,14 +85,37 @@ class MeanErrorResult(NamedTuple):
 
 # -- input handling --------------------------------------------------------------------------
 def _as_float_array(x: Data, name: str) -> np.ndarray:
-    """``x`` as a float64 NumPy array (torch tensors are detached and moved to the CPU)."""
+    """``x`` as a float64 NumPy array (torch tensors are detached and moved to the CPU).
+
+    Complex values are refused (a TypeError) rather than cast, which would drop their
+    imaginary parts.
+    """
     if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu().resolve_conj().numpy()
     try:
+        if np.iscomplexobj(x):
+            raise TypeError(
+                f"{name} must hold real numbers, got complex values: pass the real part, the "
+                f"modulus or the real and imaginary parts as separate series explicitly"
+            )
         return np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (ValueError, np.exceptions.ComplexWarning):
         kind = type(x).__name__
         raise TypeError(f"{name} must be an array of real numbers, got {kind}") from None
+    except TypeError as error:
+        if "complex values" in str(error):
+            raise
+        kind = type(x).__name__
+        raise TypeError(f"{name} must be an array of real numbers, got {kind}") from None
+
+
+def _power_of_two_scale(x: np.ndarray) -> float:
+    """A power of two near ``max |x|`` (1 for zeros): dividing by it is exact and keeps
+    squares and sums of squares of ``x`` inside the float64 range (``|x|`` up to 1.8e308,
+    where squaring overflows from 1.3e154, and down to subnormal values, where it
+    underflows)."""
+    top = float(np.max(np.abs(x))) if x.size else 0.0
+    return float(np.ldexp(1.0, np.frexp(top)[1])) if top > 0 else 1.0
 
 
 def _as_chains(x: Data) -> np.ndarray:
@@ -126,11 +149,17 @@ def _check_rng(random_state: RandomState) -> np.random.Generator:
     )
 
 
-def _check_samples(samples: tuple) -> tuple[list[np.ndarray], int]:
-    """Sample arrays and their common number of rows (axis 0)."""
+def _check_samples(func, samples: tuple) -> tuple[list[np.ndarray], int]:
+    """Sample arrays (finite, real) and their common number of rows (axis 0)."""
+    if not callable(func):
+        raise TypeError(f"func must be callable (e.g. np.mean), got {type(func).__name__}")
     if not samples:
         raise TypeError("at least one sample array is required")
     arrays = [_as_float_array(s, f"samples[{i}]") for i, s in enumerate(samples)]
+    for i, a in enumerate(arrays):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"samples[{i}] must contain only finite values, got "
+                             f"{int(np.sum(~np.isfinite(a)))} NaN or infinite")
     lengths = {a.shape[0] if a.ndim else 0 for a in arrays}
     if len(lengths) != 1:
         raise ValueError(f"all samples must have the same number of rows, got {sorted(lengths)}")
@@ -145,7 +174,8 @@ def _autocovariance(x: np.ndarray) -> np.ndarray:
     r""":math:`\Gamma(t)`, ``t = 0 .. n-1``, of chains ``(R, n)`` about the overall mean.
 
     :math:`\Gamma(t) = \frac{1}{R(n-t)}\sum_r\sum_{i=1}^{n-t} \delta_{r,i}\delta_{r,i+t}`
-    with :math:`\delta = x - \bar x`, computed by zero-padded FFT.
+    with :math:`\delta = x - \bar x`, computed by zero-padded FFT. Pass ``x`` scaled by
+    :func:`_power_of_two_scale` (the squares of values beyond 1e154 overflow).
     """
     n_chains, n = x.shape
     delta = x - x.mean()
@@ -155,12 +185,25 @@ def _autocovariance(x: np.ndarray) -> np.ndarray:
     return sums / (n_chains * (n - np.arange(n)))
 
 
+def _mean(x: np.ndarray) -> float:
+    """The mean of ``x``, without overflow in the sum of values near the float64 limit."""
+    scale = _power_of_two_scale(x)
+    return float((x / scale).mean() * scale)
+
+
 def _gamma_method(x: np.ndarray, S: float, *,
                   warn: bool = True) -> tuple[TauIntResult, float, bool]:
-    """Wolff's automatic window, the bias-corrected ``C_F = 2 tau_int Gamma(0)`` and whether
-    the window closed (a ``RuntimeWarning`` when it did not, unless ``warn`` is False)."""
+    """Wolff's automatic window, the error of the mean ``sqrt(C_F / N)`` (with the
+    bias-corrected ``C_F = 2 tau_int Gamma(0)``) and whether the window closed (a
+    ``RuntimeWarning`` when it did not, unless ``warn`` is False).
+
+    The series is divided by a power of two near its largest magnitude first, so that no
+    square overflows or underflows; ``tau_int`` does not depend on the scale.
+    """
     if np.all(x == x.flat[0]):
         return TauIntResult(0.5, 0.0, 0), 0.0, True
+    scale = _power_of_two_scale(x)
+    x = x / scale
     n_total = x.size
     gamma = _autocovariance(x)[: x.shape[1] // 2 + 1]
     # tau_int(W) - 1/2 for W = 1 .. W_max, and Wolff's criterion g(W)
@@ -188,7 +231,8 @@ def _gamma_method(x: np.ndarray, S: float, *,
     c_f = gamma[0] + 2 * gamma[1 : window + 1].sum()
     tau_int = c_f / (2 * gamma[0])
     tau_err = 2 * tau_int * math.sqrt(max(window + 0.5 - tau_int, 0.0) / n_total)
-    return TauIntResult(float(tau_int), float(tau_err), window), float(c_f), closed
+    error = math.sqrt(c_f / n_total) * scale if c_f > 0 else math.nan
+    return TauIntResult(float(tau_int), float(tau_err), window), error, closed
 
 
 def autocorrelation(x: Data) -> np.ndarray:
@@ -221,7 +265,7 @@ def autocorrelation(x: Data) -> np.ndarray:
     x = _as_chains(x)
     if np.all(x == x.flat[0]):
         return np.eye(1, x.shape[1]).ravel()
-    gamma = _autocovariance(x)
+    gamma = _autocovariance(x / _power_of_two_scale(x))
     return gamma / gamma[0]
 
 
@@ -302,13 +346,13 @@ def mean_error(x: Data, S: float = 1.5) -> MeanErrorResult:
     MeanErrorResult(mean=2.0, error=0.0, tau=0.5)
     """
     x = _as_chains(x)
-    result, c_f, _ = _gamma_method(x, _check_s(S))
+    result, error, _ = _gamma_method(x, _check_s(S))
     if result.tau <= 0:
         raise ValueError(
             f"the estimated tau_int = {result.tau:.3g} is <= 0 (strongly anti-correlated "
             "series): the Gamma method gives no error"
         )
-    return MeanErrorResult(float(x.mean()), math.sqrt(c_f / x.size), result.tau)
+    return MeanErrorResult(_mean(x), error, result.tau)
 
 
 # -- resampling ------------------------------------------------------------------------
@@ -356,14 +400,14 @@ def bootstrap(
     >>> bool(abs(err - x.std() / 20) < 0.1 * x.std() / 20)
     True
     """
-    arrays, n = _check_samples(samples)
+    arrays, n = _check_samples(func, samples)
     n_boot = check_int("n_boot", n_boot, 2)
     rng = _check_rng(random_state)
-    estimate = np.asarray(func(*arrays), dtype=np.float64)
+    estimate = _as_float_array(func(*arrays), "the value of func")
     replicates = np.empty((n_boot,) + estimate.shape)
     for b in range(n_boot):
         idx = rng.integers(0, n, size=n)
-        replicates[b] = func(*(a[idx] for a in arrays))
+        replicates[b] = _as_float_array(func(*(a[idx] for a in arrays)), "the value of func")
     return _as_result(estimate), _as_result(replicates.std(axis=0, ddof=1))
 
 
@@ -409,15 +453,16 @@ def jackknife(
     >>> float(mean), bool(np.isclose(err, x.std(ddof=1) / np.sqrt(10)))
     (4.5, True)
     """
-    arrays, n = _check_samples(samples)
+    arrays, n = _check_samples(func, samples)
     n_blocks = check_int("n_blocks", n_blocks, 2)
     if n_blocks > n:
         raise ValueError(f"n_blocks must be <= the number of rows {n}, got {n_blocks}")
-    estimate = np.asarray(func(*arrays), dtype=np.float64)
+    estimate = _as_float_array(func(*arrays), "the value of func")
     edges = np.linspace(0, n, n_blocks + 1).round().astype(int)
     leave_out = np.stack(
         [
-            np.asarray(func(*(np.delete(a, np.s_[lo:hi], axis=0) for a in arrays)))
+            _as_float_array(func(*(np.delete(a, np.s_[lo:hi], axis=0) for a in arrays)),
+                            "the value of func")
             for lo, hi in zip(edges[:-1], edges[1:])
         ]
     )
@@ -669,9 +714,11 @@ def importance_mean(values: Data, log_w: Data) -> tuple[float, float]:
         raise ValueError("values must be finite")
     w = np.exp(log_w - log_w.max())
     w /= w.sum()
+    scale = _power_of_two_scale(values)  # no overflow in the squares of huge values
+    values = values / scale
     mean = float(np.sum(w * values))
     error = float(np.sqrt(np.sum(w**2 * (values - mean) ** 2)))
-    return mean, error
+    return mean * scale, error * scale
 
 
 def _thermodynamics(energy: np.ndarray, log_q: np.ndarray, beta: float) -> np.ndarray:
