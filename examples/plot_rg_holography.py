@@ -22,7 +22,7 @@ the bulk. (A short training, so that the example runs in a minute or two; the be
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skphys import Adam, MERAFlow, RGFlow
+from skphys import Adam, CouplingBlock, MERAFlow, RGFlow
 from skphys.lattice import IsingDual
 from skphys.lattice.exact import T_C, ising_dual_log_z
 
@@ -32,7 +32,8 @@ theory = IsingDual((L, L), temperature=T_C)
 # non-equivariant flow covers both modes (see the RGFlow guide). A short training of a
 # smaller flow than the defaults', and a local one (no Fourier layer), so that ``inpaint``
 # below can sample a causal cone.
-rg = RGFlow(theory, flow=MERAFlow(depth=2, z2_mixture=True, fourier_layer=False),
+rg = RGFlow(theory, flow=MERAFlow(depth=2, block=CouplingBlock(hidden_channels=(32, 32)),
+                                  z2_mixture=True, fourier_layer=False),
             path_gradient=True, batch_size=64, optimizer=Adam(3e-3, clip_grad_norm=100.0),
             max_iter=600, monitor_every=0, random_state=0, device="cpu").fit()
 

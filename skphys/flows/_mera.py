@@ -14,7 +14,7 @@ of its site (:func:`mera_levels`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -295,20 +295,7 @@ class MERA(Bijector):
         frozen there that are influential belong to the cone, the others continue upwards.
         With ``fourier_layer`` the cone of any site is the whole lattice.
         """
-        if tuple(sites.shape) != self.shape:
-            raise ValueError(f"sites must have shape {self.shape}, got {tuple(sites.shape)}")
-        if self.boundary is not None:  # the Fourier layer spreads any site over the lattice
-            return sites.any().expand(self.shape).clone()
-        cone = sites.to(torch.float32).view(1, 1, *self.shape)
-        for level in range(self.n_levels):
-            index = self._sublattice(level)
-            sub = cone[index]
-            for _ in self.stages[level]:
-                sub, _ = self._blockwise(_spread, sub, level, True)
-                sub, _ = self._blockwise(_spread, sub, level, False)
-            cone = cone.clone()
-            cone[index] = sub
-        return cone.view(self.shape) > 0
+        return self._influence("sites", sites, towards_output=False)
 
     def receptive_field(self, latents: torch.Tensor) -> torch.Tensor:
         """Sites that a change of one of ``latents`` (boolean masks of ``shape``) can move.
@@ -330,21 +317,30 @@ class MERA(Bijector):
         >>> int(mera.receptive_field(latent).sum())
         16
         """
-        if tuple(latents.shape) != self.shape:
-            raise ValueError(f"latents must have shape {self.shape}, got "
-                             f"{tuple(latents.shape)}")
+        return self._influence("latents", latents, towards_output=True)
+
+    def _influence(self, name: str, mask: torch.Tensor, *, towards_output: bool) -> torch.Tensor:
+        """The sites a change of ``mask`` can reach through the blocks of ``G``: towards the
+        output (top level down, aligned then shifted blocks) or back towards the latents (the
+        reverse order). Any site reaches every site through the Fourier layer."""
+        if tuple(mask.shape) != self.shape:
+            raise ValueError(f"{name} must have shape {self.shape}, got {tuple(mask.shape)}")
         if self.boundary is not None:
-            return latents.any().expand(self.shape).clone()
-        field = latents.to(torch.float32).view(1, 1, *self.shape)
-        for level in reversed(range(self.n_levels)):
+            return mask.any().expand(self.shape).clone()
+        levels: Iterable[int] = range(self.n_levels)
+        shifts = (True, False)
+        if towards_output:
+            levels, shifts = reversed(range(self.n_levels)), (False, True)
+        reach = mask.to(torch.float32).view(1, 1, *self.shape)
+        for level in levels:
             index = self._sublattice(level)
-            sub = field[index]
+            sub = reach[index]
             for _ in self.stages[level]:
-                sub, _ = self._blockwise(_spread, sub, level, False)
-                sub, _ = self._blockwise(_spread, sub, level, True)
-            field = field.clone()
-            field[index] = sub
-        return field.view(self.shape) > 0
+                for shifted in shifts:
+                    sub, _ = self._blockwise(_spread, sub, level, shifted)
+            reach = reach.clone()
+            reach[index] = sub
+        return reach.view(self.shape) > 0
 
     @property
     def levels(self) -> torch.Tensor:
