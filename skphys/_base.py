@@ -10,7 +10,6 @@ numpy/torch boundary, and persistence (pickle, ``copy.deepcopy``, ``sklearn.base
 from __future__ import annotations
 
 import numbers
-import threading
 import warnings
 from collections.abc import Callable
 from typing import ClassVar
@@ -37,7 +36,14 @@ from ._constraints import (
 )
 from ._optimizer import Adam
 from ._parameter_object import ParameterObject
-from ._torch_utils import init_parameters, resolve_device, resolve_dtype, seed_from, to_numpy
+from ._torch_utils import (
+    init_parameters,
+    registrations,
+    resolve_device,
+    resolve_dtype,
+    seed_from,
+    to_numpy,
+)
 from ._training import (
     TrainingOutcome,
     TrainingSettings,
@@ -282,24 +288,22 @@ class TorchEstimator(BaseEstimator):
         check_memory(batch_bytes, self._device, what + ")",
                      "reduce batch_size (or the rows: the lattice)")
         network = "reduce the size of the network (hidden_channels, n_layers)"
-        me, n_params = threading.get_ident(), [0]
+        n_params = [0]
 
-        def count(module, name, param):
-            if threading.get_ident() == me and param is not None:
-                n_params[0] += param.numel()
+        def count(kind, value):
+            if kind == "parameter":
+                n_params[0] += value.numel()
                 check_memory(batch_bytes + 4 * n_params[0] * itemsize, self._device,
                              f"{what}, at least {n_params[0]:.3g} parameters)", network)
 
-        handle = torch.nn.modules.module.register_module_parameter_registration_hook(count)
         try:
-            return self._build_module()
+            with registrations(count):
+                return self._build_module()
         except RuntimeError as error:  # one tensor beyond what the allocator can give
             if "allocat" not in str(error) and "out of memory" not in str(error):
                 raise
             raise ValueError(f"{what}): the network's parameters do not fit in memory "
                              f"({error}); {network}") from None
-        finally:
-            handle.remove()
 
     @property
     def _local_batch_size(self) -> int:

@@ -24,7 +24,6 @@ import os
 import pickletools
 import re
 import sys
-import threading
 import time
 import warnings
 import zipfile
@@ -37,7 +36,7 @@ import torch
 
 from ._io import atomic_write
 from ._parameter_object import PARAMETER_OBJECTS, ParameterObject
-from ._torch_utils import _DEVICE_PATTERN, resolve_device
+from ._torch_utils import _DEVICE_PATTERN, registrations, resolve_device
 from ._version import __version__
 from .exceptions import InvalidModelFileError
 from .lattice import THEORIES, LatticeTheory
@@ -652,14 +651,13 @@ def _expected_state(estimator, limit: int, n_bytes: int) -> dict[str, tuple]:
     than ``limit`` tensors and submodules, or spends more CPU time than a model of
     ``n_bytes`` of weights can need (parameters claiming a huge lattice or thousands of
     layers)."""
-    me, count = threading.get_ident(), [0]
+    count = [0]
 
-    def count_registration(*args):
-        if threading.get_ident() == me:
-            count[0] += 1
-            if count[0] > limit:
-                raise _Invalid("its parameters build a module far larger than the weights it "
-                               "holds")
+    def count_registration(kind, value):
+        count[0] += 1
+        if count[0] > limit:
+            raise _Invalid("its parameters build a module far larger than the weights it "
+                           "holds")
 
     # torch imports its compiler stack (seconds) on a first call through its eval-frame
     # wrappers, which a build makes: that is not the build's cost, so it comes first
@@ -674,13 +672,9 @@ def _expected_state(estimator, limit: int, n_bytes: int) -> dict[str, tuple]:
             raise _Invalid("its parameters build a model far larger than the weights it holds "
                            "(the build ran out of its time budget)")
 
-    module_hooks = torch.nn.modules.module
-    handles = [module_hooks.register_module_parameter_registration_hook(count_registration),
-               module_hooks.register_module_buffer_registration_hook(count_registration),
-               module_hooks.register_module_module_registration_hook(count_registration)]
     profiling = sys.getprofile() is None  # never displace a profiler the user runs
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), registrations(count_registration):
             if profiling:
                 sys.setprofile(watch)
             try:
@@ -697,8 +691,6 @@ def _expected_state(estimator, limit: int, n_bytes: int) -> dict[str, tuple]:
     finally:
         if profiling:
             sys.setprofile(None)
-        for handle in handles:
-            handle.remove()
     module = module.to(dtype=estimator._dtype)
     return {k: (tuple(v.shape), v.dtype) for k, v in module.state_dict().items()}
 

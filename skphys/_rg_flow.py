@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from typing import cast
 
 import numpy as np
@@ -496,16 +497,7 @@ class RGFlow(FlowEstimator):
         -------
         ndarray of bool of shape (n_features,)
         """
-        self._check_fitted()
-        mask = np.asarray(mask)
-        if mask.shape != (self.n_features_in_,) or mask.dtype != bool:
-            raise ValueError(
-                f"mask must be a boolean array of shape ({self.n_features_in_},), got "
-                f"{mask.dtype} {mask.shape}"
-            )
-        sites = torch.as_tensor(mask.reshape(self._channels(), -1).any(0))
-        cone = self._mera().causal_cone(sites.view(self.lattice_shape_))
-        return np.tile(cone.flatten().numpy(), self._channels())
+        return self._influence("mask", mask, MERA.causal_cone)
 
     def receptive_field(self, latents) -> np.ndarray:
         """Sites that a change of one of the latent coordinates ``latents`` can move.
@@ -537,16 +529,22 @@ class RGFlow(FlowEstimator):
         ...  for name in ("z_l0_r0_c1", "z_l1_r0_c2", "z_l2_r0_c0")]
         [16, 64, 64]
         """
+        return self._influence("latents", latents, MERA.receptive_field)
+
+    def _influence(self, name: str, mask, walk: Callable) -> np.ndarray:
+        """``walk(mera, sites)`` (:meth:`MERA.causal_cone` or :meth:`MERA.receptive_field`) of
+        the lattice sites that ``mask`` selects in any component, repeated for every
+        component."""
         self._check_fitted()
-        latents = np.asarray(latents)
-        if latents.shape != (self.n_features_in_,) or latents.dtype != bool:
+        mask = np.asarray(mask)
+        if mask.shape != (self.n_features_in_,) or mask.dtype != bool:
             raise ValueError(
-                f"latents must be a boolean array of shape ({self.n_features_in_},), got "
-                f"{latents.dtype} {latents.shape}"
+                f"{name} must be a boolean array of shape ({self.n_features_in_},), got "
+                f"{mask.dtype} {mask.shape}"
             )
-        sites = torch.as_tensor(latents.reshape(self._channels(), -1).any(0))
-        field = self._mera().receptive_field(sites.view(self.lattice_shape_))
-        return np.tile(field.flatten().numpy(), self._channels())
+        sites = torch.as_tensor(mask.reshape(self._channels(), -1).any(0))
+        reached = walk(self._mera(), sites.view(self.lattice_shape_))
+        return np.tile(reached.flatten().numpy(), self._channels())
 
     def inpaint(self, X, mask, n_samples: int = 100, *, n_burnin: int = 100):
         """Resample the masked sites of each row of ``X`` by HMC in their causal cone.

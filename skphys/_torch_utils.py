@@ -5,14 +5,17 @@ from __future__ import annotations
 import inspect
 import math
 import re
+import threading
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 from torch import nn
 
 __all__ = ["resolve_device", "resolve_dtype", "init_parameters", "to_numpy", "seed_from",
-           "draw_in_chunks"]
+           "draw_in_chunks", "registrations"]
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -96,3 +99,27 @@ def draw_in_chunks(draw, n: int, chunk: int) -> tuple[torch.Tensor, ...]:
     with torch.no_grad():
         parts = [draw(min(chunk, n - start)) for start in range(0, n, chunk)]
     return tuple(torch.cat(tensors) for tensors in zip(*parts))
+
+
+@contextmanager
+def registrations(callback: Callable[[str, object], None]) -> Iterator[None]:
+    """Within the context, ``callback(kind, value)`` for every parameter, buffer and submodule
+    (``kind`` "parameter", "buffer", "module") that a module built in this thread registers:
+    a build watched as it runs (its size counted, stopped by raising from ``callback``)."""
+    me = threading.get_ident()
+
+    def hook(kind: str) -> Callable:
+        def call(module, name, value):
+            if threading.get_ident() == me and value is not None:
+                callback(kind, value)
+        return call
+
+    hooks = torch.nn.modules.module
+    handles = [hooks.register_module_parameter_registration_hook(hook("parameter")),
+               hooks.register_module_buffer_registration_hook(hook("buffer")),
+               hooks.register_module_module_registration_hook(hook("module"))]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
