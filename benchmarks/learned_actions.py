@@ -15,13 +15,13 @@ Four parts (``--parts``), each recorded in ``docs/results/learned_actions.inc``:
   closes too early here: the fast modes are anticorrelated, the kink number is slow). The
   issue asks for ``<x^2>`` within 2 sigma.
 * ``estimation``: default ``AutoregressiveHamiltonian(lattice_shape=(N,), dof="real")`` fits
-  on double-well paths (``make_path_integral(N, beta, --n-train)``, N = 32) at beta1 = 4 and
-  beta2 = 8; on held-out paths, the correlation and slope of the learned action ``-ln q``
+  on double-well paths (``make_path_integral(N, beta, --n-train)``, N = 32) at beta1 = 8 and
+  beta2 = 12; on held-out paths, the correlation and slope of the learned action ``-ln q``
   against the true one, and the coefficients of its regression on the kinetic and potential
   parts ``K[x]/beta`` and ``beta U[x]`` (each exactly 1 for a perfect model; HC3 errors).
   The issue asks for a correlation >= 0.99 and coefficients within 5 % of 1.
 * ``prediction``: ``skphys.lattice.predict_action`` from the two learned actions at
-  beta3 = 6 (interpolation) and 12 (extrapolation), sampled by HMC; ``<x^2>`` and the
+  beta3 = 10 (interpolation) and 6 (extrapolation), sampled by HMC; ``<x^2>`` and the
   correlator against the transfer matrix at beta3; and the normalization of the prediction,
   ``ln int e^{-S3} dx`` estimated by importance sampling from the nearer model, against the
   exact ``ln Z3 - c1 ln Z1 - c2 ln Z2`` plus the measure terms (see
@@ -55,7 +55,7 @@ from skphys.lattice.stats import log_mean_exp
 
 BENCHMARK = "learned_actions"
 L_ISING, T_ISING = 8, 2.5
-N_SITES, BETAS, BETAS_NEW = 32, (4.0, 8.0), (6.0, 12.0)
+N_SITES, BETAS, BETAS_NEW = 32, (8.0, 12.0), (10.0, 6.0)
 TRAJECTORY, BLOCK = 2.0, 100
 
 
@@ -241,7 +241,7 @@ def main() -> None:
                                                        "estimation", "prediction"],
                         choices=["couplings", "path_integral", "estimation", "prediction"])
     parser.add_argument("--n-ising", type=int, default=20_000)
-    parser.add_argument("--n-train", type=int, default=20_000)
+    parser.add_argument("--n-train", type=int, default=100_000)
     parser.add_argument("--n-test", type=int, default=5_000)
     parser.add_argument("--n-hmc", type=int, default=4000)
     parser.add_argument("--n-hmc-pred", type=int, default=400)

@@ -11,7 +11,8 @@ of one digit can be combined with the fine latents of another.
 
 Images need a different flow than lattice fields; it is one parameter object, the image
 recipe of :class:`~skphys.RGFlow`: the pixels are dequantized (uniform noise,
-:class:`~skphys.preprocessing.Dequantizer`) into :math:`[0, 17)`, the flow ends with a logit
+:class:`~skphys.preprocessing.Dequantizer`) into :math:`[0, 17)`, with fresh noise at every
+training step (``dequantize=True``), the flow ends with a logit
 map onto that interval (``data_range``, its log-determinant in the density), the prior is a
 sparse Laplace law, one disentangler-decimator pair per level keeps the receptive fields
 local and there is no (periodic) Fourier layer. The training here is short, so that the
@@ -40,7 +41,8 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, strati
 
 # the image recipe; a short training (the default is 4000 steps), so the fit warns that the
 # held-out likelihood was still improving
-flow = MERAFlow(data_range=(0, 17), prior="laplace", depth=1, fourier_layer=False)
+flow = MERAFlow(data_range=(0, 17), prior="laplace", depth=1, fourier_layer=False,
+                dequantize=True)
 rg = RGFlow(lattice_shape=(8, 8), flow=flow, max_iter=250, random_state=0)
 rg.set_output(transform="pandas")  # the level selector reads the latents' names
 pipe = Pipeline([

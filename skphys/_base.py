@@ -321,7 +321,7 @@ class TorchEstimator(BaseEstimator):
         (:func:`~skphys._distributed.data_parallel`) and only rank 0 shows progress.
         """
         settings = self.optimizer(
-            self.max_iter, monitor=monitor, key_metric=self._key_metric,
+            self._max_iter, monitor=monitor, key_metric=self._key_metric,
             verbose=_distributed.rank_zero_verbosity(self.verbose),
             description=description or type(self).__name__,
         )
@@ -362,10 +362,16 @@ class TorchEstimator(BaseEstimator):
             self.n_iter_ = offset + outcome.n_steps
         if settings.tol is not None and not (outcome.converged or outcome.interrupted):
             warnings.warn(
-                f"{type(self).__name__} reached max_iter={self.max_iter} while its {monitor} "
+                f"{type(self).__name__} reached max_iter={self._max_iter} while its {monitor} "
                 f"was still improving by more than tol={settings.tol} within "
                 f"{settings.n_iter_no_change} steps: increase max_iter (or continue with "
                 f"warm_start=True).", ConvergenceWarning, stacklevel=4)
+
+    @property
+    def _max_iter(self) -> int:
+        """Hook: the optimizer steps of a fit, ``max_iter`` (an estimator whose default
+        depends on the fit resolves None here)."""
+        return self.max_iter
 
     def _outputs_finite(self) -> bool:
         """Hook: whether ``module_`` gives finite outputs, checked after a divergence of the

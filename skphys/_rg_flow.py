@@ -45,6 +45,19 @@ def _inner_log_prob(module, y: torch.Tensor) -> torch.Tensor:
     return module.prior_log_prob(z.reshape(y.shape)) + log_det
 
 
+def _rows_of_chains(fixed: torch.Tensor, free: torch.Tensor, samples: torch.Tensor,
+                    n_chains: int, n: int) -> torch.Tensor:
+    """``(n_rows, n, n_features)``: the rows of ``fixed`` (``n_chains`` consecutive copies of
+    each row, one per chain) with their ``free`` coordinates from the chains' ``samples``
+    (``(n_rows * n_chains, per_chain, n_free)``); sample ``t * n_chains + c`` of a row is its
+    chain ``c`` at step ``t``."""
+    per_chain = samples.shape[1]
+    full = fixed[:, None, :].expand(-1, per_chain, -1).clone()
+    full[:, :, free] = samples
+    full = full.view(-1, n_chains, per_chain, fixed.shape[1]).transpose(1, 2)
+    return full.reshape(len(full), n_chains * per_chain, -1)[:, :n]
+
+
 class _ModelConditional(ModelAction, LatticeTheory):
     """Minus the log density of a fitted flow, ``-ln q_y(y)``, as a theory of the coordinates
     ``free`` of each row, the others held at ``fixed``: the flow's own conditional law of
@@ -146,9 +159,10 @@ class RGFlow(FlowEstimator):
     symmetry of the data, if they have it, with ``flow=MERAFlow(z2_equivariant=True)`` or
     ``MERAFlow(z2_mixture=True)``.
 
-    Images (bounded, quantized data, Hu et al. arXiv:2010.00029) take one parameter object,
-    the image recipe ``flow=MERAFlow(data_range=(0, n_levels), prior="laplace", depth=1,
-    fourier_layer=False)``, behind a :class:`~skphys.preprocessing.Dequantizer`:
+    Images (bounded, quantized data, Hu et al. arXiv:2010.00029) take the image recipe
+    ``flow=MERAFlow(data_range=(0, n_levels), prior="laplace", depth=1, fourier_layer=False,
+    dequantize=True)``, behind a :class:`~skphys.preprocessing.Dequantizer`: ``dequantize``
+    draws fresh noise in the bins of the pixels at every training step;
     ``data_range`` ends ``G`` with a logit map onto the interval of the dequantized pixels
     (its log-determinant is in the density, so :meth:`score_samples` is the log density on
     the pixel scale and :func:`~skphys.preprocessing.bits_per_dim` of it bounds the code
@@ -245,6 +259,24 @@ class RGFlow(FlowEstimator):
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
+
+    def _fit_module(self, data: FitData) -> None:
+        """With ``flow__dequantize``: fresh uniform noise in the unit bins of the rows at every
+        step (the held-out rows of ``validation_fraction`` keep theirs)."""
+        if not self.flow.dequantize or data.X is None:
+            super()._fit_module(data)
+            return
+        low, high = (float(v) for v in self.flow.data_range)
+        X = self._to_tensor(data.X)
+        bins = torch.floor(X - low).clamp(0, round(high - low) - 1)  # high: the last bin
+        loss_fn = self._loss_fn(X)  # reads X's rows at every step
+
+        def redrawn(step):
+            X.copy_(low + bins + torch.rand(X.shape, generator=self._generator,
+                                            device=X.device, dtype=X.dtype))
+            return loss_fn(step)
+
+        self._train(self._with_validation(redrawn, data))
 
     def _finish_fit(self, data: FitData) -> None:
         super()._finish_fit(data)
@@ -546,7 +578,8 @@ class RGFlow(FlowEstimator):
         reached = walk(self._mera(), sites.view(self.lattice_shape_))
         return np.tile(reached.flatten().numpy(), self._channels())
 
-    def inpaint(self, X, mask, n_samples: int = 100, *, n_burnin: int = 100):
+    def inpaint(self, X, mask, n_samples: int = 100, *, n_burnin: int = 100,
+                n_chains: int = 4):
         """Resample the masked sites of each row of ``X`` by HMC in their causal cone.
 
         With a theory, the latents of ``X`` outside the causal cone of the masked sites are
@@ -555,17 +588,20 @@ class RGFlow(FlowEstimator):
         masked sites of the result replace those of ``X``: the unmasked sites are returned
         unchanged. Moving the cone latents also moves unmasked sites near the mask, so the
         masked values are a sample of the model's conditional given the *encoded*
-        environment, not exactly of ``p(x_masked | x_unmasked)``.
+        environment, not exactly of ``p(x_masked | x_unmasked)``. The chains start at the
+        latents of ``X``.
 
         Without a theory (``fit(X)`` on data alone, e.g. images) the target is the model
         itself, and the masked sites are sampled from its exact conditional
         ``q(x_masked | x_unmasked)``: HMC on ``-ln q`` as a function of the masked sites (before
         the output map of ``flow__data_range``, where the density lives on the real line), the
-        others held at their values, each chain started at the most likely of the masked
-        values of 256 fresh model samples (HMC moves locally, and the conditional of nearly
-        two-valued pixels has separated modes). The latents that move are those of the causal
-        cone of the mask (:meth:`causal_cone`); the mean over the samples is the model's
-        least-squares fill-in.
+        others held at their values. HMC moves locally, and the conditional of nearly
+        two-valued pixels has separated modes, which a chain hardly leaves: each chain starts
+        at the masked values of one of 256 fresh model samples, drawn with probability
+        proportional to the model's density of the row completed by them, so that the chains
+        of a row start in the modes in about their proportions. The latents that move are
+        those of the causal cone of the mask (:meth:`causal_cone`); the mean over the samples
+        is the model's least-squares fill-in.
 
         Parameters
         ----------
@@ -573,9 +609,13 @@ class RGFlow(FlowEstimator):
         mask : array-like of bool of shape (n_features,)
             Sites to resample.
         n_samples : int, default=100
-            Samples per row (one HMC chain per row).
+            Samples per row, from its ``n_chains`` chains.
         n_burnin : int, default=100
-            HMC trajectories discarded (and used to tune the step size).
+            HMC trajectories of each chain discarded (and used to tune the step size).
+        n_chains : int, default=4
+            HMC chains per row, run as one batch; each keeps ``ceil(n_samples / n_chains)``
+            trajectories after its burn-in. Sample ``t * n_chains + c`` of a row is its chain
+            ``c`` after ``n_burnin + t + 1`` trajectories.
 
         Returns
         -------
@@ -585,8 +625,11 @@ class RGFlow(FlowEstimator):
         self.causal_cone(mask)  # validates the mask
         if not np.asarray(mask).any():
             raise ValueError("mask selects no site: it must be True at the sites to resample")
+        n = check_int("n_samples", n_samples, 1)
+        n_burnin = check_int("n_burnin", n_burnin, 0)
+        n_chains = check_int("n_chains", n_chains, 1)
         if self.theory is None:
-            return self._inpaint_from_model(X, mask, n_samples, n_burnin)
+            return self._inpaint_from_model(X, mask, n, n_burnin, n_chains)
         self._require_theory("inpaint")
         if self._mera().boundary is not None:  # the fitted flow, not the parameter
             raise ValueError(
@@ -594,63 +637,67 @@ class RGFlow(FlowEstimator):
                 "every site (the causal cone of any mask is the whole lattice); refit with "
                 "flow__fourier_layer=False"
             )
-        n = check_int("n_samples", n_samples, 1)
-        n_burnin = check_int("n_burnin", n_burnin, 0)
         cone = self.causal_cone(mask)
         X = self._validate_X(X, reset=False)
         self._check_rows("n_samples", n, len(X))
         Z = self._to_tensor(self._encode(X))
         free = torch.as_tensor(cone, device=Z.device)
-        chains = hmc(self.latent_theory(fixed=Z, free=free), n, n_chains=len(X),
-                     n_burnin=n_burnin, init=Z[:, free], generator=self._generator,
-                     dtype=self._dtype)
-        full = Z[:, None, :].expand(-1, n, -1).clone()
-        full[:, :, free] = chains.samples
+        fixed = Z.repeat_interleave(n_chains, 0)
+        per_chain = -(-n // n_chains)
+        chains = hmc(self.latent_theory(fixed=fixed, free=free), per_chain,
+                     n_chains=len(fixed), n_burnin=n_burnin, init=fixed[:, free],
+                     generator=self._generator, dtype=self._dtype)
+        full = _rows_of_chains(fixed, free, chains.samples, n_chains, n)
         with torch.no_grad():
             x = self.module_.from_latent(full.reshape(len(X) * n, -1)).view(len(X), n, -1)
         return np.where(np.asarray(mask), to_numpy(x), X[:, None, :])
 
-    def _inpaint_from_model(self, X, mask, n_samples, n_burnin) -> np.ndarray:
+    def _inpaint_from_model(self, X, mask, n_samples: int, n_burnin: int,
+                            n_chains: int) -> np.ndarray:
         """:meth:`inpaint` without a theory: HMC on the model's conditional of the masked
-        sites."""
-        n = check_int("n_samples", n_samples, 1)
-        n_burnin = check_int("n_burnin", n_burnin, 0)
-        self.causal_cone(mask)  # validates the mask
+        sites, ``n_chains`` chains per row."""
         free_sites = np.asarray(mask)
         x = self._configurations(X)
+        self._check_rows("n_samples", n_samples, len(x))
         output_map = self._mera().output_map
         with torch.no_grad():
             y = x if output_map is None else output_map.inverse(
                 self.module_._fields(x))[0].reshape(x.shape)
         free = torch.as_tensor(free_sites, device=y.device)
-        chains = hmc(_ModelConditional(self.module_, y, free), n, n_chains=len(y),
-                     n_burnin=n_burnin, init=self._best_fillings(y, free),
-                     generator=self._generator, dtype=self._dtype)
-        full = y[:, None, :].expand(-1, n, -1).clone()
-        full[:, :, free] = chains.samples
-        full = full.reshape(len(y) * n, -1)
+        fixed = y.repeat_interleave(n_chains, 0)
+        chains = hmc(_ModelConditional(self.module_, fixed, free), -(-n_samples // n_chains),
+                     n_chains=len(fixed), n_burnin=n_burnin,
+                     init=self._starts(y, free, n_chains), generator=self._generator,
+                     dtype=self._dtype)
+        full = _rows_of_chains(fixed, free, chains.samples, n_chains, n_samples)
+        full = full.reshape(len(y) * n_samples, -1)
         with torch.no_grad():
             if output_map is not None:
                 full = output_map(self.module_._fields(full))[0].reshape(full.shape)
         X = to_numpy(x)
-        return np.where(free_sites, to_numpy(full).reshape(len(X), n, -1), X[:, None, :])
+        return np.where(free_sites, to_numpy(full).reshape(len(X), n_samples, -1),
+                        X[:, None, :])
 
-    def _best_fillings(self, y: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
-        """Starting points of the inpainting chains: for each row of ``y``, the most likely
-        (under the model, with the row's other sites) of the masked values of
-        ``_N_STARTS`` fresh model samples. HMC moves locally; pixels are nearly two-valued, and
-        a chain started in the wrong mode of the conditional would stay there."""
+    def _starts(self, y: torch.Tensor, free: torch.Tensor, n_chains: int) -> torch.Tensor:
+        """Starting points of the inpainting chains, ``n_chains`` per row of ``y`` (row-major):
+        masked values of ``_N_STARTS`` fresh model samples, each drawn with probability
+        proportional to the model's density of the row completed by it. HMC moves locally and
+        pixels are nearly two-valued: a chain stays in the mode of the conditional it starts
+        in, so the chains start in the modes in about their proportions."""
         module, mera = self.module_, self._mera()
         with torch.no_grad():
             z = module.sample_prior(_N_STARTS, generator=self._generator, device=y.device,
                                     dtype=y.dtype)
             candidates = mera.forward_inner(module._fields(z))[0].reshape(_N_STARTS, -1)
-            best = []
+            starts = []
             for row in y:
                 trial = row.expand(_N_STARTS, -1).clone()
                 trial[:, free] = candidates[:, free]
-                best.append(candidates[int(_inner_log_prob(module, trial).argmax()), free])
-        return torch.stack(best)
+                weights = torch.softmax(_inner_log_prob(module, trial).double(), 0)
+                pick = torch.multinomial(weights.cpu(), n_chains, replacement=True,
+                                         generator=self._cpu_generator)
+                starts.append(candidates[pick.to(y.device)][:, free])
+        return torch.cat(starts)
 
     def sample(self, n_samples: int = 1, method: str = "model", *, n_burnin: int = 100,
                n_chains: int | None = None):

@@ -70,6 +70,14 @@ def test_output_at_site_i_depends_exactly_on_earlier_sites(kind, shape, in_chann
     assert torch.equal(support, earlier)
 
 
+def test_pixelcnn_on_a_chain_has_one_row_kernels():
+    # the rows above a 1-D chain are padding only: the kernels keep the centre row
+    net = _network("pixelcnn", (9,), 1, 2, n_layers=3, residual=True)
+    kernels = [net.first.weight.shape[-2:]] + [layer.weight.shape[-2:] for layer in net.hidden]
+    assert kernels == [(1, 17), (1, 3), (1, 3)]
+    assert _network("pixelcnn", (3, 3), 1, 2, 2, True).first.weight.shape[-2:] == (5, 5)
+
+
 @given(shape=shapes, n_layers=st.integers(1, 4), residual=st.booleans(),
        seed=st.integers(0, 2**16))
 def test_pixelcnn_forward_site_matches_full_pass(shape, n_layers, residual, seed):

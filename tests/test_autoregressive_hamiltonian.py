@@ -227,6 +227,25 @@ def test_default_annealing_depends_on_the_field_type(theory, beta_anneal, expect
     np.testing.assert_allclose(ah.history_["beta"], beta, rtol=1e-12)
 
 
+@pytest.mark.parametrize("dof, from_data, expected", [
+    ("real", True, 5), ("real", False, 3), ("spin", True, 3), ("spin", False, 3),
+])
+def test_default_max_iter_is_longer_for_real_fields_from_data(monkeypatch, dof, from_data,
+                                                                expected):
+    import skphys._autoregressive_hamiltonian as module
+
+    monkeypatch.setattr(module, "_MAX_ITER", 3)
+    monkeypatch.setattr(module, "_REAL_DATA_MAX_ITER", 5)
+    theory = FreeScalar((2, 2), m2=1.0) if dof == "real" else Ising((2, 2), T)
+    ah = AutoregressiveHamiltonian(theory, batch_size=8, random_state=0, **SMALL)
+    if from_data:
+        X = np.random.default_rng(0).normal(size=(16, 4))
+        ah.fit(X if dof == "real" else np.sign(X))
+    else:
+        ah.fit()
+    assert ah.max_iter is None and ah.n_iter_ == expected
+
+
 def xy_chain(n_sites: int, temperature: float) -> tuple[float, float]:
     """Exact F and <E>/N of the periodic XY chain, Z = (2 pi)^N sum_m I_m(beta)^N."""
     beta, m = 1 / temperature, np.arange(-30, 31)

@@ -88,6 +88,32 @@ def test_rg_flow_density_with_data_range_is_normalized_on_the_data_scale(tmp_pat
         RGFlow(lattice_shape=(2,), flow=MERAFlow(data_range=(5, 0)), max_iter=1).fit(X)
 
 
+def test_dequantize_draws_fresh_noise_so_the_fit_cannot_learn_the_draw():
+    """Rows of one integer vector, dequantized once: fitted to that one noise draw, the flow
+    concentrates on it (its density there far above 1, that of fresh draws below); with
+    flow__dequantize=True every step sees fresh noise in the same bins, so the density of the
+    training rows and of fresh draws agree and, by Jensen, stay at most about 1 (the uniform
+    law of the bins, log density 0)."""
+    k = np.full((16, 2), 2)
+    X, fresh = (Dequantizer(5, random_state=s).fit_transform(k) for s in (0, 1))
+    gaps = {}
+    for dequantize in (False, True):
+        flow = MERAFlow(data_range=(0, 5), depth=1, fourier_layer=False,
+                        dequantize=dequantize)
+        rg = RGFlow(lattice_shape=(2,), flow=flow, max_iter=300, validation_fraction=0.0,
+                    random_state=0).fit(X)
+        train, test = rg.score_samples(X).mean(), rg.score_samples(fresh).mean()
+        gaps[dequantize] = train - test
+        if dequantize:
+            assert train < 0.2 and test < 0.2
+    assert gaps[False] > 1.0 and abs(gaps[True]) < 0.2
+    with pytest.raises(ValueError, match="dequantize=True needs data_range"):
+        RGFlow(lattice_shape=(2,), flow=MERAFlow(dequantize=True), max_iter=1).fit(X)
+    with pytest.raises(ValueError, match="whole unit bins"):
+        RGFlow(lattice_shape=(2,), flow=MERAFlow(data_range=(0, 4.5), dequantize=True),
+               max_iter=1).fit(X)
+
+
 def test_inpaint_without_theory_samples_the_models_conditional():
     """With G = identity and a Laplace prior the model's conditional of the masked sites is
     the prior itself, before the logit map: E|y| = 1, E y = 0; the other sites stay."""
@@ -97,9 +123,9 @@ def test_inpaint_without_theory_samples_the_models_conditional():
                 validation_fraction=0.0, dtype="float64", random_state=0).fit(X)
     mask = np.zeros(16, dtype=bool)
     mask[[5, 6, 9, 10]] = True
-    out = rg.inpaint(X[:8], mask, n_samples=60, n_burnin=30)
-    assert out.shape == (8, 60, 16)
-    assert np.array_equal(out[:, :, ~mask], np.broadcast_to(X[:8, None, ~mask], (8, 60, 12)))
+    out = rg.inpaint(X[:8], mask, n_samples=61, n_burnin=30, n_chains=4)  # 16 per chain
+    assert out.shape == (8, 61, 16)
+    assert np.array_equal(out[:, :, ~mask], np.broadcast_to(X[:8, None, ~mask], (8, 61, 12)))
     logit = LogitMap(0, 17).double()
     x = out[:, :, mask]
     assert x.min() > logit.support[0] and x.max() < logit.support[1]

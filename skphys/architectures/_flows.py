@@ -467,6 +467,14 @@ class MERAFlow(_FlowArchitecture):
         With ``data_range``: the logistic map of the real line onto (slightly more than) the
         interval (:class:`skphys.flows.LogitMap`, RealNVP's pre-processing; samples stay in
         it), or the affine map of ``[-1, 1)`` onto it (:class:`skphys.flows.AffineMap`).
+    dequantize : bool, default=False
+        ``RGFlow.fit(X)`` on dequantized integers (needs ``data_range=(low, low + n)``, unit
+        bins): every training step sees the rows with fresh uniform noise in their bins,
+        ``x -> low + floor(x - low) + u``, the usual stochastic estimate of the dequantized
+        likelihood bound (see :mod:`skphys.preprocessing`), so that the flow cannot fit the
+        one noise draw of the rows given (a :class:`skphys.preprocessing.Dequantizer`'s
+        output), of which only the bins are kept; the held-out rows of
+        ``validation_fraction`` keep their values.
 
     Examples
     --------
@@ -496,12 +504,14 @@ class MERAFlow(_FlowArchitecture):
         "fourier_layer": Boolean(),
         "data_range": Optional(_Interval()),
         "data_map": Options(*_DATA_MAPS),
+        "dequantize": Boolean(),
     }
 
     def __init__(self, *, block_size: int = 2, n_levels: int | None = None, depth=None,
                  block=CouplingBlock(), prior: str = "gaussian",
                  z2_equivariant: bool | None = None, z2_mixture: bool | None = None,
-                 fourier_layer: bool = True, data_range=None, data_map: str = "logit"):
+                 fourier_layer: bool = True, data_range=None, data_map: str = "logit",
+                 dequantize: bool = False):
         self.block_size = block_size
         self.n_levels = n_levels
         self.depth = depth
@@ -512,8 +522,16 @@ class MERAFlow(_FlowArchitecture):
         self.fourier_layer = fourier_layer
         self.data_range = data_range
         self.data_map = data_map
+        self.dequantize = dequantize
 
     def _check_consistency(self, params) -> None:
+        data_range = params["data_range"]
+        if params["dequantize"] and (data_range is None or not float(
+                data_range[1] - data_range[0]).is_integer()):
+            raise ValueError(
+                f"dequantize=True needs data_range=(low, low + n_levels), an interval of "
+                f"whole unit bins, got data_range={data_range}"
+            )
         if params["z2_mixture"] and params["z2_equivariant"]:
             raise ValueError(
                 "z2_mixture=True needs z2_equivariant=False or None: an equivariant flow is "

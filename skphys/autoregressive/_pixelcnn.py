@@ -22,7 +22,9 @@ class MaskedConv2d(nn.Conv2d):
 
     The kernel keeps the rows above the centre and, in the centre row, the columns left of
     the centre; with ``include_center`` (type B) also the centre itself, without it (type A)
-    not. Zero padding keeps the size: sites outside the lattice contribute nothing.
+    not. With ``one_row`` the kernel is the centre row alone, ``1 x (2h+1)``: on a lattice of
+    one row (a 1-D chain) the other rows would only ever see the zero padding. Zero padding
+    keeps the size: sites outside the lattice contribute nothing.
 
     Examples
     --------
@@ -40,12 +42,14 @@ class MaskedConv2d(nn.Conv2d):
     mask: torch.Tensor  # buffer (kernel, kernel) of 0/1
 
     def __init__(self, in_channels: int, out_channels: int, half_kernel: int, *,
-                 include_center: bool):
+                 include_center: bool, one_row: bool = False):
         size = 2 * half_kernel + 1
-        super().__init__(in_channels, out_channels, size, padding=half_kernel)
-        mask = torch.ones(size, size)
-        mask[half_kernel + 1:] = 0
-        mask[half_kernel, half_kernel + int(include_center):] = 0
+        rows = 1 if one_row else size
+        super().__init__(in_channels, out_channels, (rows, size),
+                         padding=(rows // 2, half_kernel))
+        mask = torch.ones(rows, size)
+        mask[rows // 2 + 1:] = 0
+        mask[rows // 2, half_kernel + int(include_center):] = 0
         self.register_buffer("mask", mask)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,9 +100,12 @@ class PixelCNNNetwork(nn.Module):
                              "use MADENetwork")
         self.grid = (1, *shape) if len(shape) == 1 else tuple(shape)
         half = max(self.grid) - 1 if half_kernel_size is None else half_kernel_size
-        self.first = MaskedConv2d(in_channels, hidden_channels, half, include_center=False)
+        one_row = self.grid[0] == 1
+        self.first = MaskedConv2d(in_channels, hidden_channels, half, include_center=False,
+                                  one_row=one_row)
         self.hidden = nn.ModuleList(
-            MaskedConv2d(hidden_channels, hidden_channels, 1, include_center=True)
+            MaskedConv2d(hidden_channels, hidden_channels, 1, include_center=True,
+                         one_row=one_row)
             for _ in range(n_layers - 1)
         )
         self.last = nn.Conv2d(hidden_channels, out_channels, 1)
@@ -158,8 +165,8 @@ class PixelCNNNetwork(nn.Module):
         n_rows, n_cols = self.grid
 
         def taps(mask: torch.Tensor) -> list[tuple[int, int]]:
-            half = mask.shape[0] // 2
-            return [(i - half, j - half) for i, j in mask.nonzero().tolist()]
+            half_rows, half_cols = mask.shape[0] // 2, mask.shape[1] // 2
+            return [(i - half_rows, j - half_cols) for i, j in mask.nonzero().tolist()]
 
         def inside(r: int, c: int) -> bool:
             return 0 <= r < n_rows and 0 <= c < n_cols
