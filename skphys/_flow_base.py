@@ -158,7 +158,7 @@ class FlowEstimator(GenerativeEstimator):
             if mode in ("forward_kl", "both"):
                 idx = torch.randint(len(data), (self._local_batch_size,),
                                     generator=self._generator, device=self._device)
-                forward = -self.module_.log_prob(data[idx]).mean()
+                forward = -self.module_.log_prob(self._training_rows(data[idx])).mean()
                 loss = loss + (self.forward_weight * forward if mode == "both" else forward)
             metrics = {}
             if monitor and (step % self.monitor_every == 0 or step == 1):
@@ -166,6 +166,10 @@ class FlowEstimator(GenerativeEstimator):
             return loss, metrics
 
         return loss_fn
+
+    def _training_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """Hook: the data rows of a training batch as the forward-KL loss sees them."""
+        return rows
 
     def _fit_module(self, data: FitData) -> None:
         X = None if data.X is None else self._to_tensor(data.X)

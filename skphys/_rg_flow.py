@@ -260,23 +260,15 @@ class RGFlow(FlowEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _fit_module(self, data: FitData) -> None:
-        """With ``flow__dequantize``: fresh uniform noise in the unit bins of the rows at every
-        step (the held-out rows of ``validation_fraction`` keep theirs)."""
-        if not self.flow.dequantize or data.X is None:
-            super()._fit_module(data)
-            return
+    def _training_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """With ``flow__dequantize``: the rows of a training batch with fresh uniform noise in
+        their unit bins (the held-out rows of ``validation_fraction`` keep theirs)."""
+        if not self.flow.dequantize:
+            return rows
         low, high = (float(v) for v in self.flow.data_range)
-        X = self._to_tensor(data.X)
-        bins = torch.floor(X - low).clamp(0, round(high - low) - 1)  # high: the last bin
-        loss_fn = self._loss_fn(X)  # reads X's rows at every step
-
-        def redrawn(step):
-            X.copy_(low + bins + torch.rand(X.shape, generator=self._generator,
-                                            device=X.device, dtype=X.dtype))
-            return loss_fn(step)
-
-        self._train(self._with_validation(redrawn, data))
+        bins = torch.floor(rows - low).clamp(0, round(high - low) - 1)  # high: the last bin
+        return low + bins + torch.rand(rows.shape, generator=self._generator,
+                                       device=rows.device, dtype=rows.dtype)
 
     def _finish_fit(self, data: FitData) -> None:
         super()._finish_fit(data)
@@ -622,7 +614,7 @@ class RGFlow(FlowEstimator):
         ndarray of shape (n_rows, n_samples, n_features)
         """
         self._check_fitted()
-        self.causal_cone(mask)  # validates the mask
+        cone = self.causal_cone(mask)  # validates the mask
         if not np.asarray(mask).any():
             raise ValueError("mask selects no site: it must be True at the sites to resample")
         n = check_int("n_samples", n_samples, 1)
@@ -630,14 +622,12 @@ class RGFlow(FlowEstimator):
         n_chains = check_int("n_chains", n_chains, 1)
         if self.theory is None:
             return self._inpaint_from_model(X, mask, n, n_burnin, n_chains)
-        self._require_theory("inpaint")
         if self._mera().boundary is not None:  # the fitted flow, not the parameter
             raise ValueError(
                 "inpaint needs a local G, but with flow__fourier_layer=True every latent moves "
                 "every site (the causal cone of any mask is the whole lattice); refit with "
                 "flow__fourier_layer=False"
             )
-        cone = self.causal_cone(mask)
         X = self._validate_X(X, reset=False)
         self._check_rows("n_samples", n, len(X))
         Z = self._to_tensor(self._encode(X))

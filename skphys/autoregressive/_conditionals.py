@@ -108,7 +108,31 @@ def _mod_two_pi(theta: torch.Tensor) -> torch.Tensor:
     return torch.where(theta < _TWO_PI, theta, torch.zeros_like(theta))
 
 
-class BetaMixture(nn.Module):
+class _Mixture(nn.Module):
+    """A per-site mixture of ``n_components`` laws of two parameters each: the network gives
+    ``3 K`` numbers per site, the weights' logits and the two raw parameters, which
+    ``_split`` turns into log-weights and the laws' parameters."""
+
+    def __init__(self, n_components: int = 4):
+        super().__init__()
+        self.n_components = n_components
+
+    @property
+    def n_params(self) -> int:
+        return 3 * self.n_components
+
+    def _split(self, params: torch.Tensor):
+        raise NotImplementedError
+
+    def _pick(self, params: torch.Tensor, generator: torch.Generator | None):
+        """The two parameters of one component per row of ``params`` ``(batch, 3 K)``, drawn
+        with the mixture's weights."""
+        log_w, first, second = self._split(params.unsqueeze(-1))
+        k = torch.multinomial(log_w[..., 0].exp(), 1, generator=generator)
+        return first[..., 0].gather(1, k)[:, 0], second[..., 0].gather(1, k)[:, 0]
+
+
+class BetaMixture(_Mixture):
     r"""Angles :math:`\theta \in [0, 2\pi)` with :math:`\theta / 2\pi` a mixture of Beta laws.
 
     .. math::
@@ -139,14 +163,6 @@ class BetaMixture(nn.Module):
     n_summary = 2
     periodic = True
 
-    def __init__(self, n_components: int = 4):
-        super().__init__()
-        self.n_components = n_components
-
-    @property
-    def n_params(self) -> int:
-        return 3 * self.n_components
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Network input ``(batch, 2, n_sites)``: ``cos theta`` and ``sin theta``."""
         return torch.stack([torch.cos(x), torch.sin(x)], dim=1)
@@ -167,10 +183,7 @@ class BetaMixture(nn.Module):
 
     def sample(self, params: torch.Tensor, generator: torch.Generator | None = None):
         """One angle per row from ``params`` of shape ``(batch, 3 K)``."""
-        log_w, alpha, beta = self._split(params.unsqueeze(-1))
-        k = torch.multinomial(log_w[..., 0].exp(), 1, generator=generator)
-        a = alpha[..., 0].gather(1, k)[:, 0]
-        b = beta[..., 0].gather(1, k)[:, 0]
+        a, b = self._pick(params, generator)
         log_a, log_b = sample_log_gamma(torch.cat([a, b]), generator).chunk(2)  # one loop
         log_ratio = log_a - log_b
         return _mod_two_pi(_TWO_PI * torch.sigmoid(log_ratio))
@@ -196,7 +209,7 @@ class BetaMixture(nn.Module):
         return _mod_two_pi(x)
 
 
-class NormalMixture(nn.Module):
+class NormalMixture(_Mixture):
     r"""Real values :math:`x \in \mathbb{R}` with a mixture of normal laws.
 
     .. math::
@@ -237,14 +250,9 @@ class NormalMixture(nn.Module):
     offsets: torch.Tensor  # buffer (n_components,)
 
     def __init__(self, n_components: int = 4):
-        super().__init__()
-        self.n_components = n_components
+        super().__init__(n_components)
         offsets = torch.linspace(-1.0, 1.0, n_components) if n_components > 1 else torch.zeros(1)
         self.register_buffer("offsets", offsets, persistent=False)
-
-    @property
-    def n_params(self) -> int:
-        return 3 * self.n_components
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Network input ``(batch, 1, n_sites)``: the values themselves."""
@@ -265,10 +273,7 @@ class NormalMixture(nn.Module):
 
     def sample(self, params: torch.Tensor, generator: torch.Generator | None = None):
         """One value per row from ``params`` of shape ``(batch, 3 K)``."""
-        log_w, mu, sigma = self._split(params.unsqueeze(-1))
-        k = torch.multinomial(log_w[..., 0].exp(), 1, generator=generator)
-        mean = mu[..., 0].gather(1, k)[:, 0]
-        scale = sigma[..., 0].gather(1, k)[:, 0]
+        mean, scale = self._pick(params, generator)
         noise = torch.randn(mean.shape, generator=generator, device=mean.device,
                             dtype=mean.dtype)
         return mean + scale * noise
