@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # for type checkers; at run time each name is imported on fir
     from ._optimizer import Adam
     from ._persistence import load
     from ._rg_flow import RGFlow
-    from ._temperature_scan import heat_capacity_peak, temperature_scan
+    from ._temperature_scan import coupling_scan, heat_capacity_peak, temperature_scan
     from ._translator import PhysicsTranslator
     from .architectures import (
         MADE,
@@ -64,6 +64,7 @@ _LAZY = {
     "RGFlow": "._rg_flow",
     "heat_capacity_peak": "._temperature_scan",
     "temperature_scan": "._temperature_scan",
+    "coupling_scan": "._temperature_scan",
     "PhysicsTranslator": "._translator",
     **dict.fromkeys(("MADE", "ContinuousFlow", "CouplingBlock", "CouplingFlow", "GRUCell",
                      "LSTMCell", "MERAFlow", "MultiplicativeCell", "ODEBlock", "PixelCNN",
@@ -113,6 +114,7 @@ __all__ = [
     "learned_couplings",
     "coupling_terms",
     "temperature_scan",
+    "coupling_scan",
     "heat_capacity_peak",
     "Adam",
     "load",

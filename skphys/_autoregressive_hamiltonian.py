@@ -14,6 +14,8 @@ from ._constraints import (
     Instance,
     Integer,
     IntTuple,
+    Names,
+    OneOf,
     Optional,
     Options,
     Real,
@@ -32,7 +34,8 @@ from ._optimizer import Adam
 from ._torch_utils import to_numpy
 from .architectures import MADE, PixelCNN
 from .autoregressive import AutoregressiveModel
-from .lattice import LatticeTheory
+from .lattice import LatticeTheory, lattice_symmetries, random_symmetry_transform
+from .lattice._symmetry import SYMMETRY_NAMES
 from .lattice._theory import evaluate_action
 from .lattice.reliability import warn_unreliable
 from .lattice.stats import ess, reweighted_thermodynamics
@@ -112,6 +115,19 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
         ``beta_anneal_``. Figures: :doc:`/results`.
     {validation_parameters} With held-out rows, the early stopping of ``optimizer``
         monitors their NLL per site.
+    augment : "auto", tuple of str or None, default="auto"
+        Data augmentation of ``fit(X)`` by exact symmetries of the data: every training
+        batch is moved by random elements of the group they generate
+        (:func:`~skphys.lattice.random_symmetry_transform`), so that the model learns a
+        distribution with those symmetries from fewer configurations. Names out of
+        ``"translation"``, ``"reflection"``, ``"rotation"`` (of a periodic lattice),
+        ``"z2"`` (the flip of spins and real fields, ``theta -> -theta`` for angles) and
+        ``"o2"`` (rotations and reflections of angles). ``"auto"``: the theory's
+        ``symmetries`` when ``theory`` is given, else the lattice symmetries of a periodic
+        lattice (:func:`~skphys.lattice.lattice_symmetries`; pass the theory, or name
+        ``"z2"``, for the internal ones). None: the rows as they are, for data whose lattice
+        is not periodic or that lack these symmetries. The resolved names are ``augment_``
+        (empty for VAN, which has no data).
 
     Attributes
     ----------
@@ -125,6 +141,8 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
         :meth:`transform` then gives the conditionals of the relative angles.
     beta_anneal_ : float
         The annealing factor of the last fit from the action.
+    augment_ : tuple of str
+        The symmetries that augmented the training data (see ``augment``).
     n_features_in_ : int
     history_ : pandas.DataFrame
         ``step``, ``loss`` (``beta_t F_q`` for VAN, NLL per site for data) and ``val_nll`` or
@@ -164,6 +182,9 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
         "beta_anneal": Optional(Real(0.0, 1.0, high_inclusive=False)),
         "validation_fraction": Real(0.0, 1.0, high_inclusive=False),
         "max_iter": Optional(Integer(1)),
+        "augment": Optional(OneOf(Options("auto"), Names(*SYMMETRY_NAMES),
+                                  description="'auto' or a tuple of distinct names out of "
+                                              + ", ".join(map(repr, SYMMETRY_NAMES)))),
     }
 
     def __init__(
@@ -178,6 +199,7 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
         optimizer: Adam = Adam(2e-3, clip_grad_norm=1.0, n_iter_no_change=100),
         beta_anneal: float | None = None,
         validation_fraction: float = 0.1,
+        augment="auto",
         warm_start: bool = False,
         device: str = "auto",
         dtype: str = "float32",
@@ -193,6 +215,7 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
         self.optimizer = optimizer
         self.beta_anneal = beta_anneal
         self.validation_fraction = validation_fraction
+        self.augment = augment
         self.warm_start = warm_start
         self.device = device
         self.dtype = dtype
@@ -215,6 +238,10 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
         if params["network"]["rotation_symmetric"] and self._resolve_dof() != "angle":
             raise ValueError(f"network__rotation_symmetric=True needs dof='angle', got "
                              f"dof={self._resolve_dof()!r}")
+        if params["augment"] not in (None, "auto"):
+            dof = self._resolve_dof()
+            if "o2" in params["augment"] and dof != "angle":
+                raise ValueError(f"augment: 'o2' acts on angles, got dof={dof!r}")
 
     def _check_lattice(self, shape: tuple[int, ...]) -> None:
         self.network._check_lattice_shape(shape)  # PixelCNN: 1-D or 2-D only
@@ -252,6 +279,7 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
     def _fit_module(self, data: FitData) -> None:
         self.__dict__.pop("beta_anneal_", None)  # of an earlier fit
         self._from_data = data.X is not None  # the default max_iter depends on it
+        self.augment_ = self._resolve_augment() if self._from_data else ()
         if data.X is None:
             self._train(self._van_loss())
             return
@@ -266,6 +294,29 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
             return self.max_iter
         real_data = getattr(self, "dof_", None) == "real" and getattr(self, "_from_data", False)
         return _REAL_DATA_MAX_ITER if real_data else _MAX_ITER
+
+    def _resolve_augment(self) -> tuple[str, ...]:
+        """``augment``, else the theory's symmetries (those of a periodic lattice without
+        one) that act on this field type."""
+        if self.augment is None:
+            return ()
+        if self.augment != "auto":
+            if "rotation" in self.augment and "rotation" not in lattice_symmetries(
+                    self.lattice_shape_):
+                raise ValueError(f"augment: 'rotation' needs a lattice of equal extents, got "
+                                 f"{self.lattice_shape_}")
+            return tuple(self.augment)
+        if self.theory is None:
+            return lattice_symmetries(self.lattice_shape_)
+        return tuple(s for s in self.theory.symmetries
+                     if s in SYMMETRY_NAMES and (s != "o2" or self.dof_ == "angle"))
+
+    def _training_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """The rows of a training batch, each moved by a random element of ``augment_``."""
+        if not self.augment_:
+            return rows
+        return random_symmetry_transform(rows, self.lattice_shape_, self.augment_,
+                                         field_type=self.dof_, generator=self._generator)
 
     def _resolve_beta_anneal(self) -> float:
         """``beta_anneal``, else 0.996 for angle theories and 0.99 for the others."""
@@ -299,7 +350,7 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
         def loss_fn(step):
             idx = torch.randint(len(train), (self._local_batch_size,),
                                 generator=self._generator, device=self._device)
-            return -self.module_.log_prob(train[idx]).mean() / n_sites, {}
+            return -self.module_.log_prob(self._training_rows(train[idx])).mean() / n_sites, {}
 
         return loss_fn
 

@@ -225,6 +225,23 @@ class IntegerWith(Constraint):
         return int(value)
 
 
+class Names(Constraint):
+    """A tuple or list of distinct strings out of ``names``; returned as a tuple."""
+
+    def __init__(self, *names: str):
+        self.names = names
+
+    def describe(self) -> str:
+        return "a tuple of distinct names out of " + ", ".join(repr(n) for n in self.names)
+
+    def check(self, name, value):
+        if not isinstance(value, (tuple, list)) or not all(isinstance(v, str) for v in value):
+            raise self._type_error(name, value)
+        if len(set(value)) != len(value) or not set(value) <= set(self.names):
+            raise self._value_error(name, value)
+        return tuple(value)
+
+
 class OneOf(Constraint):
     """A value that passes the first of ``constraints`` whose type it has."""
 

@@ -8,9 +8,12 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 import torch
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
-from ._constraints import check_real
+from ._constraints import check_int, check_real
 from .lattice._theory import LatticeTheory, check_shape
 
 __all__ = ["learned_couplings", "coupling_terms"]
@@ -125,8 +128,9 @@ def _design(X: np.ndarray, shape, terms) -> tuple[list[str], np.ndarray]:
     return names, np.column_stack([np.ones(len(X)), *columns])
 
 
-def learned_couplings(hamiltonian, X, *, terms=None, lattice_shape=None,
-                      temperature=None) -> pd.DataFrame:
+def learned_couplings(hamiltonian, X, *, terms=None, lattice_shape=None, temperature=None,
+                      training_data=None, n_bootstrap: int = 10, n_jobs: int | None = None,
+                      random_state=None) -> pd.DataFrame:
     r"""Couplings of a learned Hamiltonian: its regression on candidate interaction terms.
 
     Fits :math:`H(x) \approx H_0 + \sum_k g_k\,O_k(x)` by ordinary least squares over the
@@ -148,11 +152,20 @@ def learned_couplings(hamiltonian, X, *, terms=None, lattice_shape=None,
     parts of a path integral, ``{"kinetic": K, "potential": U}`` with
     ``K = lambda X: theory.kinetic_term(torch.as_tensor(X)).numpy()``.
 
-    Standard errors are heteroscedasticity-consistent (HC3, MacKinnon & White 1985): the
-    residuals are the model's own errors, not independent noise of one variance, and the
-    sandwich estimator stays valid when the learned Hamiltonian is not exactly linear in the
-    terms. They measure the sampling error of the regression over the configurations ``X``
-    (assumed independent rows), not the randomness of the training.
+    Two kinds of standard error:
+
+    * with ``training_data`` (the configurations the estimator was fitted on), the error of
+      the whole procedure: the estimator is cloned and refitted on ``n_bootstrap``
+      resamples, with replacement, of ``training_data`` (each with its own ``random_state``),
+      each refit is regressed on a resample of ``X``, and the standard error is the standard
+      deviation of the couplings over the refits. The couplings learned from a finite
+      training set scatter by at least the Cramér-Rao bound of the candidate family, so this
+      is the error to compare a coupling with. It costs ``n_bootstrap`` fits.
+    * without it, the error of the regression alone: heteroscedasticity-consistent (HC3,
+      MacKinnon & White 1985; the residuals are the model's own errors, not independent
+      noise of one variance) over the configurations ``X`` (assumed independent rows). It
+      leaves out the randomness of the training and is smaller: a coupling a few of these
+      errors away from zero need not be a real interaction.
 
     Parameters
     ----------
@@ -171,6 +184,15 @@ def learned_couplings(hamiltonian, X, *, terms=None, lattice_shape=None,
     temperature : float, optional
         :math:`T` in :math:`H = -T\ln q` for an estimator; default 1 (the couplings of the
         action :math:`-\ln q`, i.e. :math:`\beta J`).
+    training_data : array-like of shape (n_train, n_sites), optional
+        The training configurations of the estimator ``hamiltonian``; given, the standard
+        errors are bootstrap errors of training and regression together (see above).
+    n_bootstrap : int, default=10
+        Refits for the bootstrap errors (with ``training_data``).
+    n_jobs : int, optional
+        Refits run in parallel (joblib; ``None``: one at a time, ``-1``: all cores).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the resamples and the refits' ``random_state``.
 
     Returns
     -------
@@ -178,13 +200,16 @@ def learned_couplings(hamiltonian, X, *, terms=None, lattice_shape=None,
         One row per term (index ``term``), then ``"constant"`` (:math:`H_0`); columns
         ``coupling``, ``std_error`` and ``z`` (the coupling in standard errors). ``attrs``
         holds ``r2`` (the fraction of the variance of :math:`H` the terms explain),
-        ``residual_std`` and ``n_samples``.
+        ``residual_std``, ``n_samples`` and ``std_error`` (``"bootstrap"`` or
+        ``"regression"``).
 
     Raises
     ------
     ValueError
         When the terms are linearly dependent on ``X`` (e.g. ``x2`` for spins), or shapes
         do not match.
+    TypeError
+        When ``training_data`` is given but ``hamiltonian`` is not an estimator.
 
     Examples
     --------
@@ -200,7 +225,6 @@ def learned_couplings(hamiltonian, X, *, terms=None, lattice_shape=None,
     """
     X = check_array(X, dtype=np.float64, input_name="X")
     shape = _resolve_shape(hamiltonian, lattice_shape, X.shape[1])
-    y = _hamiltonian_values(hamiltonian, X, temperature)
     names, A = _design(X, shape, terms)
     n, p = A.shape
     if n <= p:
@@ -212,14 +236,12 @@ def learned_couplings(hamiltonian, X, *, terms=None, lattice_shape=None,
     if np.linalg.matrix_rank(As) < p:
         raise ValueError(f"the terms {names} and a constant are linearly dependent on X (for "
                          f"spins x2 and x4 are constant); drop one")
-    gram_inv = np.linalg.inv(As.T @ As)
-    coef = gram_inv @ (As.T @ y)
-    residual = y - As @ coef
-    leverage = np.einsum("ij,jk,ik->i", As, gram_inv, As)
-    weights = (residual / np.clip(1 - leverage, 1e-12, None)) ** 2
-    cov = gram_inv @ (As.T * weights) @ As @ gram_inv
-    se = np.sqrt(np.clip(np.diag(cov), 0.0, None)) / scale
-    coef = coef / scale
+    y = _hamiltonian_values(hamiltonian, X, temperature)
+    coef, se, residual = _regression(As, y)
+    coef, se = coef / scale, se / scale
+    if training_data is not None:
+        se = _bootstrap_errors(hamiltonian, training_data, X, As, temperature, n_bootstrap,
+                               n_jobs, random_state) / scale
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, coef / np.where(se > 0, se, 1.0), np.nan)
     order = [*range(1, p), 0]
@@ -227,5 +249,46 @@ def learned_couplings(hamiltonian, X, *, terms=None, lattice_shape=None,
                          index=pd.Index([*names, "constant"], name="term"))
     total = float(np.sum((y - y.mean()) ** 2))
     table.attrs.update(r2=1.0 - float(residual @ residual) / total if total > 0 else 1.0,
-                       residual_std=float(np.sqrt(residual @ residual / (n - p))), n_samples=n)
+                       residual_std=float(np.sqrt(residual @ residual / (n - p))), n_samples=n,
+                       std_error="regression" if training_data is None else "bootstrap")
     return table
+
+
+def _regression(As: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Least-squares coefficients of ``y`` on the columns of ``As``, their HC3 standard
+    errors and the residuals."""
+    gram_inv = np.linalg.inv(As.T @ As)
+    coef = gram_inv @ (As.T @ y)
+    residual = y - As @ coef
+    leverage = np.einsum("ij,jk,ik->i", As, gram_inv, As)
+    weights = (residual / np.clip(1 - leverage, 1e-12, None)) ** 2
+    cov = gram_inv @ (As.T * weights) @ As @ gram_inv
+    return coef, np.sqrt(np.clip(np.diag(cov), 0.0, None)), residual
+
+
+def _bootstrap_errors(estimator, training_data, X: np.ndarray, As: np.ndarray, temperature,
+                      n_bootstrap: int, n_jobs, random_state) -> np.ndarray:
+    """Standard deviation of the (scaled) coefficients over refits on resampled data."""
+    if not hasattr(estimator, "score_samples") or not hasattr(estimator, "get_params"):
+        raise TypeError(f"training_data needs hamiltonian to be an estimator to refit, got "
+                        f"{type(estimator).__name__}")
+    n_bootstrap = check_int("n_bootstrap", n_bootstrap, low=2)
+    training_data = check_array(training_data, dtype=np.float64, input_name="training_data")
+    if training_data.shape[1] != X.shape[1]:
+        raise ValueError(f"training_data has {training_data.shape[1]} columns, X has "
+                         f"{X.shape[1]}")
+    rng = check_random_state(random_state)
+    draws = [(rng.randint(len(training_data), size=len(training_data)),
+              rng.randint(len(X), size=len(X)), int(rng.randint(2**31 - 1)))
+             for _ in range(n_bootstrap)]
+    coefs = Parallel(n_jobs=n_jobs)(
+        delayed(_refit_coefficients)(estimator, training_data[rows], X[cols], As[cols],
+                                     temperature, seed)
+        for rows, cols, seed in draws)
+    return np.std(coefs, axis=0, ddof=1)
+
+
+def _refit_coefficients(estimator, train: np.ndarray, X: np.ndarray, As: np.ndarray,
+                        temperature, seed: int) -> np.ndarray:
+    model = clone(estimator).set_params(random_state=seed).fit(train)
+    return _regression(As, _hamiltonian_values(model, X, temperature))[0]

@@ -11,8 +11,9 @@ of ``fit``. Lattice resolution, sampling and the exact estimates come from
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import torch
 
@@ -27,9 +28,9 @@ from ._docstrings import (
     fill_doc,
 )
 from ._generative import THEORY_CONSTRAINT, FitData, GenerativeEstimator
-from ._torch_utils import to_numpy
+from ._torch_utils import compiled_passes, init_parameters, to_numpy
 from .flows import LatticeFlow
-from .lattice._theory import evaluate_action
+from .lattice._theory import check_shape, evaluate_action
 from .lattice.mcmc import independence_metropolis
 from .lattice.stats import ess
 
@@ -87,16 +88,36 @@ lattice_shape_ : tuple of int
     {fit_check_attributes}"""
 """Docstring of the fitted attributes every flow estimator has."""
 
+FLOW_WARM_START = """ The theory may change between the fits (a
+        coupling scan, :func:`~skphys.coupling_scan`), and so may the lattice, to one of the
+        same dimension with no smaller extent (size transfer): the flow is rebuilt for the
+        new lattice and takes the fitted parameters, re-expressed by
+        :meth:`skphys.flows.LatticeFlow.transfer_from` (convolution kernels and block maps
+        copied, since they act alike on any lattice; the Fourier layer's scales interpolated
+        in momentum; a continuous flow's kernel over offsets embedded, longer offsets
+        starting at zero; the coarser levels a larger lattice adds to a MERA flow as
+        initialized). That is ``warm_start`` rather than a method of its own because it is
+        what warm starting means for these flows: continue from the fitted parameters on the
+        theory and lattice of this ``fit``. Adam, ``history_`` and ``n_iter_`` then start
+        over (they count the steps on the new lattice). A smaller lattice, another dimension
+        or another architecture is refused (ValueError)."""
+"""What the flow estimators add to the shared text of ``warm_start``
+(:data:`~skphys._docstrings.TRAINING_PARAMETERS`, whose next parameter is ``device``)."""
+
 
 def flow_docstring(*, path_gradient: str, max_iter: int, batch_size: int, optimizer: str):
     """Decorator filling a flow estimator's docstring with the shared fragments, given its
     defaults of ``path_gradient``, ``max_iter``, ``batch_size`` and ``optimizer``."""
+    training = TRAINING_PARAMETERS.format(
+        max_iter=max_iter, batch_size=batch_size, batch_what="Samples (or data rows)",
+        optimizer=optimizer)
+    head, device, tail = training.partition("\n    device :")
+    if "warm_start :" not in head or not device:
+        raise RuntimeError("TRAINING_PARAMETERS no longer has warm_start before device")
     return fill_doc(
         theory_parameters=THEORY_PARAMETERS,
         flow_parameters=FLOW_PARAMETERS.format(path_gradient=path_gradient),
-        training_parameters=TRAINING_PARAMETERS.format(
-            max_iter=max_iter, batch_size=batch_size, batch_what="Samples (or data rows)",
-            optimizer=optimizer),
+        training_parameters=head + FLOW_WARM_START + device + tail,
         monitor_parameters=MONITOR_PARAMETERS.replace(
             "{validation_parameters}", VALIDATION_PARAMETERS),
         flow_attributes=FLOW_ATTRIBUTES.replace("{fit_check_attributes}",
@@ -126,6 +147,58 @@ class FlowEstimator(GenerativeEstimator):
 
     def _build_module(self) -> torch.nn.Module:
         return self.flow.build(tuple(self.lattice_shape_), self._channels(), self.theory)
+
+    # -- size transfer (warm_start onto a larger lattice) ------------------------------------
+    def _requested_shape(self) -> tuple[int, ...] | None:
+        """The lattice this fit asks for through ``theory`` or ``lattice_shape`` (None when
+        only data could tell)."""
+        if self.theory is not None:
+            return tuple(self.theory.shape)
+        return None if self.lattice_shape is None else check_shape(self.lattice_shape)
+
+    def _validate_fit_data(self, X, y, *, reset: bool) -> FitData:
+        # a warm start on a new lattice validates the rows afresh (their length changes)
+        if not reset and hasattr(self, "lattice_shape_"):
+            shape = self._requested_shape()
+            if shape is not None and shape != tuple(self.lattice_shape_):
+                self._check_transfer(shape)
+                reset = True
+        return super()._validate_fit_data(X, y, reset=reset)
+
+    def _check_transfer(self, shape: tuple[int, ...]) -> None:
+        """ValueError naming ``warm_start`` unless ``shape`` is a lattice the fitted flow may
+        move to (whether its layers can is :meth:`_transfer`'s to find)."""
+        old = tuple(self.lattice_shape_)
+        if len(shape) != len(old) or any(new < was for new, was in zip(shape, old)):
+            raise ValueError(
+                f"warm_start=True moves a fitted flow only to a lattice of the same dimension "
+                f"with no smaller extent than the previous fit's, {old}; got {shape}: fit "
+                f"afresh with warm_start=False"
+            )
+
+    def _check_warm_start(self, data: FitData) -> None:
+        if tuple(data.lattice_shape) == tuple(self.lattice_shape_):
+            super()._check_warm_start(data)  # (a new lattice was checked with the data)
+
+    def _transfer(self, data: FitData) -> None:
+        """Rebuild ``module_`` for the lattice of ``data`` with the fitted parameters
+        re-expressed (:meth:`skphys.flows.LatticeFlow.transfer_from`); a new optimizer."""
+        source, previous = self.module_, tuple(self.lattice_shape_)
+        new = tuple(data.lattice_shape)
+        self._initialize(data)
+        try:
+            with torch.random.fork_rng(devices=[]):
+                module = cast(LatticeFlow, self._build_checked())
+            init_parameters(module, self._cpu_generator)  # for what the transfer leaves
+            module = module.to(device=self._device, dtype=self._dtype)
+            module.transfer_from(source)
+        except ValueError as error:  # the fitted state stays that of the previous lattice
+            self.lattice_shape_ = previous
+            self.n_features_in_ = self._channels() * math.prod(previous)
+            raise ValueError(f"warm_start=True could not move the fitted flow from the "
+                             f"lattice {previous} to {new}: {error}") from None
+        self.module_ = module.train()
+        self._optimizer = None
 
     # -- training -----------------------------------------------------------------------------
     def _monitor(self) -> dict[str, float]:
@@ -167,13 +240,13 @@ class FlowEstimator(GenerativeEstimator):
 
         return loss_fn
 
-    def _training_rows(self, rows: torch.Tensor) -> torch.Tensor:
-        """Hook: the data rows of a training batch as the forward-KL loss sees them."""
-        return rows
-
     def _fit_module(self, data: FitData) -> None:
+        if tuple(data.lattice_shape) != tuple(self.lattice_shape_):
+            self._transfer(data)
         X = None if data.X is None else self._to_tensor(data.X)
-        self._train(self._with_validation(self._loss_fn(X), data))
+        with compiled_passes(cast(LatticeFlow, self.module_).bijector,
+                             enabled=self.flow.compile):
+            self._train(self._with_validation(self._loss_fn(X), data))
 
     # -- the latent map -------------------------------------------------------------------------
     def transform(self, X):

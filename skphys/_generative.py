@@ -191,7 +191,12 @@ class GenerativeEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Den
         if data.X is None:
             self.n_features_in_ = self._channels() * math.prod(data.lattice_shape)
 
-    # -- held-out rows of fit(X) ---------------------------------------------------------------
+    # -- rows of fit(X) -------------------------------------------------------------------------
+    def _training_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """Hook: the data rows of a training batch as the maximum-likelihood loss sees them
+        (RGFlow dequantizes them, AutoregressiveHamiltonian augments them)."""
+        return rows
+
     def _with_validation(self, loss_fn: Callable, data: FitData) -> Callable:
         """``loss_fn`` that also records the NLL per site of the held-out rows (``val_nll``)
         and keeps the parameters that gave the lowest (``data.held_out``): at every step, or

@@ -137,6 +137,8 @@ _INTS: _Kind = (lambda v: isinstance(v, np.ndarray) and v.dtype.kind in "iu",
                 "an integer array")
 _NAMES: _Kind = (lambda v: isinstance(v, np.ndarray) and v.dtype == object and v.ndim == 1,
                  "a 1-D array of str")
+_STRS: _Kind = (lambda v: isinstance(v, tuple) and all(isinstance(n, str) for n in v),
+                "a tuple of str")
 _HISTORY: _Kind = (lambda v: isinstance(v, pd.DataFrame), "a DataFrame")
 _DEVICE: _Kind = (lambda v: isinstance(v, str) and v != "auto"
                   and _DEVICE_PATTERN.match(v) is not None, "'cpu', 'cuda' or 'cuda:N'")
@@ -158,7 +160,8 @@ FITTED_ATTRIBUTES: dict[str, dict[str, _Kind]] = {
     "FlowSampler": _GENERATIVE_FITTED,
     "RGFlow": {**_GENERATIVE_FITTED, "levels_": _INTS},
     "AutoregressiveHamiltonian": {**_GENERATIVE_FITTED, "dof_": _STR, "z2_mixture_": _BOOL,
-                                  "rotation_symmetric_": _BOOL, "beta_anneal_": _REAL},
+                                  "rotation_symmetric_": _BOOL, "beta_anneal_": _REAL,
+                                  "augment_": _STRS},
     "PhysicsTranslator": {"v_scale_": _REAL, "row_sum_": _REAL},
     "BottleneckDistiller": {"hidden_mean_": _FLOATS, "hidden_scale_": _FLOATS,
                             "v_scale_": _REAL, "v_range_": _RANGE, "density_mean_": _REAL,

@@ -1,9 +1,14 @@
-"""Thermodynamics across temperatures: one fitted model per temperature, in parallel (joblib:
-local processes, or a dask cluster through joblib's dask backend)."""
+"""Scans of a theory parameter: one fitted model per value, tabulated.
+
+:func:`temperature_scan` fits the values independently, in parallel (joblib: local processes,
+or a dask cluster through joblib's dask backend); :func:`coupling_scan` continues one flow
+from each value to the next (``warm_start``). Both build their rows with :func:`_table_row`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,22 +18,36 @@ from sklearn.base import clone
 from ._constraints import check_int
 from .datasets._monte_carlo import _check_temperatures
 
-__all__ = ["temperature_scan", "heat_capacity_peak"]
+__all__ = ["temperature_scan", "heat_capacity_peak", "coupling_scan"]
 
 _COLUMNS = ("free_energy", "free_energy_nis", "energy", "entropy", "heat_capacity")
 
 
+def _at(estimator, parameter: str, value):
+    """``estimator`` with its theory's ``parameter`` set to ``value`` (a modified copy of
+    the theory, see :meth:`skphys._base.TorchEstimator.set_params`)."""
+    return estimator.set_params(**{f"theory__{parameter}": value})
+
+
+def _table_row(parameter: str, value, estimates: Mapping[str, tuple[float, float]],
+               **extra) -> dict:
+    """One row of a scan table: ``parameter`` = ``value``, each estimate as ``name`` and
+    ``name_err``, then ``extra`` columns."""
+    row = {parameter: value}
+    for name, (mean, error) in estimates.items():
+        row[name] = mean
+        row[name + "_err"] = error
+    row.update(extra)
+    return row
+
+
 def _fit_at(estimator, temperature: float, X, n_samples: int) -> dict:
-    model = clone(estimator).set_params(theory__temperature=temperature)
+    model = _at(clone(estimator), "temperature", temperature)
     model.fit(X)
     result = model.free_energy(n_samples)  # per site, as the table
-    row = {"temperature": temperature}
-    for name in _COLUMNS:
-        row[name] = result[name]
-        row[name + "_err"] = result[name + "_err"]
-    row["ess"] = result["ess"]
-    row["n_iter"] = model.n_iter_
-    return row
+    estimates = {name: (result[name], result[name + "_err"]) for name in _COLUMNS}
+    return _table_row("temperature", temperature, estimates, ess=result["ess"],
+                      n_iter=model.n_iter_)
 
 
 def temperature_scan(estimator, temperatures, X=None, X_temperatures=None, *,
@@ -154,3 +173,116 @@ def heat_capacity_peak(scan: pd.DataFrame) -> tuple[float, float]:
     a, b, c0 = np.polyfit(t[k - 1:k + 2], c[k - 1:k + 2], 2)
     t_peak = -b / (2 * a)
     return float(t_peak), float(c0 - b**2 / (4 * a))
+
+
+def coupling_scan(estimator, parameter: str, values, *, observables=None,
+                  n_samples: int = 8192, warm_start: bool = True,
+                  continue_iter: int | None = None) -> pd.DataFrame:
+    r"""Fit a sampler along a line of couplings, each fit continuing from the previous one.
+
+    A clone of ``estimator`` is fitted at the first value of the theory parameter
+    ``parameter`` (``set_params(theory__<parameter>=value)``); at every next value the same
+    model is fitted again with ``warm_start=True``, starting from the parameters fitted at
+    the value before (the flow analogue of annealing: a sampler of a nearby theory is a far
+    better start than the identity). After each fit :meth:`~skphys.FlowSampler.diagnose`
+    (ESS/N, :math:`\ln Z`) and :meth:`~skphys.FlowSampler.estimate` of each observable run
+    on fresh samples; their warnings (unreliable weights) pass through.
+
+    Parameters
+    ----------
+    estimator : FlowSampler, RGFlow or AutoregressiveHamiltonian
+        Unfitted template with a ``theory``, trained from it (``fit()``); its other
+        parameters (``random_state`` included) are used at every value, its ``max_iter`` for
+        the first fit.
+    parameter : str
+        A parameter of the theory, e.g. ``"lam"`` or ``"m2"`` of
+        :class:`~skphys.lattice.Phi4`, or ``"temperature"``.
+    values : array_like of shape (n_values,)
+        The values, in the order the fits visit them (start where the sampler trains
+        easily, e.g. far from a critical point, and move towards the hard end).
+    observables : dict of str to callable, optional
+        Observables to estimate at every value, by name; each maps configurations
+        ``(n, n_features)`` (numpy) to values ``(n,)`` (see
+        :meth:`~skphys.FlowSampler.estimate`, ``method="mh"``).
+    n_samples : int, default=8192
+        Fresh samples of the diagnostics and of each estimate.
+    warm_start : bool, default=True
+        Continue each fit from the previous one; False fits every value afresh (a clone of
+        ``estimator``), the baseline a continued scan is measured against.
+    continue_iter : int, optional
+        Optimizer steps of each continued fit (default: ``estimator.max_iter``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per value, in the order of ``values``: ``parameter``; ``ess`` (ESS/N) and
+        ``log_z`` (:math:`\ln Z` of the theory from the importance weights), each with its
+        ``_err``; one column and its ``_err`` per observable; ``n_iter`` (the steps of this
+        fit) and ``cpu_seconds`` (process CPU time of this fit, diagnostics excluded).
+
+    See Also
+    --------
+    temperature_scan : independent fits over temperatures, in parallel.
+
+    Examples
+    --------
+    >>> from skphys import CouplingFlow, FlowSampler, coupling_scan
+    >>> from skphys.lattice import Phi4
+    >>> template = FlowSampler(Phi4((4, 4), m2=-4.0, lam=8.0), max_iter=20,
+    ...                        flow=CouplingFlow(n_layers=2, hidden_channels=4), random_state=0)
+    >>> scan = coupling_scan(template, "lam", [8.0, 7.0], n_samples=256,
+    ...                      observables={"phi2": lambda x: (x**2).mean(1)})
+    >>> list(scan.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['lam', 'ess', 'ess_err', 'log_z', 'log_z_err', 'phi2', 'phi2_err', 'n_iter',
+     'cpu_seconds']
+    """
+    theory = getattr(estimator, "theory", None)
+    if theory is None or not hasattr(estimator, "diagnose"):
+        raise ValueError("estimator must be a sampler with a theory (FlowSampler, RGFlow or "
+                         "AutoregressiveHamiltonian)")
+    if not isinstance(parameter, str) or parameter not in theory.get_params():
+        raise ValueError(f"parameter must be one of the parameters of {type(theory).__name__}, "
+                         f"{sorted(theory.get_params())}; got {parameter!r}")
+    values = list(values)
+    if not values:
+        raise ValueError("values must hold at least one value")
+    check_int("n_samples", n_samples, 2)
+    if not isinstance(warm_start, (bool, np.bool_)):
+        raise TypeError(f"warm_start must be a bool, got {warm_start!r}")
+    if continue_iter is not None:
+        check_int("continue_iter", continue_iter, 1)
+    observables = dict(observables or {})
+    for name, function in observables.items():
+        if not isinstance(name, str) or not callable(function):
+            raise TypeError(f"observables must map names (str) to callables, got "
+                            f"{name!r}: {function!r}")
+    rows = []
+    model = None
+    for value in values:
+        if model is None or not warm_start:
+            model = _at(clone(estimator), parameter, value).set_params(warm_start=False)
+        else:
+            model = _at(model, parameter, value).set_params(warm_start=True)
+            if continue_iter is not None:
+                model.set_params(max_iter=continue_iter)
+        before = (getattr(model, "n_iter_", 0), getattr(model, "lattice_shape_", None))
+        cpu = time.process_time()
+        model.fit()
+        cpu = time.process_time() - cpu
+        # a warm start counts on; on a new lattice (size transfer) the count starts over
+        continued = model.warm_start and before[1] == model.lattice_shape_
+        steps = model.n_iter_ - before[0] if continued else model.n_iter_
+        rows.append(_scan_row(model, parameter, value, observables, n_samples,
+                              n_iter=steps, cpu_seconds=cpu))
+    return pd.DataFrame(rows)
+
+
+def _scan_row(model, parameter: str, value, observables: Mapping[str, Callable],
+              n_samples: int, **extra) -> dict:
+    """The diagnostics and observables of a fitted sampler as a row of a scan table."""
+    result = model.diagnose(n_samples)
+    estimates = {"ess": (result["ess"], result["ess_err"]),
+                 "log_z": (result["log_z"], result["log_z_err"])}
+    for name, function in observables.items():
+        estimates[name] = model.estimate(function, n_samples)
+    return _table_row(parameter, value, estimates, **extra)

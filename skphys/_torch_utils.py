@@ -123,3 +123,23 @@ def registrations(callback: Callable[[str, object], None]) -> Iterator[None]:
     finally:
         for handle in handles:
             handle.remove()
+
+
+@contextmanager
+def compiled_passes(module: nn.Module, *, enabled: bool = True) -> Iterator[None]:
+    """Within the block, ``module``'s ``forward`` and ``inverse`` (where it has one) run
+    through :func:`torch.compile`.
+
+    The compiled functions are instance attributes that shadow the methods and are removed on
+    exit, so the module pickles, saves and runs eagerly afterwards as before. The first call
+    of each compiles (tens of seconds on a CPU, with a C++ compiler), and a new input shape
+    may compile again; a gain needs many steps. ``enabled=False``: a no-op.
+    """
+    names = [name for name in ("forward", "inverse") if enabled and hasattr(module, name)]
+    for name in names:
+        setattr(module, name, torch.compile(getattr(module, name)))
+    try:
+        yield
+    finally:
+        for name in names:
+            module.__dict__.pop(name, None)

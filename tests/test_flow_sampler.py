@@ -314,3 +314,26 @@ def test_an_equivariant_flow_is_refused_for_a_theory_without_the_sign_symmetry()
         FlowSampler(tilted, flow=CouplingFlow(z2_equivariant=True)).fit()
     with pytest.raises(ValueError, match="ContinuousFlow.. is Z2-equivariant by construction"):
         FlowSampler(tilted, flow=ContinuousFlow()).fit()
+
+
+def test_compile_runs_the_passes_compiled_while_training_only(monkeypatch, tmp_path):
+    # torch.compile itself takes a minute on a CPU: a stand-in records what it compiles and
+    # returns it unchanged; the fit must equal the eager one and leave a plain module
+    compiled = []
+
+    def fake_compile(function, *args, **kwargs):
+        compiled.append(function.__name__)
+        return function
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    theory = FreeScalar((4, 4), m2=1.0)
+    kw = dict(max_iter=5, batch_size=16, monitor_every=0, random_state=0, device="cpu")
+    fs = FlowSampler(theory, flow=CouplingFlow(compile=True), **kw).fit()
+    assert sorted(compiled) == ["forward", "inverse"]
+    assert "forward" not in vars(fs.module_.bijector)  # removed after training
+    eager = FlowSampler(theory, **kw).fit()
+    np.testing.assert_allclose(fs.history_["loss"], eager.history_["loss"], rtol=1e-6)
+    fs.save(tmp_path / "flow.skphys")
+    assert skphys.load(tmp_path / "flow.skphys").flow.compile
+    with pytest.raises(TypeError, match="flow__compile must be a bool"):
+        FlowSampler(theory, flow=CouplingFlow(compile="yes"), **kw).fit()

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 
 import skphys
 from skphys import FlowSampler, coupling_terms, learned_couplings
@@ -103,6 +103,44 @@ def test_couplings_standard_errors_cover_the_truth():
     assert (z.abs() < 4).all()
     assert table.loc["nn", "std_error"] == pytest.approx(noise.std() / np.sqrt(4000 * 72),
                                                          rel=0.3)
+
+
+class _UniformMagnetization(BaseEstimator):
+    """Independent spins of one magnetization m fitted by its mean: -ln q is exactly
+    -atanh(m) sum_i s_i + const, a field h = atanh(m) (T = 1) with a known spread."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def fit(self, X):
+        self.m_ = float(np.mean(X))
+        return self
+
+    def score_samples(self, X):
+        return np.sum(np.log((1 + self.m_ * np.asarray(X)) / 2), axis=1)
+
+
+def test_bootstrap_errors_include_the_training():
+    # the learned field is exactly linear in the terms: the regression error alone is zero,
+    # while h = atanh(m) from n rows of N spins scatters by 1 / sqrt((1 - m^2) n N)
+    rng = np.random.default_rng(2)
+    m, n = 0.3, 400
+    train = np.where(rng.random((n, 16)) < (1 + m) / 2, 1.0, -1.0)
+    X = np.where(rng.random((500, 16)) < (1 + m) / 2, 1.0, -1.0)
+    model = _UniformMagnetization().fit(train)
+    regression = learned_couplings(model, X, lattice_shape=(4, 4))
+    assert regression.loc["field", "std_error"] < 1e-8
+    assert regression.loc["field", "coupling"] == pytest.approx(np.arctanh(train.mean()))
+    table = learned_couplings(model, X, lattice_shape=(4, 4), training_data=train,
+                              n_bootstrap=200, random_state=0)
+    assert table.attrs["std_error"] == "bootstrap"
+    expected = 1 / np.sqrt((1 - m**2) * n * 16)
+    assert table.loc["field", "std_error"] == pytest.approx(expected, rel=0.2)
+    assert table.loc["field", "coupling"] == regression.loc["field", "coupling"]
+    with pytest.raises(TypeError, match="training_data needs hamiltonian to be an estimator"):
+        learned_couplings(Ising((4, 4), temperature=2.5), X, training_data=train)
+    with pytest.raises(ValueError, match="n_bootstrap"):
+        learned_couplings(model, X, lattice_shape=(4, 4), training_data=train, n_bootstrap=1)
 
 
 def test_couplings_custom_terms_and_errors():

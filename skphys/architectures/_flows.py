@@ -128,6 +128,10 @@ class CouplingFlow(_FlowArchitecture):
     fourier_layer : bool, default=True
         Start with a learnable Gaussian layer diagonal in momentum space (one scale per
         momentum orbit), which carries the long-range Gaussian correlations of the field.
+    compile : bool, default=False
+        Train with the flow's forward and inverse passes compiled by :func:`torch.compile`
+        (an up-front cost, then faster steps; see :ref:`flows-at-scale`). The fitted flow
+        is a plain module either way.
 
     Examples
     --------
@@ -151,11 +155,13 @@ class CouplingFlow(_FlowArchitecture):
         "final_tanh": Boolean(),
         "z2_equivariant": Optional(Boolean()),
         "fourier_layer": Boolean(),
+        "compile": Boolean(),
     }
 
     def __init__(self, *, n_layers: int = 6, hidden_channels=(16, 16), kernel_size: int = 3,
                  activation: str = "tanh", final_tanh: bool = True,
-                 z2_equivariant: bool | None = None, fourier_layer: bool = True):
+                 z2_equivariant: bool | None = None, fourier_layer: bool = True,
+                 compile: bool = False):
         self.n_layers = n_layers
         self.hidden_channels = hidden_channels
         self.kernel_size = kernel_size
@@ -163,6 +169,7 @@ class CouplingFlow(_FlowArchitecture):
         self.final_tanh = final_tanh
         self.z2_equivariant = z2_equivariant
         self.fourier_layer = fourier_layer
+        self.compile = compile
 
     def _check_consistency(self, params) -> None:
         if params["z2_equivariant"] and params["activation"] not in _ODD_ACTIVATIONS:
@@ -233,6 +240,10 @@ class ContinuousFlow(_FlowArchitecture):
         Adjoint backpropagation through the ODE (memory independent of the steps).
     fourier_layer : bool, default=True
         Start with a learnable Gaussian layer diagonal in momentum space.
+    compile : bool, default=False
+        Train with the flow's forward and inverse passes compiled by :func:`torch.compile`
+        (an up-front cost, then faster steps; see :ref:`flows-at-scale`). The fitted flow
+        is a plain module either way.
 
     Examples
     --------
@@ -254,17 +265,19 @@ class ContinuousFlow(_FlowArchitecture):
         "ode_steps": Integer(1, MAX_LAYERS),
         "adjoint": Boolean(),
         "fourier_layer": Boolean(),
+        "compile": Boolean(),
     }
 
     def __init__(self, *, n_frequencies: int = 8, n_time_kernels: int = 5,
                  ode_method: str = "rk4", ode_steps: int = 10, adjoint: bool = False,
-                 fourier_layer: bool = True):
+                 fourier_layer: bool = True, compile: bool = False):
         self.n_frequencies = n_frequencies
         self.n_time_kernels = n_time_kernels
         self.ode_method = ode_method
         self.ode_steps = ode_steps
         self.adjoint = adjoint
         self.fourier_layer = fourier_layer
+        self.compile = compile
 
     def _check_theory(self, theory, prefix: str = "") -> None:
         if theory is not None and not sign_symmetric(theory):
@@ -475,6 +488,10 @@ class MERAFlow(_FlowArchitecture):
         one noise draw of the rows given (a :class:`skphys.preprocessing.Dequantizer`'s
         output), of which only the bins are kept; the held-out rows of
         ``validation_fraction`` keep their values.
+    compile : bool, default=False
+        Train with the flow's forward and inverse passes compiled by :func:`torch.compile`
+        (an up-front cost, then faster steps; see :ref:`flows-at-scale`). The fitted flow
+        is a plain module either way.
 
     Examples
     --------
@@ -505,13 +522,14 @@ class MERAFlow(_FlowArchitecture):
         "data_range": Optional(_Interval()),
         "data_map": Options(*_DATA_MAPS),
         "dequantize": Boolean(),
+        "compile": Boolean(),
     }
 
     def __init__(self, *, block_size: int = 2, n_levels: int | None = None, depth=None,
                  block=CouplingBlock(), prior: str = "gaussian",
                  z2_equivariant: bool | None = None, z2_mixture: bool | None = None,
                  fourier_layer: bool = True, data_range=None, data_map: str = "logit",
-                 dequantize: bool = False):
+                 dequantize: bool = False, compile: bool = False):
         self.block_size = block_size
         self.n_levels = n_levels
         self.depth = depth
@@ -523,6 +541,7 @@ class MERAFlow(_FlowArchitecture):
         self.data_range = data_range
         self.data_map = data_map
         self.dequantize = dequantize
+        self.compile = compile
 
     def _check_consistency(self, params) -> None:
         data_range = params["data_range"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -34,6 +36,23 @@ class Bijector(nn.Module):
 
     def inverse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
+
+    def transfer_from(self, source: Bijector) -> None:
+        """Set this bijector's parameters from ``source``, the same kind of bijector fitted on
+        a lattice with the same dimension and no larger extents, re-expressed for this one
+        (see :meth:`skphys.flows.LatticeFlow.transfer_from`).
+
+        A bijector whose parameters do not depend on the lattice size copies them; one that
+        cannot be re-expressed (this default) raises ValueError.
+        """
+        raise ValueError(f"{type(self).__name__} holds lattice-size-dependent state that is "
+                         f"not re-expressed on another lattice")
+
+    def _check_source(self, source: Bijector) -> None:
+        """ValueError unless ``source`` is a bijector of this one's class."""
+        if type(source) is not type(self):
+            raise ValueError(f"cannot transfer a {type(source).__name__} into a "
+                             f"{type(self).__name__}: the architectures differ")
 
 
 class Composed(Bijector):
@@ -72,3 +91,14 @@ class Composed(Bijector):
             x, ld = bijector.inverse(x)
             log_det = log_det + ld
         return x, log_det
+
+    def transfer_from(self, source: Bijector) -> None:
+        """Transfer every layer from the matching layer of ``source`` (same layers, same
+        order)."""
+        self._check_source(source)
+        assert isinstance(source, Composed)
+        if len(source.bijectors) != len(self.bijectors):
+            raise ValueError(f"cannot transfer {len(source.bijectors)} layers into "
+                             f"{len(self.bijectors)}: the architectures differ")
+        for mine, theirs in zip(self.bijectors, source.bijectors):
+            cast(Bijector, mine).transfer_from(cast(Bijector, theirs))

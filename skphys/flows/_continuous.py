@@ -27,6 +27,7 @@ from torchdiffeq import odeint, odeint_adjoint
 
 from ._bijector import Bijector
 from ._fourier import momentum_orbits
+from ._resize import check_larger, embed_offsets, orbit_sums
 
 __all__ = ["EquivariantVelocity", "ContinuousBijector"]
 
@@ -135,6 +136,36 @@ class EquivariantVelocity(nn.Module):
         nn.init.zeros_(self.weight)
         with torch.no_grad():
             self.frequencies.copy_(torch.linspace(0.5, 4.0, self.frequencies.numel()))
+
+    def transfer_from(self, source: EquivariantVelocity) -> None:
+        """Set the weights and frequencies from a velocity fitted on a smaller lattice.
+
+        The kernel over offsets, :math:`W_{[x-y]}` (``weight / |orbit|`` per offset), is
+        embedded in this lattice: every offset the smaller lattice has keeps its kernel
+        (shared between ``d`` and ``-d`` where only the larger lattice tells them apart),
+        the longer offsets start at zero; the weight of each orbit here is the sum of the
+        kernel over it. Features, time kernels and channels must agree.
+        """
+        if not isinstance(source, EquivariantVelocity):
+            raise ValueError(f"cannot transfer a {type(source).__name__} into an "
+                             f"EquivariantVelocity: the architectures differ")
+        check_larger(source.shape, self.shape)
+        w_source, w_self = source.weight.shape, self.weight.shape
+        if (w_source[0], *w_source[2:]) != (w_self[0], *w_self[2:]):
+            raise ValueError(
+                f"cannot transfer a velocity of {source.n_features - 1} frequencies, "
+                f"{source.n_time_kernels} time kernels and {source.channels} channel(s) into "
+                f"one of {self.n_features - 1}, {self.n_time_kernels} and {self.channels}")
+        with torch.no_grad():
+            labels, n_orbits = momentum_orbits(source.shape)
+            sizes = orbit_sums(torch.ones(source.shape, dtype=torch.float64), labels, n_orbits)
+            weight = source.weight.detach().to(torch.float64).movedim(1, 0)  # o, a, f, c, d
+            per_offset = (weight / sizes.view(-1, 1, 1, 1, 1).to(weight.device))[labels]
+            kernel = embed_offsets(per_offset, self.shape)  # *shape, a, f, c, d
+            labels, n_orbits = momentum_orbits(self.shape)
+            weight = orbit_sums(kernel, labels, n_orbits).movedim(0, 1)
+            self.weight.copy_(weight.to(self.weight.dtype))
+            self.frequencies.copy_(source.frequencies)
 
     def _spectral_weights(self, weight: torch.Tensor) -> torch.Tensor:
         """Fourier transform of the kernel: ``(..., momentum, feature, out, in)``."""
@@ -278,6 +309,18 @@ class ContinuousBijector(Bijector):
         phi, log_det = solve(self.rhs, state, times, method=self.method, options=options,
                              rtol=self.rtol, atol=self.atol)
         return phi[-1], log_det[-1]
+
+    def transfer_from(self, source: Bijector) -> None:
+        """Transfer the velocity from ``source`` (an :class:`EquivariantVelocity` re-expresses
+        its kernel; others refuse); the solver settings are this bijector's own."""
+        self._check_source(source)
+        assert isinstance(source, ContinuousBijector)
+        velocity = self.rhs.velocity
+        transfer = getattr(velocity, "transfer_from", None)
+        if transfer is None:
+            raise ValueError(f"{type(velocity).__name__} is not re-expressed on another "
+                             f"lattice")
+        transfer(source.rhs.velocity)
 
     def forward(self, z):
         return self._integrate(z, 0.0, 1.0)

@@ -118,6 +118,22 @@ class AffineCoupling(Bijector):
         x = z * torch.exp(s) + t
         return x, s.flatten(1).sum(1)
 
+    def transfer_from(self, source: Bijector) -> None:
+        """Copy the network and constant of ``source``: its convolutions are periodic and
+        local, the same functions on any lattice; only the mask is this lattice's own."""
+        self._check_source(source)
+        assert isinstance(source, AffineCoupling)
+        if source.z2_equivariant != self.z2_equivariant:
+            raise ValueError("cannot transfer between an equivariant and a non-equivariant "
+                             "coupling")
+        try:
+            self.net.load_state_dict(source.net.state_dict())
+        except RuntimeError as error:  # other channels or kernel sizes
+            raise ValueError(f"cannot transfer the coupling network: {error}") from None
+        if self.log_scale is not None and source.log_scale is not None:
+            with torch.no_grad():
+                self.log_scale.copy_(source.log_scale)
+
     def inverse(self, x):
         s, t = self._scale_shift(x * self.mask)
         z = (x - t) * torch.exp(-s)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ._bijector import Bijector
+from ._resize import check_larger, interpolate_momenta, orbit_sums
 
 __all__ = ["FourierGaussian", "momentum_orbits"]
 
@@ -46,7 +47,8 @@ class FourierGaussian(Bijector):
     field, e.g. the free field with :math:`\sigma_k = (m^2 + \hat p^2)^{-1/2}`; as the first
     layer of a flow it captures the long-range correlations that local couplings learn
     slowly. :math:`\log|\det| = \sum_k \log\sigma_k` (per component). Initialized to the
-    identity.
+    identity. :meth:`transfer_from` interpolates the scales of a layer fitted on a smaller
+    lattice.
 
     Parameters
     ----------
@@ -77,6 +79,29 @@ class FourierGaussian(Bijector):
 
     def reset_parameters(self, generator=None):
         nn.init.zeros_(self.log_sigma)
+
+    def transfer_from(self, source: Bijector) -> None:
+        r"""Set :math:`\log\sigma_k` from a layer fitted on a smaller lattice, interpolated
+        linearly in momentum along each axis (periodic in it), then
+        averaged over each momentum orbit of this lattice.
+
+        Interpolated rather than re-initialized: the layer carries the field's Gaussian
+        correlations, whose spectrum at the momenta both lattices share is what the smaller
+        lattice measured (exactly kept for an integer ratio of extents); the new, finer
+        momenta in between get the smooth interpolant, and the lowest nonzero momentum, which
+        is new, lies between the fitted values at zero and at the first shared momentum.
+        """
+        self._check_source(source)
+        assert isinstance(source, FourierGaussian)
+        check_larger(source.shape, self.shape)
+        with torch.no_grad():
+            grid = source.log_sigma.detach().to(torch.float64)[source.labels]
+            values = interpolate_momenta(grid, self.shape)
+            n_orbits = len(self.log_sigma)
+            counts = orbit_sums(torch.ones(self.shape, dtype=torch.float64), self.labels,
+                                n_orbits)
+            means = orbit_sums(values, self.labels, n_orbits) / counts
+            self.log_sigma.copy_(means.to(self.log_sigma.dtype))
 
     def _scale(self, field: torch.Tensor, sign: int) -> tuple[torch.Tensor, torch.Tensor]:
         log_sigma = self.log_sigma[self.labels]

@@ -22,6 +22,7 @@ from torch import nn
 
 from ._bijector import Bijector
 from ._fourier import FourierGaussian
+from ._resize import check_larger
 
 __all__ = ["max_levels", "mera_levels", "level_depths", "MERA"]
 
@@ -286,6 +287,44 @@ class MERA(Bijector):
             z = z.clone()
             z[index] = sub
         return z, log_det
+
+    def transfer_from(self, source: Bijector) -> None:
+        """Set the blocks of the levels ``source`` has from it, for a lattice with more.
+
+        The block maps act on ``b x ... x b`` blocks whatever the lattice, so each level of
+        ``source`` is copied to the same level here (finest first: the same depths are
+        needed there); the coarser levels a larger lattice adds keep their own
+        initialization, the Fourier layer is interpolated
+        (:meth:`FourierGaussian.transfer_from`) and the output map copied.
+        """
+        self._check_source(source)
+        assert isinstance(source, MERA)
+        check_larger(source.shape, self.shape)
+        shared = self.depths[:source.n_levels]
+        if source.block_size != self.block_size or source.depths != shared:
+            raise ValueError(
+                f"cannot transfer a MERA of block_size={source.block_size} and depths "
+                f"{source.depths} into one of block_size={self.block_size} and depths "
+                f"{self.depths}: the levels present on both lattices must have the same "
+                f"blocks and depths"
+            )
+        if (source.boundary is None) != (self.boundary is None) or (
+                type(source.output_map) is not type(self.output_map)):
+            raise ValueError("cannot transfer a MERA into one with another Fourier layer or "
+                             "output map: the architectures differ")
+        # stages run finest level first: the source's are the first ones here
+        blocks: list[tuple[nn.Module, nn.Module]] = [
+            *zip(self.disentanglers, source.disentanglers),
+            *zip(self.decimators, source.decimators)]
+        if self.output_map is not None and source.output_map is not None:
+            blocks.append((self.output_map, source.output_map))
+        try:
+            for mine, theirs in blocks:
+                mine.load_state_dict(theirs.state_dict())
+        except RuntimeError as error:  # other block networks
+            raise ValueError(f"cannot transfer the MERA's blocks: {error}") from None
+        if self.boundary is not None and source.boundary is not None:
+            self.boundary.transfer_from(source.boundary)
 
     def causal_cone(self, sites: torch.Tensor) -> torch.Tensor:
         """Latent sites whose change can move one of ``sites`` (boolean masks of ``shape``).

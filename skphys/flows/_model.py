@@ -15,6 +15,7 @@ from ._convnet import CircularConvNet
 from ._coupling import AffineCoupling, checkerboard_mask
 from ._fourier import FourierGaussian
 from ._mera import MERA, max_levels
+from ._resize import check_larger
 
 __all__ = ["LatticeFlow", "coupling_flow", "continuous_flow", "mera_flow"]
 
@@ -188,6 +189,46 @@ class LatticeFlow(nn.Module):
     def from_latent(self, z: torch.Tensor) -> torch.Tensor:
         """``x = f(z)`` as rows (the bijection only, whatever ``z2_mixture``)."""
         return self.bijector(self._fields(z))[0].reshape(z.shape[0], -1)
+
+    def transfer_from(self, source: LatticeFlow) -> None:
+        """Set the parameters of this flow from ``source``, the same architecture fitted on a
+        lattice with the same dimension and no larger extents (size transfer).
+
+        Each layer re-expresses its parameters for this lattice
+        (:meth:`skphys.flows.Bijector.transfer_from`): periodic convolutions of a coupling
+        network are copied as they are; a :class:`FourierGaussian` layer interpolates its
+        scales in momentum; an :class:`EquivariantVelocity` embeds its kernel over offsets,
+        the offsets the smaller lattice lacks starting at zero; a :class:`MERA` copies the
+        block maps of the levels both lattices have, the coarser levels it adds keeping their
+        own initialization. The result is an exact flow on this lattice (its density is
+        normalized, whatever the parameters) that acts on fields locally like ``source``.
+        Another architecture, or a layer whose state cannot be re-expressed, raises
+        ValueError.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skphys import CouplingFlow
+        >>> flow = CouplingFlow(n_layers=2, hidden_channels=4, z2_equivariant=False)
+        >>> _ = torch.manual_seed(0)
+        >>> small, large = flow.build((4, 4)), flow.build((8, 8))
+        >>> large.transfer_from(small)
+        >>> coupling = (small.bijector.bijectors[1], large.bijector.bijectors[1])
+        >>> torch.equal(coupling[0].net[0].weight, coupling[1].net[0].weight)  # copied
+        True
+        >>> x, log_q = large.sample(3)  # an exact flow on the larger lattice
+        >>> x.shape, torch.allclose(large.log_prob(x), log_q, atol=1e-4)
+        (torch.Size([3, 64]), True)
+        """
+        if not isinstance(source, LatticeFlow):
+            raise ValueError(f"source must be a LatticeFlow, got {type(source).__name__}")
+        check_larger(source.shape, self.shape)
+        mine = (self.channels, self.prior, self.z2_mixture)
+        theirs = (source.channels, source.prior, source.z2_mixture)
+        if mine != theirs:
+            raise ValueError(f"cannot transfer a flow with (channels, prior, z2_mixture) = "
+                             f"{theirs} into one with {mine}")
+        self.bijector.transfer_from(source.bijector)
 
 
 def coupling_flow(shape, channels: int, *, n_layers: int, hidden_channels, kernel_size: int,

@@ -25,6 +25,7 @@ from ._path_integral import PathIntegral
 from ._prediction import PredictedAction, predict_action, prediction_coefficients
 from ._scalar import FreeScalar, Phi4
 from ._spin import XY, Ising
+from ._symmetry import lattice_symmetries, random_symmetry_transform
 from ._theory import THEORIES as _THEORIES
 from ._theory import LatticeTheory
 
@@ -46,6 +47,8 @@ __all__ = [
     "PredictedAction",
     "predict_action",
     "prediction_coefficients",
+    "lattice_symmetries",
+    "random_symmetry_transform",
     "THEORIES",
     "exact",
     "mcmc",

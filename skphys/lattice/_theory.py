@@ -18,6 +18,8 @@ from typing import cast
 import numpy as np
 import torch
 
+from ._symmetry import lattice_symmetries
+
 __all__ = ["LatticeTheory", "THEORIES", "evaluate_action"]
 
 SIGN_SYMMETRIES = ("z2", "u1", "o2")
@@ -280,10 +282,7 @@ class LatticeTheory:
         The lattice symmetries are ``"translation"``, ``"reflection"`` and, when all extents
         are equal, ``"rotation"``.
         """
-        lattice: tuple[str, ...] = ("translation", "reflection")
-        if len(set(self.shape)) == 1 and self.ndim > 1:
-            lattice += ("rotation",)
-        return tuple(self.internal_symmetries) + lattice
+        return tuple(self.internal_symmetries) + lattice_symmetries(self.shape)
 
     @property
     def has_sign_symmetry(self) -> bool:
