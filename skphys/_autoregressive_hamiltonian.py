@@ -35,7 +35,7 @@ from ._torch_utils import to_numpy
 from .architectures import MADE, PixelCNN
 from .autoregressive import AutoregressiveModel
 from .lattice import LatticeTheory, lattice_symmetries, random_symmetry_transform
-from .lattice._symmetry import SYMMETRY_NAMES
+from .lattice._symmetry import SYMMETRY_NAMES, check_symmetries
 from .lattice._theory import evaluate_action
 from .lattice.reliability import warn_unreliable
 from .lattice.stats import ess, reweighted_thermodynamics
@@ -301,10 +301,10 @@ class AutoregressiveHamiltonian(GenerativeEstimator):
         if self.augment is None:
             return ()
         if self.augment != "auto":
-            if "rotation" in self.augment and "rotation" not in lattice_symmetries(
-                    self.lattice_shape_):
-                raise ValueError(f"augment: 'rotation' needs a lattice of equal extents, got "
-                                 f"{self.lattice_shape_}")
+            try:
+                check_symmetries(self.lattice_shape_, self.augment, self.dof_)
+            except ValueError as error:
+                raise ValueError(f"augment: {error}") from None
             return tuple(self.augment)
         if self.theory is None:
             return lattice_symmetries(self.lattice_shape_)

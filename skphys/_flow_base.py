@@ -30,6 +30,7 @@ from ._docstrings import (
 from ._generative import THEORY_CONSTRAINT, FitData, GenerativeEstimator
 from ._torch_utils import compiled_passes, init_parameters, to_numpy
 from .flows import LatticeFlow
+from .flows._resize import check_larger
 from .lattice._theory import check_shape, evaluate_action
 from .lattice.mcmc import independence_metropolis
 from .lattice.stats import ess
@@ -168,13 +169,11 @@ class FlowEstimator(GenerativeEstimator):
     def _check_transfer(self, shape: tuple[int, ...]) -> None:
         """ValueError naming ``warm_start`` unless ``shape`` is a lattice the fitted flow may
         move to (whether its layers can is :meth:`_transfer`'s to find)."""
-        old = tuple(self.lattice_shape_)
-        if len(shape) != len(old) or any(new < was for new, was in zip(shape, old)):
-            raise ValueError(
-                f"warm_start=True moves a fitted flow only to a lattice of the same dimension "
-                f"with no smaller extent than the previous fit's, {old}; got {shape}: fit "
-                f"afresh with warm_start=False"
-            )
+        try:
+            check_larger(tuple(self.lattice_shape_), shape)
+        except ValueError as error:
+            raise ValueError(f"warm_start=True moves the fitted flow as far as its lattice "
+                             f"allows: {error}; fit afresh with warm_start=False") from None
 
     def _check_warm_start(self, data: FitData) -> None:
         if tuple(data.lattice_shape) == tuple(self.lattice_shape_):

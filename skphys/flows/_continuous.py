@@ -157,10 +157,10 @@ class EquivariantVelocity(nn.Module):
                 f"{source.n_time_kernels} time kernels and {source.channels} channel(s) into "
                 f"one of {self.n_features - 1}, {self.n_time_kernels} and {self.channels}")
         with torch.no_grad():
-            labels, n_orbits = momentum_orbits(source.shape)
-            sizes = orbit_sums(torch.ones(source.shape, dtype=torch.float64), labels, n_orbits)
+            labels = momentum_orbits(source.shape)[0]
             weight = source.weight.detach().to(torch.float64).movedim(1, 0)  # o, a, f, c, d
-            per_offset = (weight / sizes.view(-1, 1, 1, 1, 1).to(weight.device))[labels]
+            scale = source.weight_scale.to(torch.float64)[:, None]  # 1 / orbit size
+            per_offset = (weight * scale)[labels.to(weight.device)]
             kernel = embed_offsets(per_offset, self.shape)  # *shape, a, f, c, d
             labels, n_orbits = momentum_orbits(self.shape)
             weight = orbit_sums(kernel, labels, n_orbits).movedim(0, 1)

@@ -19,7 +19,7 @@ def check_larger(source: tuple[int, ...], target: tuple[int, ...]) -> None:
     if len(source) != len(target) or any(t < s for s, t in zip(source, target)):
         raise ValueError(
             f"a flow on the lattice {tuple(source)} moves only to a lattice of the same "
-            f"dimension whose extents are no smaller, got {tuple(target)}"
+            f"dimension with no smaller extent, got {tuple(target)}"
         )
 
 

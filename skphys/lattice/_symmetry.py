@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["lattice_symmetries", "random_symmetry_transform", "SYMMETRY_NAMES"]
+__all__ = ["lattice_symmetries", "random_symmetry_transform", "check_symmetries",
+           "SYMMETRY_NAMES"]
 
 _LATTICE = ("translation", "reflection", "rotation")
 # internal symmetries by field type: z2 flips the field (theta -> -theta for angles); o2 rotates
@@ -84,13 +85,7 @@ def random_symmetry_transform(x: torch.Tensor, shape: Sequence[int],
     n, n_sites = x.shape
     if math.prod(shape) != n_sites:
         raise ValueError(f"shape {shape} has {math.prod(shape)} sites, x has {n_sites} columns")
-    allowed = _LATTICE + _INTERNAL.get(field_type, ())
-    unknown = [s for s in symmetries if s not in allowed]
-    if unknown:
-        raise ValueError(f"symmetries {unknown} are not among {allowed} (field_type="
-                         f"{field_type!r})")
-    if "rotation" in symmetries and "rotation" not in lattice_symmetries(shape):
-        raise ValueError(f"symmetry 'rotation' needs at least two equal extents, got {shape}")
+    check_symmetries(shape, symmetries, field_type)
     x = _lattice_transform(x, shape, symmetries, generator)
     if "z2" in symmetries:
         sign = torch.randint(2, (n, 1), generator=generator, device=x.device) * 2 - 1
@@ -106,6 +101,19 @@ def _wrap_angles(theta: torch.Tensor) -> torch.Tensor:
     """``theta`` modulo 2 pi in ``[0, 2 pi)`` (the remainder can round up to 2 pi)."""
     theta = torch.remainder(theta, 2 * math.pi)
     return torch.where(theta >= 2 * math.pi, theta - 2 * math.pi, theta)
+
+
+def check_symmetries(shape: Sequence[int], symmetries: Sequence[str], field_type: str) -> None:
+    """ValueError unless :func:`random_symmetry_transform` can apply ``symmetries`` to
+    ``field_type`` configurations on the lattice ``shape``."""
+    allowed = _LATTICE + _INTERNAL.get(field_type, ())
+    unknown = [s for s in symmetries if s not in allowed]
+    if unknown:
+        raise ValueError(f"symmetries {unknown} are not among {allowed} (field_type="
+                         f"{field_type!r})")
+    if "rotation" in symmetries and "rotation" not in lattice_symmetries(shape):
+        raise ValueError(f"symmetry 'rotation' needs at least two equal extents, got "
+                         f"{tuple(shape)}")
 
 
 def _lattice_transform(x: torch.Tensor, shape: tuple[int, ...], symmetries: Sequence[str],
