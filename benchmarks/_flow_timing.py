@@ -25,15 +25,17 @@ def fit_timed(theory, params: dict, n_steps: int, seed: int) -> tuple[FlowSample
     return fs, time.process_time() - cpu, time.perf_counter() - wall
 
 
-def step_time(theory, params: dict, seed: int) -> float:
-    """CPU seconds per optimizer step: the difference of two probe fits (same fixed costs)."""
+def step_time(theory, params: dict, seed: int, probe_steps=PROBE_STEPS) -> float:
+    """CPU seconds per optimizer step: the difference of two probe fits (same fixed costs).
+
+    Longer probes (``probe_steps``) catch flows whose steps get dearer as they train."""
     fit_timed(theory, params, PROBE_STEPS[0], seed)  # warm-up: first-call costs
-    cpu_short, cpu_long = (fit_timed(theory, params, n, seed)[1] for n in PROBE_STEPS)
-    return (cpu_long - cpu_short) / (PROBE_STEPS[1] - PROBE_STEPS[0])
+    cpu_short, cpu_long = (fit_timed(theory, params, n, seed)[1] for n in probe_steps)
+    return (cpu_long - cpu_short) / (probe_steps[1] - probe_steps[0])
 
 
-def fit_for(theory, params: dict, seconds: float, seed: int):
+def fit_for(theory, params: dict, seconds: float, seed: int, probe_steps=PROBE_STEPS):
     """Train for about ``seconds`` CPU seconds: ``(sampler, cpu, wall, cpu_per_step)``."""
-    per_step = step_time(theory, params, seed)
+    per_step = step_time(theory, params, seed, probe_steps)
     fs, cpu, wall = fit_timed(theory, params, max(1, round(seconds / per_step)), seed)
     return fs, cpu, wall, per_step

@@ -34,13 +34,12 @@ import pandas as pd
 import torch
 from _flow_timing import step_time
 from _results import record
+from flow_xi_line import LAMBDA
 
 from skphys import FlowSampler, coupling_scan
 from skphys.lattice import Phi4
 
 BENCHMARK = "flow_scaling"
-LAMBDA = {6: 6.975, 8: 6.008, 10: 5.550, 12: 5.276, 14: 5.113, 20: 4.807, 32: 4.572}
-LAMBDA_16 = LAMBDA[14] + (1 / 16 - 1 / 14) / (1 / 20 - 1 / 14) * (LAMBDA[20] - LAMBDA[14])
 SCAN_VALUES = [LAMBDA[L] for L in (6, 8, 10, 12, 14, 20)]
 N_EVAL = 8192
 
@@ -69,7 +68,7 @@ def monitor_curve(fs: FlowSampler, fractions=(0.1, 0.25, 0.5, 1.0)) -> list[str]
 def run_transfer(args) -> None:
     cpu_part = time.process_time()
     theory8 = Phi4((8, 8), m2=-4.0, lam=LAMBDA[8])
-    theory16 = Phi4((16, 16), m2=-4.0, lam=LAMBDA_16)
+    theory16 = Phi4((16, 16), m2=-4.0, lam=LAMBDA[16])
     cpu = time.process_time()
     small = FlowSampler(theory8, random_state=args.seed, device="cpu").fit()
     cpu8 = time.process_time() - cpu
@@ -99,7 +98,7 @@ def run_transfer(args) -> None:
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows).set_index("start")
     save(args, "transfer", table, cpu_seconds=time.process_time() - cpu_part,
-         notes=f"L = 16, lambda = {LAMBDA_16:.3f} (interpolated in 1/L), m2 = -4; "
+         notes=f"L = 16, lambda = {LAMBDA[16]:.3f} (interpolated in 1/L), m2 = -4; "
                f"budget {args.budget:.0f} CPU s per arm ({per_step:.3f} CPU s per step). "
                f"The L = 8 flow (lambda = {LAMBDA[8]}, FlowSampler defaults) took "
                f"{cpu8:.0f} CPU s and reached ESS/N {small.ess_:.3f}; that cost is not in "

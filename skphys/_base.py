@@ -475,7 +475,7 @@ class TorchEstimator(BaseEstimator):
             module = self._build_module()
         module = module.to(dtype=self._dtype)  # before loading: no float32 round trip
         module.load_state_dict(module_state)
-        self.module_ = module.to(device=self._device)
+        self.module_ = module.to(device=self._device).eval()  # as after fit
         self._optimizer = None
 
     def _to_payload(self) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import pickle
 import warnings
 
 import numpy as np
@@ -22,6 +23,7 @@ from skphys import (
     RGFlow,
     UnreliableEstimateWarning,
 )
+from skphys.flows import ContinuousBijector
 from skphys.lattice import XY, ComplexPhi4, FreeScalar, Ising, IsingDual, Phi4
 from skphys.lattice.exact import free_scalar_log_z, free_scalar_propagator
 from skphys.lattice.stats import mean_error
@@ -305,6 +307,22 @@ def test_continuous_flow_trains_and_round_trips():
     X = fs.sample(4)
     # RK4 backwards inverts the forward map to the solver's accuracy only
     np.testing.assert_allclose(fs.inverse_transform(fs.transform(X)), X, atol=1e-3)
+
+
+def test_a_trained_continuous_flow_samples_with_an_exact_log_q():
+    # the step count set while training (from the measured solver error) is the one sampling
+    # uses, and keeps the integrated divergence the log-det of the discrete map; a 3-step
+    # map of the same weights misses it by more than the tolerance
+    fs = FlowSampler(Phi4((4, 4), m2=-4.0, lam=6.975), flow=ContinuousFlow(), max_iter=100,
+                     random_state=0, monitor_every=0, device="cpu").fit()
+    ode = next(m for m in fs.module_.modules() if isinstance(m, ContinuousBijector))
+    assert not ode.training
+    z = torch.randn(4, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    assert ode.log_det_error(z).abs().max() < ode.log_det_tol
+    assert ode.log_det_error(z, n_steps=3).abs().max() > ode.log_det_tol
+    twin = pickle.loads(pickle.dumps(fs))  # the count is part of the saved state
+    assert next(m for m in twin.module_.modules()
+                if isinstance(m, ContinuousBijector)).steps() == ode.steps()
 
 
 def test_an_equivariant_flow_is_refused_for_a_theory_without_the_sign_symmetry():

@@ -39,7 +39,7 @@ from ..flows._model import (
 
 __all__ = ["CouplingFlow", "ContinuousFlow", "MERAFlow", "CouplingBlock", "ODEBlock"]
 
-#: torchdiffeq solvers the continuous flow accepts: fixed-step ones (with the step bound of
+#: torchdiffeq solvers the continuous flow accepts: fixed-step ones (with the step control of
 #: :class:`skphys.flows.ContinuousBijector`) and adaptive ones
 _ODE_METHODS = (*_FIXED_STEP_METHODS, "dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 
@@ -233,9 +233,10 @@ class ContinuousFlow(_FlowArchitecture):
         ``"explicit_adams"``, ``"implicit_adams"``, or adaptive ``"dopri5"``, ``"dopri8"``,
         ``"bosh3"``, ``"fehlberg2"``, ``"adaptive_heun"``.
     ode_steps : int, default=10
-        Minimum number of steps (at most 1000) of a fixed-step solver; stiffer velocities
-        get more, so that the integrated divergence stays the log-determinant of the
-        discrete map.
+        Minimum number of steps (at most 1000) of a fixed-step solver. Training measures the
+        solver's error every 50 passes through the ODE and takes more steps where the
+        velocity needs them, so that the integrated divergence stays the log-determinant of
+        the discrete map (see :class:`skphys.flows.ContinuousBijector`).
     adjoint : bool, default=False
         Adjoint backpropagation through the ODE (memory independent of the steps).
     fourier_layer : bool, default=True
@@ -392,7 +393,7 @@ class ODEBlock(_BlockArchitecture):
     hidden_channels : int or tuple of int, default=(32, 32)
         Hidden widths of the velocity MLP, one entry per hidden layer.
     ode_steps : int, default=4
-        Minimum RK4 steps (more when the velocity is stiff; at most 1000).
+        Minimum RK4 steps (more where the measured solver error demands them; at most 1000).
 
     Examples
     --------

@@ -19,6 +19,8 @@ extents) axis permutations: the flow is equivariant under the lattice symmetries
 from __future__ import annotations
 
 import math
+import warnings
+from copy import deepcopy
 from typing import Protocol
 
 import torch
@@ -31,8 +33,14 @@ from ._resize import check_larger, embed_offsets, orbit_sums
 
 __all__ = ["EquivariantVelocity", "ContinuousBijector"]
 
-_DENSE_MAX_SITES = 256  # beyond, FFTs beat the dense convolution matrix on a CPU
-_FIXED_STEP_METHODS = ("euler", "midpoint", "rk4", "explicit_adams", "implicit_adams")
+_DENSE_MAX_SITES = 144  # beyond, FFTs beat the dense convolution matrix on a CPU
+#: order of accuracy of the fixed-step torchdiffeq solvers
+_FIXED_STEP_ORDERS = {"euler": 1, "midpoint": 2, "rk4": 4, "explicit_adams": 4,
+                      "implicit_adams": 4}
+_FIXED_STEP_METHODS = tuple(_FIXED_STEP_ORDERS)
+#: most steps the step control gives a fixed-step solver
+_MAX_STEPS = 1000
+_PROBE_ROWS = 1  # rows of the batch on which the step control measures the error
 
 
 class Velocity(Protocol):
@@ -41,8 +49,6 @@ class Velocity(Protocol):
 
     def __call__(self, t: torch.Tensor,
                  phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-    def lipschitz_bound(self) -> float: ...
 
 
 class EquivariantVelocity(nn.Module):
@@ -67,7 +73,7 @@ class EquivariantVelocity(nn.Module):
         Size of the Fourier basis in time: 1, cos(2 pi t), sin(2 pi t), cos(4 pi t), ...
     convolution : {"auto", "dense", "fft"}
         Sum over ``y`` as one product with the dense ``(n_sites, n_sites)`` kernel matrix, or
-        by real FFTs; ``"auto"`` takes the dense matrix up to 256 sites.
+        by real FFTs; ``"auto"`` takes the dense matrix up to 144 sites.
 
     Examples
     --------
@@ -75,9 +81,9 @@ class EquivariantVelocity(nn.Module):
     >>> from skphys.flows import EquivariantVelocity
     >>> velocity = EquivariantVelocity((4, 4), n_frequencies=2, n_time_kernels=3)
     >>> v, div = velocity(torch.tensor(0.5), torch.randn(3, 1, 4, 4))
-    >>> v.shape, div.shape  # zero weights at initialization: the identity flow
+    >>> v.shape, div.shape
     (torch.Size([3, 1, 4, 4]), torch.Size([3]))
-    >>> velocity.lipschitz_bound()
+    >>> float(v.abs().max())  # zero weights at initialization: the identity flow
     0.0
     """
 
@@ -206,25 +212,6 @@ class EquivariantVelocity(nn.Module):
         ).sum((1, 2))
         return velocity, divergence
 
-    @torch.no_grad()
-    def lipschitz_bound(self) -> float:
-        """Bound on the Lipschitz constant of ``phi -> v(phi, t)`` over ``0 <= t <= 1``.
-
-        The Jacobian is :math:`\\sum_f C_f(t)\\,\\mathrm{diag}(H_f'(\\phi))` with :math:`C_f`
-        circulant, so its norm is at most :math:`\\sum_f \\max|H_f'|\\,\\max_{k, t}
-        \\|\\hat C_f(k, t)\\|`, with :math:`\\max|H_f'| = |\\omega_f|` (1 for
-        :math:`H_0 = \\phi`) and the maximum over ``t`` taken on a grid of
-        ``8 n_time_kernels + 1`` points.
-        """
-        grid = torch.linspace(0, 1, 8 * self.n_time_kernels + 1, dtype=torch.float64,
-                              device=self.weight.device)
-        basis = torch.sin(self.time_frequencies * grid[:, None] + self.time_phases)
-        w = torch.einsum("ta,aofcd->tofcd", basis.to(self.weight.dtype), self.weight)
-        spectral = self._spectral_weights(w * self.weight_scale)  # t, k, F, out, in
-        norms = torch.linalg.matrix_norm(spectral, ord=2).flatten(0, 1).amax(0)  # F
-        slopes = torch.cat([norms.new_ones(1), self.frequencies.abs()])
-        return float((norms * slopes).sum())
-
 
 class _Augmented(nn.Module):
     """ODE right-hand side on the state (field, accumulated log-determinant)."""
@@ -247,10 +234,15 @@ class ContinuousBijector(Bijector):
     solver's error. Reverse-KL training exploits any such error: a stiff velocity whose
     integrated divergence overstates the volume change of the discrete map lowers the loss
     while ``q`` stops being normalized (``ln Z`` from the importance weights comes out wrong by
-    that amount, unseen by the ESS). Fixed-step solvers therefore take
-    ``max(n_steps, ceil(lipschitz_bound / step_bound))`` steps, re-evaluated at every call:
-    with :math:`h\\,\\mathrm{Lip}(v) \\le 1/4` the RK4 log-determinant matches the discrete
-    map's to about ``1e-5`` relative, whatever the weights.
+    that amount, unseen by the ESS). A fixed-step solver therefore controls its step count
+    from the error it measures: in training mode, on the first call and every
+    ``check_every``-th call after, :meth:`calibrate` compares the integrated divergence of a row
+    of the batch with the exact log-determinant of the discrete map (:meth:`log_det_error`)
+    and sets the step count ``n`` (at least ``n_steps``, at most 1000) whose predicted error is
+    ``log_det_tol / 2`` in both directions of integration. With an error ``delta`` in
+    ``log q``, importance-weighted averages move by at most ``std(delta)`` standard deviations
+    of the observable. The step count is a buffer (``solver_steps``): it is saved with the
+    weights and used unchanged in evaluation mode, i.e. for sampling after a fit.
 
     Parameters
     ----------
@@ -264,9 +256,11 @@ class ContinuousBijector(Bijector):
         Backpropagate with the adjoint method (memory independent of the number of steps).
     rtol, atol : float
         Tolerances of adaptive solvers.
-    step_bound : float
-        Largest step size times :meth:`EquivariantVelocity.lipschitz_bound` of a fixed-step
-        solver (``inf``: exactly ``n_steps`` steps).
+    log_det_tol : float
+        Largest error of the integrated divergence against the log-determinant of the
+        discrete map, in nats, of a fixed-step solver (``inf``: exactly ``n_steps`` steps).
+    check_every : int
+        Training calls (forward or inverse) between two step-count checks.
 
     Examples
     --------
@@ -278,15 +272,19 @@ class ContinuousBijector(Bijector):
     >>> with torch.no_grad():
     ...     _ = flow.rhs.velocity.weight.normal_(0.0, 0.03, generator=generator)
     >>> z = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(1))
-    >>> x, log_det = flow(z)
+    >>> x, log_det = flow(z)  # training mode: the first call sets the step count
+    >>> flow.steps()
+    10
     >>> z_back, log_det_inv = flow.inverse(x)
     >>> bool((z_back - z).abs().max() < 1e-5), bool((log_det + log_det_inv).abs().max() < 1e-4)
     (True, True)
     """
 
+    solver_steps: torch.Tensor
+
     def __init__(self, velocity: Velocity, method: str = "rk4", n_steps: int = 10,
                  adjoint: bool = False, rtol: float = 1e-6, atol: float = 1e-8,
-                 step_bound: float = 0.25):
+                 log_det_tol: float = 0.01, check_every: int = 50):
         super().__init__()
         self.rhs = _Augmented(velocity)
         self.method = method
@@ -294,21 +292,97 @@ class ContinuousBijector(Bijector):
         self.adjoint = adjoint
         self.rtol = rtol
         self.atol = atol
-        self.step_bound = step_bound
+        self.log_det_tol = log_det_tol
+        self.check_every = check_every
+        self.register_buffer("solver_steps", torch.tensor(n_steps))
+        self._calls = 0  # training calls since the weights were set; calibrate at 0
+        self._wanted: dict[bool, int] = {}  # step count each direction (t1 > t0?) needs
 
     def steps(self) -> int:
         """Number of steps a fixed-step solver takes with the current weights."""
-        stiffness = self.rhs.velocity.lipschitz_bound() / self.step_bound
-        return max(self.n_steps, math.ceil(stiffness))
+        return int(self.solver_steps)
 
-    def _integrate(self, field: torch.Tensor, t0: float, t1: float):
+    def _solve(self, field: torch.Tensor, t0: float, t1: float, n_steps: int):
         times = torch.tensor([t0, t1], device=field.device, dtype=field.dtype)
-        options = {"step_size": 1.0 / self.steps()} if self.method in _FIXED_STEP_METHODS else None
+        options = {"step_size": 1.0 / n_steps} if self.method in _FIXED_STEP_ORDERS else None
         solve = odeint_adjoint if self.adjoint else odeint
         state = (field, field.new_zeros(field.shape[0]))
         phi, log_det = solve(self.rhs, state, times, method=self.method, options=options,
                              rtol=self.rtol, atol=self.atol)
         return phi[-1], log_det[-1]
+
+    def log_det_error(self, field: torch.Tensor, t0: float = 0.0, t1: float = 1.0,
+                      n_steps: int | None = None) -> torch.Tensor:
+        """Integrated divergence minus the exact ``log|det|`` of the discrete solver map.
+
+        The Jacobian of the map ``field -> solve(field)`` is taken by autograd (one
+        vectorized backward pass per row) in float64 on a copy of this bijector, so the
+        difference is the solver's error, not rounding. ``(rows,)``; ``n_steps`` defaults
+        to the current step count.
+        """
+        copy = deepcopy(self).double()
+        n = self.steps() if n_steps is None else n_steps
+        errors = []
+        for row in field.detach().double():
+            def solve(flat, row=row):
+                return copy._solve(flat.view(1, *row.shape), t0, t1, n)[0].flatten()
+            flat = row.flatten().requires_grad_(True)
+            with torch.enable_grad():
+                jacobian = torch.autograd.functional.jacobian(solve, flat, vectorize=True)
+            with torch.no_grad():
+                integrated = copy._solve(flat.view(1, *row.shape), t0, t1, n)[1][0]
+            errors.append(integrated - torch.linalg.slogdet(jacobian)[1])
+        return torch.stack(errors)
+
+    def calibrate(self, field: torch.Tensor, t0: float = 0.0, t1: float = 1.0) -> float:
+        """Set the step count of a fixed-step solver for the current weights.
+
+        Measures :meth:`log_det_error` on the first row of ``field`` with the current count
+        ``n``, raises ``n`` by the solver's order (the error falls as ``n**-order``) while the
+        error exceeds ``log_det_tol``, then takes the count whose predicted error is
+        ``log_det_tol / 2`` (never below ``n_steps``) for this direction of integration; the
+        bijector uses the larger of the two directions' counts. Returns the error at the last
+        ``n`` tried (nats; NaN, unmeasured, for an infinite tolerance, which sets
+        ``n_steps``). Warns (RuntimeWarning) if 1000 steps do not reach the tolerance.
+        """
+        if math.isinf(self.log_det_tol):
+            self._wanted.clear()
+            self.solver_steps.fill_(self.n_steps)
+            return math.nan
+        order = _FIXED_STEP_ORDERS[self.method]
+        probe = field[:_PROBE_ROWS]
+        n = self.steps()
+        while True:
+            error = float(self.log_det_error(probe, t0, t1, n).abs().max())
+            if not math.isfinite(error):
+                wanted = _MAX_STEPS + 1
+            else:
+                wanted = math.ceil(n * (2 * error / self.log_det_tol) ** (1 / order))
+            if error <= self.log_det_tol or n >= _MAX_STEPS:
+                break
+            n = min(max(wanted, n + 1), _MAX_STEPS)
+        if not error <= self.log_det_tol:  # NaN too
+            warnings.warn(
+                f"the ODE's integrated divergence misses the log-determinant of the "
+                f"{n}-step solver map by {error:.3g} nats (tolerance {self.log_det_tol:g}): "
+                f"the velocity is too stiff and the flow's log q is inexact; lower the "
+                f"learning rate", RuntimeWarning, stacklevel=2)
+        self._wanted[t1 > t0] = min(max(wanted, self.n_steps), _MAX_STEPS)
+        self.solver_steps.fill_(max(self._wanted.values()))
+        return error
+
+    @torch.compiler.disable
+    def _controlled_steps(self, field: torch.Tensor, t0: float, t1: float) -> int:
+        """The step count for this call, checked first on every ``check_every``-th
+        training call (kept out of compiled graphs)."""
+        if self.training and self.method in _FIXED_STEP_ORDERS:
+            if self._calls % self.check_every == 0:
+                self.calibrate(field, t0, t1)
+            self._calls += 1
+        return self.steps()
+
+    def _integrate(self, field: torch.Tensor, t0: float, t1: float):
+        return self._solve(field, t0, t1, self._controlled_steps(field, t0, t1))
 
     def transfer_from(self, source: Bijector) -> None:
         """Transfer the velocity from ``source`` (an :class:`EquivariantVelocity` re-expresses
@@ -321,6 +395,8 @@ class ContinuousBijector(Bijector):
             raise ValueError(f"{type(velocity).__name__} is not re-expressed on another "
                              f"lattice")
         transfer(source.rhs.velocity)
+        self._calls = 0
+        self._wanted.clear()
 
     def forward(self, z):
         return self._integrate(z, 0.0, 1.0)
