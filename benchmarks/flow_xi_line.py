@@ -96,25 +96,25 @@ def run_flow(theory, flow: str, seconds: float, seed: int) -> dict:
 
 def _row(L: int, sampler: str, run: dict, hmc_cost: float | None) -> dict:
     """One row of the table: ``hmc_cost`` is HMC's CPU seconds per effective sample (None for
-    the HMC row itself)."""
+    the HMC row itself, whose training columns are blank and whose setup is its burn-in)."""
     setup = run["setup"] if hmc_cost is None else run["train"]
-    row = {"L": L, "λ": f"{LAMBDA[L]:.3f}", "sampler": sampler,
-           "parameters": run.get("params", "–"),
-           "training CPU s": "–" if hmc_cost is None else f"{run['train']:.0f}",
-           "CPU s to acceptance 0.5": "–" if hmc_cost is None else (
-               "never" if math.isnan(run["t_half"]) else f"{run['t_half']:.0f}"),
-           "ESS/N": "–" if hmc_cost is None else f"{run['ess']:.3f}",
+    row = {"L": L, "λ": f"{LAMBDA[L]:.3f}", "sampler": sampler, "parameters": "–",
+           "training CPU s": "–", "CPU s to acceptance 0.5": "–", "ESS/N": "–",
            "acceptance": f"{run['acc']:.2f}", "τ_int": f"{run['tau']:.2f}",
            "CPU ms per effective sample": f"{1e3 * run['cpu_eff']:.3f}",
            "evaluations per effective sample": f"{run['evals_eff']:.1f}",
            "⟨χ₂⟩": f"{run['chi2']:.4f} ± {run['chi2_err']:.4f}",
-           "CPU s for 10⁶ effective samples": f"{setup + N_EFFECTIVE * run['cpu_eff']:.4g}"}
+           "CPU s for 10⁶ effective samples": f"{setup + N_EFFECTIVE * run['cpu_eff']:.4g}",
+           "break-even (effective samples)": "–"}
     if hmc_cost is not None:
         gain = hmc_cost - run["cpu_eff"]
-        row["break-even (effective samples)"] = f"{run['train'] / gain:.3g}" if gain > 0 else \
-            "never"
-    else:
-        row["break-even (effective samples)"] = "–"
+        row.update({
+            "parameters": run["params"], "training CPU s": f"{run['train']:.0f}",
+            "CPU s to acceptance 0.5": "never" if math.isnan(run["t_half"])
+            else f"{run['t_half']:.0f}",
+            "ESS/N": f"{run['ess']:.3f}",
+            "break-even (effective samples)": f"{run['train'] / gain:.3g}" if gain > 0
+            else "never"})
     return row
 
 

@@ -24,7 +24,7 @@ from .._constraints import (
 )
 from .._parameter_object import Architecture
 from ..flows._blocks import block_coupling, block_ode
-from ..flows._continuous import _FIXED_STEP_METHODS
+from ..flows._continuous import _FIXED_STEP_ORDERS
 from ..flows._dequantization import AffineMap, LogitMap
 from ..flows._mera import level_depths, max_levels
 from ..flows._model import (
@@ -41,7 +41,7 @@ __all__ = ["CouplingFlow", "ContinuousFlow", "MERAFlow", "CouplingBlock", "ODEBl
 
 #: torchdiffeq solvers the continuous flow accepts: fixed-step ones (with the step control of
 #: :class:`skphys.flows.ContinuousBijector`) and adaptive ones
-_ODE_METHODS = (*_FIXED_STEP_METHODS, "dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
+_ODE_METHODS = (*_FIXED_STEP_ORDERS, "dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 
 
 def sign_symmetric(theory) -> bool:

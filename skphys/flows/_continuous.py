@@ -37,7 +37,6 @@ _DENSE_MAX_SITES = 144  # beyond, FFTs beat the dense convolution matrix on a CP
 #: order of accuracy of the fixed-step torchdiffeq solvers
 _FIXED_STEP_ORDERS = {"euler": 1, "midpoint": 2, "rk4": 4, "explicit_adams": 4,
                       "implicit_adams": 4}
-_FIXED_STEP_METHODS = tuple(_FIXED_STEP_ORDERS)
 #: most steps the step control gives a fixed-step solver
 _MAX_STEPS = 1000
 _PROBE_ROWS = 1  # rows of the batch on which the step control measures the error
@@ -320,8 +319,13 @@ class ContinuousBijector(Bijector):
         difference is the solver's error, not rounding. ``(rows,)``; ``n_steps`` defaults
         to the current step count.
         """
-        copy = deepcopy(self).double()
-        n = self.steps() if n_steps is None else n_steps
+        return self._log_det_error(deepcopy(self).double(), field, t0, t1,
+                                   self.steps() if n_steps is None else n_steps)
+
+    @staticmethod
+    def _log_det_error(copy: ContinuousBijector, field: torch.Tensor, t0: float, t1: float,
+                       n: int) -> torch.Tensor:
+        """:meth:`log_det_error` with ``copy``, a float64 copy of the bijector."""
         errors = []
         for row in field.detach().double():
             def solve(flat, row=row):
@@ -351,9 +355,10 @@ class ContinuousBijector(Bijector):
             return math.nan
         order = _FIXED_STEP_ORDERS[self.method]
         probe = field[:_PROBE_ROWS]
+        copy = deepcopy(self).double()
         n = self.steps()
         while True:
-            error = float(self.log_det_error(probe, t0, t1, n).abs().max())
+            error = float(self._log_det_error(copy, probe, t0, t1, n).abs().max())
             if not math.isfinite(error):
                 wanted = _MAX_STEPS + 1
             else:
