@@ -160,16 +160,20 @@ class RGFlow(FlowEstimator):
     ``MERAFlow(z2_mixture=True)``.
 
     Images (bounded, quantized data, Hu et al. arXiv:2010.00029) take the image recipe
-    ``flow=MERAFlow(data_range=(0, n_levels), prior="laplace", depth=1, fourier_layer=False,
-    dequantize=True)``, behind a :class:`~skphys.preprocessing.Dequantizer`: ``dequantize``
-    draws fresh noise in the bins of the pixels at every training step;
-    ``data_range`` ends ``G`` with a logit map onto the interval of the dequantized pixels
-    (its log-determinant is in the density, so :meth:`score_samples` is the log density on
-    the pixel scale and :func:`~skphys.preprocessing.bits_per_dim` of it bounds the code
-    length of the integers); the Laplace prior gives sparse latents; one
-    disentangler-decimator pair per level keeps the receptive fields local
-    (:meth:`receptive_field`), and no Fourier layer, since images are not periodic and
-    :meth:`inpaint` needs a local ``G``. Data outside ``data_range`` are refused.
+    ``flow=MERAFlow(data_range=(0, n_levels), depth=(6, 2, 2), translation_invariant=False,
+    block=CouplingBlock(hidden_channels=(32, 32)), fourier_layer=False, dequantize=True)``
+    (``depth``: one count per level, finest first, here for the three levels of an
+    ``8 x 8`` image),
+    behind a :class:`~skphys.preprocessing.Dequantizer`: ``dequantize`` draws fresh noise in
+    the bins of the pixels at every training step; ``data_range`` ends ``G`` with a logit
+    map onto the interval of the dequantized pixels (its log-determinant is in the density,
+    so :meth:`score_samples` is the log density on the pixel scale and
+    :func:`~skphys.preprocessing.bits_per_dim` of it bounds the code length of the
+    integers); ``translation_invariant=False`` lets every block network learn where its
+    block sits, since images are not homogeneous; no Fourier layer, since images are not
+    periodic and :meth:`inpaint` needs a local ``G``. ``prior="laplace"`` gives sparse
+    latents and ``depth=1`` smaller receptive fields (:meth:`receptive_field`), both at a
+    cost in likelihood and inpainting. Data outside ``data_range`` are refused.
 
     With a Z2 mixture (``MERAFlow(z2_mixture=True)``, the default for a sign-symmetric theory)
     the density is the sign mixture ``q(x) = [q_G(x) + q_G(-x)] / 2``. The sign is a discrete

@@ -299,7 +299,7 @@ def test_sample_path_matches_sample(z2_mixture):
 
 def _coupling_block(**kwargs):
     """``make_block`` of non-equivariant block couplings."""
-    return lambda block: block_coupling(1, block, z2_equivariant=False, **kwargs)
+    return lambda block, n_blocks: block_coupling(1, block, z2_equivariant=False, **kwargs)
 
 
 def _mixture_flow(shape, seed: int = 0) -> LatticeFlow:

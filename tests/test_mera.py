@@ -13,6 +13,7 @@ from skphys._torch_utils import init_parameters
 from skphys.flows import (
     MERA,
     AffineMap,
+    BlockMLP,
     LogitMap,
     block_coupling,
     block_ode,
@@ -25,15 +26,18 @@ from skphys.lattice import FreeScalar
 from skphys.lattice.exact import free_scalar_log_z
 
 BIJECTORS = ("coupling", "ode")
+#: block couplings with a bias per block position (MERAFlow(translation_invariant=False))
+PLACED = "coupling by position"
 
 
 def _mera(shape, bijector: str, *, z2: bool = False, seed: int = 0, scale: float = 0.0,
           block_size: int = 2, n_levels: int | None = None, depth: int | tuple = 1,
           dtype=torch.float64, ode_steps: int = 4, fourier: bool = False) -> MERA:
     """A MERA of small blocks, initialized from ``seed`` and then perturbed by ``scale``."""
-    def make_block(block):
-        if bijector == "coupling":
-            return block_coupling(1, block, n_layers=2, hidden_channels=(6,), z2_equivariant=z2)
+    def make_block(block, n_blocks):
+        if bijector in ("coupling", PLACED):
+            return block_coupling(1, block, n_layers=2, hidden_channels=(6,), z2_equivariant=z2,
+                                  n_positions=n_blocks if bijector == PLACED else 1)
         return block_ode(1, block, hidden_channels=(6,), z2_equivariant=z2, n_steps=ode_steps)
 
     levels = max_levels(shape, block_size) if n_levels is None else n_levels
@@ -89,7 +93,7 @@ def test_identity_at_initialization(bijector, z2):
 
 @pytest.mark.parametrize("bijector, depth, fourier", [
     ("coupling", 1, False), ("coupling", 2, False), ("ode", 1, False),
-    ("coupling", (1, 3, 2), False), ("coupling", 1, True)])
+    ("coupling", (1, 3, 2), False), ("coupling", 1, True), (PLACED, (2, 1, 1), False)])
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
 def test_exact_inverse(bijector, depth, fourier, dtype, tol):
     mera = _mera((8, 8), bijector, seed=2, scale=0.1, depth=depth, dtype=dtype,
@@ -103,15 +107,15 @@ def test_exact_inverse(bijector, depth, fourier, dtype, tol):
     assert (log_det + log_det_inv).abs().max() < 10 * tol
 
 
-@pytest.mark.parametrize("bijector", BIJECTORS)
+@pytest.mark.parametrize("bijector", (*BIJECTORS, PLACED))
 @settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 2**16), scale=st.floats(0.02, 0.2), z2=st.booleans(),
        fourier=st.booleans())
 def test_log_det_matches_autograd_jacobian(bijector, seed, scale, z2, fourier):
     # 8 RK4 steps: with 4, weights perturbed by ~0.2 leave a 1.2e-6 solver error (seed 1,
     # scale 0.1875), falling 17x per halving of the step (O(h^4)): 7e-8 with 8
-    mera = _mera((4, 4), bijector, z2=z2, seed=seed, scale=scale, ode_steps=8,
-                 fourier=fourier)
+    mera = _mera((4, 4), bijector, z2=z2 and bijector != PLACED, seed=seed, scale=scale,
+                 ode_steps=8, fourier=fourier)
     z = torch.randn(16, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
 
     def forward(flat):
@@ -120,8 +124,44 @@ def test_log_det_matches_autograd_jacobian(bijector, seed, scale, z2, fourier):
     jacobian = torch.autograd.functional.jacobian(forward, z)
     expected = torch.linalg.slogdet(jacobian).logabsdet
     # RK4 integrates the divergence with the field: exact up to the solver's O(h^4) error
-    tol = 1e-10 if bijector == "coupling" else 1e-6
+    tol = 1e-6 if bijector == "ode" else 1e-10
     assert abs(mera(z.view(1, 1, 4, 4))[1].item() - expected.item()) < tol
+
+
+@pytest.mark.parametrize("bijector", ["coupling", PLACED])
+def test_blocks_by_position_break_the_translation_symmetry_only_when_asked(bijector):
+    """Shared blocks: G commutes with a shift by the period of the block structure (b**2 = 4
+    sites for two levels); biases per block position (perturbed from zero) break that, and
+    only that: the exact inverse stays."""
+    mera = _mera((16, 16), bijector, seed=7, scale=0.2, n_levels=2)
+    z = torch.randn(3, 1, 16, 16, generator=torch.Generator().manual_seed(8),
+                    dtype=torch.float64)
+    x = mera(z)[0]
+    shifted = mera(torch.roll(z, (4, -4), (2, 3)))[0]
+    moved = (shifted - torch.roll(x, (4, -4), (2, 3))).abs().max()
+    if bijector == PLACED:
+        assert moved > 1e-2
+        assert (mera.inverse(x)[0] - z).abs().max() < 1e-10
+    else:
+        assert moved < 1e-12
+    assert (mera(torch.roll(z, (1, 0), (2, 3)))[0] - torch.roll(x, (1, 0), (2, 3))).abs().max() \
+        > 1e-2  # a shift by one site is no symmetry of the hierarchy either way
+
+
+def test_a_block_network_by_position_has_a_bias_per_position():
+    net = BlockMLP(1, (2, 2), groups=2, hidden_channels=(5,), zero_init=False, n_positions=3)
+    with torch.no_grad():
+        net.position_bias.normal_(generator=torch.Generator().manual_seed(0))
+    blocks = torch.randn(2, 3, 1, 2, 2, generator=torch.Generator().manual_seed(1))
+    out = net(blocks.flatten(0, 1)).unflatten(0, (2, 3))
+    for position in range(3):
+        first, rest = net.net[0], net.net[1:]
+        expected = rest(first(blocks[:, position].flatten(1)) + net.position_bias[position])
+        assert torch.allclose(out[:, position].flatten(1), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="multiple of 3 rows"):
+        net(torch.randn(4, 1, 2, 2))
+    with pytest.raises(ValueError, match="bias=True"):
+        BlockMLP(1, (2, 2), groups=3, hidden_channels=(5,), bias=False, n_positions=3)
 
 
 @pytest.mark.parametrize("fourier", [False, True])
@@ -134,7 +174,7 @@ def test_z2_equivariant_hierarchy_is_odd(fourier):
 
 
 def test_one_dimensional_and_two_channel_fields():
-    mera = MERA((8,), 2, 3, lambda block: block_coupling(
+    mera = MERA((8,), 2, 3, lambda block, n_blocks: block_coupling(
         2, block, n_layers=2, hidden_channels=(4,), z2_equivariant=False)).double()
     generator = torch.Generator().manual_seed(6)
     init_parameters(mera, generator)
@@ -216,7 +256,7 @@ def test_fourier_layer_spreads_every_site_over_the_lattice():
 
 def _coupling_block(**kwargs):
     """``make_block`` of non-equivariant block couplings."""
-    return lambda block: block_coupling(1, block, z2_equivariant=False, **kwargs)
+    return lambda block, n_blocks: block_coupling(1, block, z2_equivariant=False, **kwargs)
 
 
 def test_fourier_layer_makes_the_free_field_exact():

@@ -319,7 +319,8 @@ class _Interval(Constraint):
 class _BlockArchitecture(Architecture):
     """What MERAFlow asks of its ``block``: ``build(channels, block_shape, z2_equivariant=)``."""
 
-    def build(self, channels: int, block_shape: tuple[int, ...], *, z2_equivariant: bool):
+    def build(self, channels: int, block_shape: tuple[int, ...], *, z2_equivariant: bool,
+              n_positions: int = 1):
         """The block bijector on ``(batch, channels, *block_shape)`` fields.
 
         Parameters
@@ -330,15 +331,19 @@ class _BlockArchitecture(Architecture):
             Extents of one block, e.g. ``(2, 2)``.
         z2_equivariant : bool
             Odd networks: the block map commutes with ``phi -> -phi``.
+        n_positions : int, default=1
+            Block positions the map tells apart (rows ``(batch, n_positions)``, the position
+            varying fastest); 1: the same map at every position.
 
         Returns
         -------
         skphys.flows.Bijector
         """
-        return self._bijector(channels, tuple(block_shape), z2_equivariant, self.validate())
+        return self._bijector(channels, tuple(block_shape), z2_equivariant, n_positions,
+                              self.validate())
 
     def _bijector(self, channels: int, block_shape: tuple[int, ...], z2_equivariant: bool,
-                  params: dict):
+                  n_positions: int, params: dict):
         raise NotImplementedError
 
 
@@ -376,10 +381,10 @@ class CouplingBlock(_BlockArchitecture):
         self.n_layers = n_layers
         self.hidden_channels = hidden_channels
 
-    def _bijector(self, channels, block_shape, z2_equivariant, params):
+    def _bijector(self, channels, block_shape, z2_equivariant, n_positions, params):
         return block_coupling(channels, block_shape, n_layers=params["n_layers"],
                               hidden_channels=params["hidden_channels"],
-                              z2_equivariant=z2_equivariant)
+                              z2_equivariant=z2_equivariant, n_positions=n_positions)
 
 
 class ODEBlock(_BlockArchitecture):
@@ -417,7 +422,12 @@ class ODEBlock(_BlockArchitecture):
         self.hidden_channels = hidden_channels
         self.ode_steps = ode_steps
 
-    def _bijector(self, channels, block_shape, z2_equivariant, params):
+    def _bijector(self, channels, block_shape, z2_equivariant, n_positions, params):
+        if n_positions > 1:
+            raise ValueError(
+                "ODEBlock has no parameters per block position: MERAFlow("
+                "translation_invariant=False) needs block=CouplingBlock(...)"
+            )
         return block_ode(channels, block_shape, hidden_channels=params["hidden_channels"],
                          z2_equivariant=z2_equivariant, n_steps=params["ode_steps"])
 
@@ -445,6 +455,14 @@ class MERAFlow(_FlowArchitecture):
         :doc:`/results`).
     block : CouplingBlock or ODEBlock, default=CouplingBlock()
         The block bijector of every disentangler and decimator.
+    translation_invariant : bool, default=True
+        One block map for all blocks of a level (the RG picture of a homogeneous field).
+        False: each coupling network of a :class:`~skphys.CouplingBlock` also learns a bias
+        of its first hidden layer per block position, so the map can depend on where its
+        block sits, as for images, whose statistics change across the frame (digits are
+        centred), at a cost of ``hidden_channels[0]`` parameters per block and network.
+        Needs ``block=CouplingBlock(...)`` and a flow that is not Z2-equivariant; such a
+        flow cannot be transferred to a lattice of another size.
     prior : {"gaussian", "laplace"}, default="gaussian"
         Distribution of the bulk variables.
     z2_equivariant : bool or None, default=None
@@ -516,6 +534,7 @@ class MERAFlow(_FlowArchitecture):
                                 f"first)")),
         "block": Instance(CouplingBlock, ODEBlock,
                           description="a skphys.CouplingBlock or skphys.ODEBlock"),
+        "translation_invariant": Boolean(),
         "prior": Options(*_PRIORS),
         "z2_equivariant": Optional(Boolean()),
         "z2_mixture": Optional(Boolean()),
@@ -527,14 +546,15 @@ class MERAFlow(_FlowArchitecture):
     }
 
     def __init__(self, *, block_size: int = 2, n_levels: int | None = None, depth=None,
-                 block=CouplingBlock(), prior: str = "gaussian",
-                 z2_equivariant: bool | None = None, z2_mixture: bool | None = None,
-                 fourier_layer: bool = True, data_range=None, data_map: str = "logit",
-                 dequantize: bool = False, compile: bool = False):
+                 block=CouplingBlock(), translation_invariant: bool = True,
+                 prior: str = "gaussian", z2_equivariant: bool | None = None,
+                 z2_mixture: bool | None = None, fourier_layer: bool = True, data_range=None,
+                 data_map: str = "logit", dequantize: bool = False, compile: bool = False):
         self.block_size = block_size
         self.n_levels = n_levels
         self.depth = depth
         self.block = block
+        self.translation_invariant = translation_invariant
         self.prior = prior
         self.z2_equivariant = z2_equivariant
         self.z2_mixture = z2_mixture
@@ -556,6 +576,12 @@ class MERAFlow(_FlowArchitecture):
             raise ValueError(
                 "z2_mixture=True needs z2_equivariant=False or None: an equivariant flow is "
                 "already symmetric under phi -> -phi, so the mixture would change nothing"
+            )
+        if not params["translation_invariant"] and not isinstance(params["block"],
+                                                                  CouplingBlock):
+            raise ValueError(
+                f"translation_invariant=False needs block=CouplingBlock(...) (biases per "
+                f"block position), got block={params['block']!r}"
             )
 
     def _mixture(self, theory) -> bool:
@@ -609,9 +635,16 @@ class MERAFlow(_FlowArchitecture):
 
     def _flow(self, shape, channels, theory, params):
         block, equivariant = self.block, self._equivariant(theory)
+        by_position = not params["translation_invariant"]
+        if by_position and equivariant:
+            raise ValueError(
+                "translation_invariant=False needs a flow that is not Z2-equivariant (biases "
+                "per position are even in phi): set z2_equivariant=False or z2_mixture=True"
+            )
 
-        def make_block(block_shape):
-            return block.build(channels, block_shape, z2_equivariant=equivariant)
+        def make_block(block_shape, n_blocks):
+            return block.build(channels, block_shape, z2_equivariant=equivariant,
+                               n_positions=n_blocks if by_position else 1)
 
         n_levels = params["n_levels"] or max_levels(shape, params["block_size"])
         module = mera_flow(

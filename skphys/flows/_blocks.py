@@ -1,8 +1,10 @@
 """Small bijectors on the variables of one block (``(batch, channels, b, ..., b)`` fields).
 
 The MERA hierarchy (:class:`skphys.flows.MERA`) cuts the lattice into ``b x b`` blocks and
-applies one block bijector to every block at once, the blocks stacked along the batch axis;
-the parameters are therefore shared by all blocks of a level. Two kinds are built here:
+applies one block bijector to every block at once, the blocks stacked along the batch axis
+(``batch * n_blocks`` rows, the block index varying fastest); the parameters are therefore
+shared by all blocks of a level, except for the optional per-position biases of
+:class:`BlockMLP` (``n_positions``). Two kinds are built here:
 
 * :func:`block_coupling`: a stack of :class:`~skphys.flows.AffineCoupling` layers whose
   networks are small MLPs on the flattened block (NeuralRG's RealNVP blocks);
@@ -63,6 +65,11 @@ class BlockMLP(nn.Module):
     zero_init : bool
         Zero the last layer at initialization, so that a coupling built on it starts as the
         identity.
+    n_positions : int, default=1
+        Block positions with their own bias of the first hidden layer (``position_bias``,
+        zero at initialization): the input rows are read as ``(batch, n_positions)``, the
+        position varying fastest (the layout of :class:`~skphys.flows.MERA`), so the network
+        can depend on where its block sits. 1: one network for every position.
 
     Examples
     --------
@@ -71,16 +78,28 @@ class BlockMLP(nn.Module):
     >>> net = BlockMLP(1, (2, 2), groups=2, hidden_channels=(8,))
     >>> net(torch.ones(5, 1, 2, 2)).shape
     torch.Size([5, 2, 2, 2])
+    >>> placed = BlockMLP(1, (2, 2), groups=2, hidden_channels=(8,), n_positions=3)
+    >>> placed.position_bias.shape  # rows 0, 3, 6, ... are blocks at position 0
+    torch.Size([3, 8])
     """
 
     def __init__(self, channels: int, block_shape: tuple[int, ...], groups: int,
-                 hidden_channels: Sequence[int], bias: bool = True, zero_init: bool = True):
+                 hidden_channels: Sequence[int], bias: bool = True, zero_init: bool = True,
+                 n_positions: int = 1):
         super().__init__()
+        if n_positions > 1 and not bias:
+            raise ValueError(
+                "n_positions > 1 needs bias=True: per-position biases would make an odd "
+                "(Z2-equivariant) network even in part"
+            )
         self.block_shape = tuple(block_shape)
         self.groups = groups
         self.zero_init = zero_init
+        self.n_positions = n_positions
         n = channels * math.prod(self.block_shape)
         self.net = _mlp([n, *hidden_channels, groups * n], bias)
+        self.position_bias = (nn.Parameter(torch.zeros(n_positions, hidden_channels[0]))
+                              if n_positions > 1 else None)
         self.reset_parameters()
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -90,9 +109,21 @@ class BlockMLP(nn.Module):
             nn.init.zeros_(last.weight)
             if last.bias is not None:
                 nn.init.zeros_(last.bias)
+        if self.position_bias is not None:
+            nn.init.zeros_(self.position_bias)
 
     def forward(self, block: torch.Tensor) -> torch.Tensor:
-        out = self.net(block.flatten(1))
+        if self.position_bias is None:
+            out = self.net(block.flatten(1))
+        else:
+            if block.shape[0] % self.n_positions:
+                raise ValueError(
+                    f"BlockMLP with n_positions={self.n_positions} needs a multiple of "
+                    f"{self.n_positions} rows (batch x positions), got {block.shape[0]}"
+                )
+            first, rest = self.net[0], self.net[1:]
+            h = first(block.flatten(1)).unflatten(0, (-1, self.n_positions))
+            out = rest((h + self.position_bias).flatten(0, 1))
         return out.view(block.shape[0], -1, *self.block_shape)
 
 
@@ -118,12 +149,15 @@ def block_masks(block_shape: tuple[int, ...], n_layers: int) -> list[torch.Tenso
 
 
 def block_coupling(channels: int, block_shape: tuple[int, ...], *, n_layers: int,
-                   hidden_channels: Sequence[int], z2_equivariant: bool) -> Composed:
+                   hidden_channels: Sequence[int], z2_equivariant: bool,
+                   n_positions: int = 1) -> Composed:
     """``n_layers`` affine couplings on one block, each with its own :class:`BlockMLP`.
 
     Every layer starts as the identity: the MLP's last layer is zero, or, with
     ``z2_equivariant``, the ``b`` and ``t`` outputs of the odd MLP are (see
     :class:`~skphys.flows.AffineCoupling`), and the layer commutes with ``phi -> -phi``.
+    With ``n_positions > 1`` each MLP has a bias per block position (see :class:`BlockMLP`;
+    not with ``z2_equivariant``).
 
     Examples
     --------
@@ -149,7 +183,7 @@ def block_coupling(channels: int, block_shape: tuple[int, ...], *, n_layers: int
         AffineCoupling(
             mask,
             BlockMLP(channels, block_shape, groups, hidden_channels, bias=not z2_equivariant,
-                     zero_init=not z2_equivariant),
+                     zero_init=not z2_equivariant, n_positions=n_positions),
             z2_equivariant,
         )
         for mask in block_masks(block_shape, n_layers)

@@ -133,9 +133,12 @@ class MERA(Bijector):
     n_levels : int
         Number of RG steps (levels of latents), ``1 <= n_levels <= max_levels``.
     make_block : callable
-        ``make_block(block_shape) -> Bijector`` builds one block bijector (acting on fields
-        ``(n_blocks, channels, *block_shape)``); called twice per level, for the disentangler
-        and the decimator, whose parameters are shared by all blocks of the level.
+        ``make_block(block_shape, n_blocks) -> Bijector`` builds one block bijector, acting
+        on fields ``(batch * n_blocks, channels, *block_shape)``: the ``n_blocks`` blocks of
+        the level for each configuration, the block index varying fastest; called twice per
+        disentangler-decimator pair. One bijector serves all blocks of a level, so its
+        parameters are shared by them, unless it uses ``n_blocks`` for parameters per
+        position (:class:`~skphys.flows.BlockMLP`'s ``n_positions``).
     depth : int or sequence of int, default=1
         Disentangler-decimator pairs per level (NeuralRG uses one; more widen the range of
         the map within a level), or one count per level, finest first (a pair at the finest
@@ -157,7 +160,7 @@ class MERA(Bijector):
     --------
     >>> import torch
     >>> from skphys.flows import MERA, block_coupling
-    >>> mera = MERA((8, 8), 2, 3, lambda block: block_coupling(
+    >>> mera = MERA((8, 8), 2, 3, lambda block, n_blocks: block_coupling(
     ...     1, block, n_layers=2, hidden_channels=(4,), z2_equivariant=False)).double()
     >>> z = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0),
     ...                 dtype=torch.float64)
@@ -172,7 +175,7 @@ class MERA(Bijector):
     """
 
     def __init__(self, shape: tuple[int, ...], block_size: int, n_levels: int,
-                 make_block: Callable[[tuple[int, ...]], Bijector],
+                 make_block: Callable[[tuple[int, ...], int], Bijector],
                  depth: int | Sequence[int] = 1, *, fourier_layer: bool = False,
                  output_map: Bijector | None = None):
         super().__init__()
@@ -192,9 +195,12 @@ class MERA(Bijector):
         self.stages = [range(sum(self.depths[:level]), sum(self.depths[:level + 1]))
                        for level in range(n_levels)]
         block_shape = (block_size,) * len(self.shape)
-        n_stages = sum(self.depths)
-        self.disentanglers = nn.ModuleList(make_block(block_shape) for _ in range(n_stages))
-        self.decimators = nn.ModuleList(make_block(block_shape) for _ in range(n_stages))
+        blocks_per_stage = [math.prod(n // block_size**(level + 1) for n in self.shape)
+                            for level in range(n_levels) for _ in self.stages[level]]
+        self.disentanglers = nn.ModuleList(make_block(block_shape, n_blocks)
+                                           for n_blocks in blocks_per_stage)
+        self.decimators = nn.ModuleList(make_block(block_shape, n_blocks)
+                                        for n_blocks in blocks_per_stage)
         self.boundary = FourierGaussian(self.shape) if fourier_layer else None
         self.output_map = output_map
         for level in range(n_levels):  # gather and scatter indices (not saved: derived)
@@ -349,7 +355,7 @@ class MERA(Bijector):
         --------
         >>> import torch
         >>> from skphys.flows import MERA, block_coupling
-        >>> mera = MERA((8, 8), 2, 3, lambda block: block_coupling(
+        >>> mera = MERA((8, 8), 2, 3, lambda block, n_blocks: block_coupling(
         ...     1, block, n_layers=2, hidden_channels=(4,), z2_equivariant=False))
         >>> latent = torch.zeros(8, 8, dtype=torch.bool)
         >>> latent[0, 1] = True  # a level-0 latent: a 4 x 4 region

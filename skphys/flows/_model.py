@@ -271,13 +271,14 @@ def continuous_flow(shape, channels: int, *, n_frequencies: int, n_time_kernels:
 
 
 def mera_flow(shape, channels: int, *, block_size: int, n_levels: int | None, depth,
-              make_block: Callable[[tuple[int, ...]], Bijector], prior: str = "gaussian",
+              make_block: Callable[[tuple[int, ...], int], Bijector], prior: str = "gaussian",
               z2_mixture: bool = False, fourier_layer: bool = False) -> LatticeFlow:
     """NeuralRG flow: a :class:`MERA` hierarchy of block bijectors over a ``prior``.
 
-    ``make_block(block_shape)`` returns a new block bijector for every disentangler and
-    decimator, e.g. :func:`block_coupling` (affine couplings with MLPs) or :func:`block_ode`
-    (an MLP velocity integrated by RK4). ``n_levels=None`` builds the full hierarchy
+    ``make_block(block_shape, n_blocks)`` returns a new block bijector for every
+    disentangler and decimator (``n_blocks``: the blocks of its level, see :class:`MERA`),
+    e.g. :func:`block_coupling` (affine couplings with MLPs) or :func:`block_ode` (an MLP
+    velocity integrated by RK4). ``n_levels=None`` builds the full hierarchy
     (:func:`max_levels`), with ``depth`` disentangler-decimator pairs per level (an int, or
     one count per level: :func:`~skphys.flows.level_depths`). With ``z2_mixture`` the
     density is symmetrized over the sign (see :class:`LatticeFlow`); with ``fourier_layer``
@@ -288,7 +289,7 @@ def mera_flow(shape, channels: int, *, block_size: int, n_levels: int | None, de
     >>> import torch
     >>> from skphys.flows import block_coupling, mera_flow
     >>> _ = torch.manual_seed(0)
-    >>> def make_block(block_shape):
+    >>> def make_block(block_shape, n_blocks):
     ...     return block_coupling(1, block_shape, n_layers=2, hidden_channels=(8,),
     ...                           z2_equivariant=False)
     >>> flow = mera_flow((8, 8), 1, block_size=2, n_levels=None, depth=1,
