@@ -162,12 +162,11 @@ class RGFlow(FlowEstimator):
     Images (bounded, quantized data, Hu et al. arXiv:2010.00029) take the image recipe
     ``flow=MERAFlow(data_range=(0, n_levels), depth=(6, 2, 2), translation_invariant=False,
     block=CouplingBlock(hidden_channels=(32, 32)), fourier_layer=False, dequantize=True)``
-    (``depth``: one count per level, finest first, here for the three levels of an
-    ``8 x 8`` image),
-    behind a :class:`~skphys.preprocessing.Dequantizer`: ``dequantize`` draws fresh noise in
-    the bins of the pixels at every training step; ``data_range`` ends ``G`` with a logit
-    map onto the interval of the dequantized pixels (its log-determinant is in the density,
-    so :meth:`score_samples` is the log density on the pixel scale and
+    (``depth``: one count per level, finest first, here for the three levels of an ``8 x 8``
+    image), behind a :class:`~skphys.preprocessing.Dequantizer`: ``dequantize`` draws fresh
+    noise in the bins of the pixels at every training step; ``data_range`` ends ``G`` with a
+    logit map onto the interval of the dequantized pixels (its log-determinant is in the
+    density, so :meth:`score_samples` is the log density on the pixel scale and
     :func:`~skphys.preprocessing.bits_per_dim` of it bounds the code length of the
     integers); ``translation_invariant=False`` lets every block network learn where its
     block sits, since images are not homogeneous; no Fourier layer, since images are not

@@ -317,7 +317,8 @@ class _Interval(Constraint):
 
 
 class _BlockArchitecture(Architecture):
-    """What MERAFlow asks of its ``block``: ``build(channels, block_shape, z2_equivariant=)``."""
+    """What MERAFlow asks of its ``block``: ``build(channels, block_shape, z2_equivariant=,
+    n_positions=)``."""
 
     def build(self, channels: int, block_shape: tuple[int, ...], *, z2_equivariant: bool,
               n_positions: int = 1):
