@@ -12,10 +12,11 @@ of one digit can be combined with the fine latents of another.
 Images need a different flow than lattice fields; it is one parameter object, the image
 recipe of :class:`~skphys.RGFlow`: the pixels are dequantized (uniform noise,
 :class:`~skphys.preprocessing.Dequantizer`) into :math:`[0, 17)`, with fresh noise at every
-training step (``dequantize=True``), the flow ends with a logit
-map onto that interval (``data_range``, its log-determinant in the density), every block
-network learns where its block sits (``translation_invariant=False``: digits are centred,
-not homogeneous like a lattice field) and there is no (periodic) Fourier layer. The training here is short, so that the
+training step (``dequantize=True``), the flow ends with a logit map onto that interval
+(``data_range``, its log-determinant in the density), every block network learns where its
+block sits (``translation_invariant=False``: digits are centred, not homogeneous like a
+lattice field), there are six disentangler-decimator pairs at the finest level and two at
+each coarser one, and no (periodic) Fourier layer. The training here is short, so that the
 example runs in seconds; ``benchmarks/rg_digits.py`` trains with the default number of steps
 and has the full figures: bits per dimension against Gaussian mixtures and kernel density
 estimates, inpainting against nearest neighbours, and the classification table.

@@ -171,8 +171,9 @@ class RGFlow(FlowEstimator):
     integers); ``translation_invariant=False`` lets every block network learn where its
     block sits, since images are not homogeneous; no Fourier layer, since images are not
     periodic and :meth:`inpaint` needs a local ``G``. ``prior="laplace"`` gives sparse
-    latents and ``depth=1`` smaller receptive fields (:meth:`receptive_field`), both at a
-    cost in likelihood and inpainting. Data outside ``data_range`` are refused.
+    latents at about the same likelihood; ``depth=1`` smaller receptive fields
+    (:meth:`receptive_field`) at a cost in likelihood and inpainting. Data outside
+    ``data_range`` are refused.
 
     With a Z2 mixture (``MERAFlow(z2_mixture=True)``, the default for a sign-symmetric theory)
     the density is the sign mixture ``q(x) = [q_G(x) + q_G(-x)] / 2``. The sign is a discrete
