@@ -22,11 +22,12 @@ with ``flow__dequantize=True``, keeps their bins and draws fresh noise at every 
   cross-validation on the training rows).
 * ``inpainting``: a 3 x 3 patch at the centre of each of the first ``--inpaint-rows`` test
   images (rows and columns 3-5) is corrupted (uniform random integers), then filled in: by
-  ``RGFlow.inpaint`` (HMC on the model's conditional of the patch, started at the most
-  likely of 256 model-sample fillings; 100 samples after 100 burn-in trajectories per image;
-  the fill-in is the mean of the samples minus 1/2, the mean of the dequantization noise,
-  compared with the integers) and by the mean patch of the 5
-  nearest training images in the unmasked pixels (``KNeighborsRegressor``). Mean squared
+  ``RGFlow.inpaint`` with its defaults (HMC on the model's conditional of the patch, 4
+  chains per image started at model-sample fillings drawn in proportion to the model's
+  density, 100 burn-in trajectories each, 100 samples per image; the fill-in is the mean of
+  the samples minus 1/2, the mean of the dequantization noise, compared with the integers)
+  and by the mean patch of the 5 nearest training images in the unmasked pixels
+  (``KNeighborsRegressor``). Mean squared
   error per patch pixel in grey levels squared (issue: RGFlow below the neighbours); the
   error of a single RGFlow sample and of the mean training patch for reference.
 * ``variants`` (``--variants``): the image recipe with one parameter changed (``VARIANTS``),
