@@ -426,8 +426,8 @@ class ODEBlock(_BlockArchitecture):
     def _bijector(self, channels, block_shape, z2_equivariant, n_positions, params):
         if n_positions > 1:
             raise ValueError(
-                "ODEBlock has no parameters per block position: MERAFlow("
-                "translation_invariant=False) needs block=CouplingBlock(...)"
+                "translation_invariant=False needs block=CouplingBlock(...) (biases per block "
+                "position); ODEBlock has no parameters per position"
             )
         return block_ode(channels, block_shape, hidden_channels=params["hidden_channels"],
                          z2_equivariant=z2_equivariant, n_steps=params["ode_steps"])
@@ -577,12 +577,6 @@ class MERAFlow(_FlowArchitecture):
             raise ValueError(
                 "z2_mixture=True needs z2_equivariant=False or None: an equivariant flow is "
                 "already symmetric under phi -> -phi, so the mixture would change nothing"
-            )
-        if not params["translation_invariant"] and not isinstance(params["block"],
-                                                                  CouplingBlock):
-            raise ValueError(
-                f"translation_invariant=False needs block=CouplingBlock(...) (biases per "
-                f"block position), got block={params['block']!r}"
             )
 
     def _mixture(self, theory) -> bool:
