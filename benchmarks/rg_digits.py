@@ -8,8 +8,9 @@ times are CPU seconds of this process (``time.process_time``).
 The data: ``sklearn.datasets.load_digits`` (1797 images, integers 0-16), split once by
 ``train_test_split(test_size=0.25, stratify=y, random_state=0)``. The training and test
 images are dequantized by :class:`skphys.preprocessing.Dequantizer` (uniform noise, unit
-bins in ``[0, 17)``), once each; every model below sees the same dequantized rows (RGFlow,
-with ``flow__dequantize=True``, keeps their bins and draws fresh noise at every training step).
+bins in ``[0, 17)``), once each; every model is fitted and scored on the same dequantized
+rows (RGFlow, with ``flow__dequantize=True``, keeps their bins and draws fresh noise at every
+training step).
 
 * ``likelihood``: test log-likelihood in bits per dimension
   (:func:`skphys.preprocessing.bits_per_dim`, unit bins: an upper bound of the code length
@@ -21,13 +22,13 @@ with ``flow__dequantize=True``, keeps their bins and draws fresh noise at every 
   favourable to the baseline) and ``KernelDensity`` (Gaussian kernel, bandwidth by 5-fold
   cross-validation on the training rows).
 * ``inpainting``: a 3 x 3 patch at the centre of each of the first ``--inpaint-rows`` test
-  images (rows and columns 3-5) is corrupted (uniform random integers), then filled in: by
-  ``RGFlow.inpaint`` with its defaults (HMC on the model's conditional of the patch, 4
-  chains per image started at model-sample fillings drawn in proportion to the model's
-  density, 100 burn-in trajectories each, 100 samples per image; the fill-in is the mean of
-  the samples minus 1/2, the mean of the dequantization noise, compared with the integers)
-  and by the mean patch of the 5 nearest training images in the unmasked pixels
-  (``KNeighborsRegressor``). Mean squared
+  images (rows and columns 3-5) is corrupted (uniform noise), then filled in from the other
+  pixels: by ``RGFlow.inpaint`` with its defaults (HMC on the model's conditional of the
+  patch given the other pixels at the centres of their bins, 4 chains per image started at
+  model-sample fillings drawn in proportion to the model's density, 100 burn-in trajectories
+  each, 100 samples per image; the fill-in is the mean of the samples minus 1/2, the mean of
+  the dequantization noise, compared with the integers) and by the mean patch of the 5
+  nearest training images in the unmasked pixels (``KNeighborsRegressor``). Mean squared
   error per patch pixel in grey levels squared (issue: RGFlow below the neighbours); the
   error of a single RGFlow sample and of the mean training patch for reference.
 * ``variants`` (``--variants``): the image recipe with one parameter changed (``VARIANTS``),
@@ -90,16 +91,17 @@ def data(seed: int):
     return X_train, X_test, y_train, y_test, D_test
 
 
-def corrupt(D_test, X_test, n_rows: int, seed: int):
-    """The first ``n_rows`` dequantized test images with the patch replaced by uniform noise;
-    the mask of the patch and the integers of those rows."""
+def corrupt(X_test, n_rows: int, seed: int):
+    """The first ``n_rows`` test images at the centres of their unit bins (``X + 1/2``, the
+    integers the neighbours see too) with the patch replaced by uniform noise; the mask of
+    the patch and the integers of those rows."""
     rng = np.random.default_rng(seed)
     n = min(n_rows, len(X_test))
     mask = np.zeros((8, 8), dtype=bool)
     mask[PATCH] = True
     mask = mask.ravel()
-    corrupted = D_test[:n].copy()
-    corrupted[:, mask] = rng.integers(0, N_LEVELS, (n, mask.sum())) + rng.random((n, mask.sum()))
+    corrupted = X_test[:n] + 0.5
+    corrupted[:, mask] = rng.uniform(0, N_LEVELS, (n, mask.sum()))
     return corrupted, mask, X_test[:n]
 
 
@@ -156,7 +158,7 @@ def main():
     save = not args.no_record
     X_train, X_test, y_train, y_test, D_test = data(args.seed)
     extra = {} if args.max_iter is None else {"max_iter": args.max_iter}
-    corrupted, mask, truth = corrupt(D_test, X_test, args.inpaint_rows, args.seed)
+    corrupted, mask, truth = corrupt(X_test, args.inpaint_rows, args.seed)
     if args.variants:
         D_train = Dequantizer(N_LEVELS, random_state=args.seed).fit_transform(X_train)
         variants(D_train, D_test, corrupted, mask, truth, args.seed, extra, save)

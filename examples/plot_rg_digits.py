@@ -109,12 +109,13 @@ for ax, name in zip(axes, ["z_l0_r3_c4", "z_l1_r2_c2", "z_l2_r4_c4"]):
 # A 3 x 3 patch of each digit is overwritten with noise. Without a theory,
 # :meth:`~skphys.RGFlow.inpaint` samples the patch from the model's own conditional law given
 # the other pixels; only the latents in the causal cone of the patch move (here all of them:
-# every receptive field covers this small image). The fill-in is the mean of the samples.
+# every receptive field covers this small image). The other pixels are given at the centres
+# of their bins; the fill-in is the mean of the samples.
 mask = np.zeros((8, 8), dtype=bool)
 mask[3:6, 3:6] = True
 mask = mask.ravel()
 rng = np.random.default_rng(0)
-corrupted = D_test[:6].copy()
+corrupted = X_test[:6] + 0.5
 corrupted[:, mask] = rng.uniform(0, 17, (6, mask.sum()))
 filled = rg.inpaint(corrupted, mask, n_samples=30, n_burnin=30).mean(1) - 0.5
 print(f"latents in the causal cone of the patch: {rg.causal_cone(mask).sum()} of 64")

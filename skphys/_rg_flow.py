@@ -576,7 +576,7 @@ class RGFlow(FlowEstimator):
 
     def inpaint(self, X, mask, n_samples: int = 100, *, n_burnin: int = 100,
                 n_chains: int = 4):
-        """Resample the masked sites of each row of ``X`` by HMC in their causal cone.
+        r"""Resample the masked sites of each row of ``X`` by HMC in their causal cone.
 
         With a theory, the latents of ``X`` outside the causal cone of the masked sites are
         held fixed; the latents in the cone are sampled by HMC on the bulk effective action
@@ -595,9 +595,13 @@ class RGFlow(FlowEstimator):
         two-valued pixels has separated modes, which a chain hardly leaves: each chain starts
         at the masked values of one of 256 fresh model samples, drawn with probability
         proportional to the model's density of the row completed by them, so that the chains
-        of a row start in the modes in about their proportions. The latents that move are
-        those of the causal cone of the mask (:meth:`causal_cone`); the mean over the samples
-        is the model's least-squares fill-in.
+        of a row start in the modes in about their proportions. The trajectory length is
+        :math:`\pi/2` times the standard deviation of the masked coordinates over those
+        samples (averaged over the coordinates): a quarter period of a Gaussian of that width,
+        which carries such a coordinate to an independent value in one trajectory, on any
+        data scale (with a theory it is 1, in units of the latents). The latents that move
+        are those of the causal cone of the mask (:meth:`causal_cone`); the mean over the
+        samples is the model's least-squares fill-in.
 
         Parameters
         ----------
@@ -658,11 +662,16 @@ class RGFlow(FlowEstimator):
             y = x if output_map is None else output_map.inverse(
                 self.module_._fields(x))[0].reshape(x.shape)
         free = torch.as_tensor(free_sites, device=y.device)
+        candidates = self._candidates(free)
         fixed = y.repeat_interleave(n_chains, 0)
+        # a quarter period of a Gaussian as wide as the masked coordinates of the model's
+        # samples: the trajectory that takes such a coordinate to an independent value
+        spread = float(candidates.std(0).mean())
         chains = hmc(_ModelConditional(self.module_, fixed, free), -(-n_samples // n_chains),
                      n_chains=len(fixed), n_burnin=n_burnin,
-                     init=self._starts(y, free, n_chains), generator=self._generator,
-                     dtype=self._dtype)
+                     trajectory_length=math.pi / 2 * spread,
+                     init=self._starts(y, free, candidates, n_chains),
+                     generator=self._generator, dtype=self._dtype)
         full = _rows_of_chains(fixed, free, chains.samples, n_chains, n_samples)
         full = full.reshape(len(y) * n_samples, -1)
         with torch.no_grad():
@@ -672,25 +681,32 @@ class RGFlow(FlowEstimator):
         return np.where(free_sites, to_numpy(full).reshape(len(X), n_samples, -1),
                         X[:, None, :])
 
-    def _starts(self, y: torch.Tensor, free: torch.Tensor, n_chains: int) -> torch.Tensor:
+    def _candidates(self, free: torch.Tensor) -> torch.Tensor:
+        """``(_N_STARTS, n_free)``: the coordinates ``free`` of fresh model samples, before the
+        output map (where :meth:`inpaint`'s chains run)."""
+        module = self.module_
+        with torch.no_grad():
+            z = module.sample_prior(_N_STARTS, generator=self._generator, device=free.device,
+                                    dtype=self._dtype)
+            y = self._mera().forward_inner(module._fields(z))[0].reshape(_N_STARTS, -1)
+        return y[:, free]
+
+    def _starts(self, y: torch.Tensor, free: torch.Tensor, candidates: torch.Tensor,
+                n_chains: int) -> torch.Tensor:
         """Starting points of the inpainting chains, ``n_chains`` per row of ``y`` (row-major):
-        masked values of ``_N_STARTS`` fresh model samples, each drawn with probability
+        ``candidates`` (masked values of model samples), each drawn with probability
         proportional to the model's density of the row completed by it. HMC moves locally and
         pixels are nearly two-valued: a chain stays in the mode of the conditional it starts
         in, so the chains start in the modes in about their proportions."""
-        module, mera = self.module_, self._mera()
+        starts = []
         with torch.no_grad():
-            z = module.sample_prior(_N_STARTS, generator=self._generator, device=y.device,
-                                    dtype=y.dtype)
-            candidates = mera.forward_inner(module._fields(z))[0].reshape(_N_STARTS, -1)
-            starts = []
             for row in y:
-                trial = row.expand(_N_STARTS, -1).clone()
-                trial[:, free] = candidates[:, free]
-                weights = torch.softmax(_inner_log_prob(module, trial).double(), 0)
+                trial = row.expand(len(candidates), -1).clone()
+                trial[:, free] = candidates
+                weights = torch.softmax(_inner_log_prob(self.module_, trial).double(), 0)
                 pick = torch.multinomial(weights.cpu(), n_chains, replacement=True,
                                          generator=self._cpu_generator)
-                starts.append(candidates[pick.to(y.device)][:, free])
+                starts.append(candidates[pick.to(y.device)])
         return torch.cat(starts)
 
     def sample(self, n_samples: int = 1, method: str = "model", *, n_burnin: int = 100,

@@ -116,7 +116,10 @@ def test_dequantize_draws_fresh_noise_so_the_fit_cannot_learn_the_draw():
 
 def test_inpaint_without_theory_samples_the_models_conditional():
     """With G = identity and a Laplace prior the model's conditional of the masked sites is
-    the prior itself, before the logit map: E|y| = 1, E y = 0; the other sites stay."""
+    the prior itself, before the logit map: E|y| = 1, E y = 0; the other sites stay. The
+    trajectories (a quarter period of a Gaussian as wide as the model's samples) nearly
+    decorrelate a site in one step, where trajectories of length 1 give a lag-1
+    autocorrelation of about 0.75."""
     X = np.random.default_rng(2).uniform(0.5, 16.5, (64, 16))
     flow = MERAFlow(data_range=(0, 17), prior="laplace", depth=1, fourier_layer=False)
     rg = RGFlow(lattice_shape=(4, 4), flow=flow, max_iter=1, optimizer=FROZEN,
@@ -131,6 +134,10 @@ def test_inpaint_without_theory_samples_the_models_conditional():
     assert x.min() > logit.support[0] and x.max() < logit.support[1]
     y = logit.inverse(torch.as_tensor(x))[0].numpy()
     assert abs(np.abs(y).mean() - 1) < 0.12 and abs(y.mean()) < 0.12
+    out = rg.inpaint(X[:8], mask, n_samples=400, n_burnin=30, n_chains=4)
+    y = logit.inverse(torch.as_tensor(out[:, :, mask]))[0].numpy().reshape(8, 100, 4, 4)
+    y = y - y.mean(1, keepdims=True)  # (row, step, chain, site)
+    assert (y[:, :-1] * y[:, 1:]).mean() / y.var(1).mean() < 0.5
 
 
 def test_level_selector_keeps_the_top_levels_of_an_rg_pipeline():
