@@ -595,17 +595,23 @@ class RGFlow(FlowEstimator):
         two-valued pixels has separated modes, which a chain hardly leaves: each chain starts
         at the masked values of one of 256 fresh model samples, drawn with probability
         proportional to the model's density of the row completed by them, so that the chains
-        of a row start in the modes in about their proportions. The trajectory length is
-        :math:`\pi/2` times the standard deviation of the masked coordinates over those
-        samples (averaged over the coordinates): a quarter period of a Gaussian of that width,
-        which carries such a coordinate to an independent value in one trajectory, on any
-        data scale (with a theory it is 1, in units of the latents). The latents that move
+        of a row start in the modes of the conditional. The draw also favours fillings that
+        are common among the samples, so the weights of the modes come right only as far as
+        the chains move between them; the trajectories are long for that, :math:`\pi/2` times
+        the standard deviation of the masked coordinates over those samples (averaged over
+        the coordinates): a quarter period of a Gaussian of that width, which carries such a
+        coordinate to an independent value in one trajectory, on any data scale (with a
+        theory the trajectory length is 1, in units of the latents). The latents that move
         are those of the causal cone of the mask (:meth:`causal_cone`); the mean over the
         samples is the model's least-squares fill-in.
 
         Parameters
         ----------
         X : array-like of shape (n_rows, n_features)
+            The rows to repair (with a theory their chains start at the latents of these
+            rows; without one their masked values are not read). With a flow fitted to
+            dequantized integers (``flow__dequantize=True``), give the integers at the
+            centres of their bins, ``X + 0.5``.
         mask : array-like of bool of shape (n_features,)
             Sites to resample.
         n_samples : int, default=100
@@ -695,9 +701,10 @@ class RGFlow(FlowEstimator):
                 n_chains: int) -> torch.Tensor:
         """Starting points of the inpainting chains, ``n_chains`` per row of ``y`` (row-major):
         ``candidates`` (masked values of model samples), each drawn with probability
-        proportional to the model's density of the row completed by it. HMC moves locally and
-        pixels are nearly two-valued: a chain stays in the mode of the conditional it starts
-        in, so the chains start in the modes in about their proportions."""
+        proportional to the model's density of the row completed by it: fillings in the modes
+        of the conditional (and common among the model's samples, which favours the modes of
+        typical images). HMC moves locally and pixels are nearly two-valued: a chain hardly
+        leaves the mode it starts in."""
         starts = []
         with torch.no_grad():
             for row in y:
