@@ -267,6 +267,14 @@ def test_mcmc_ising_prints_exact_values_with_pulls_and_saves(tmp_path, capsys):
     assert os.listdir(tmp_path) == ["ising.npz"]
 
 
+def test_pull_is_not_formed_without_an_error_bar():
+    from skphys._cli._common import format_pull
+
+    assert format_pull(1.0, 0.5, 0.25) == "+2.0" and format_pull(0.0, 0.5, 0.25) == "-2.0"
+    for error in (0.0, float("nan"), float("inf")):
+        assert format_pull(1.0, 0.5, error) == "n/a (no error bar)"
+
+
 def test_mcmc_phi4_hmc(capsys):
     rc = main(["mcmc", "phi4", "--shape", "4", "4", "--m2", "-4", "--lam", "8", "-n", "64",
                "--chains", "4", "--burnin", "50", "--quiet", "--device", "cpu"])

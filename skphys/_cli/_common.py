@@ -230,6 +230,14 @@ def format_table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> st
     return "\n".join(lines)
 
 
+def format_pull(estimate: float, exact: float, error: float) -> str:
+    """``(estimate - exact) / error`` with its sign, or why there is none (a zero or
+    non-finite error: no pull can be formed)."""
+    if not (math.isfinite(error) and error > 0):
+        return "n/a (no error bar)"
+    return f"{(estimate - exact) / error:+.1f}"
+
+
 def save_npz(path, **arrays) -> None:
     """Write ``arrays`` to the ``.npz`` file ``path`` atomically."""
     import numpy as np
@@ -323,8 +331,7 @@ def observable_table(theory, chains, exact: bool = True) -> Table:
         row = [label, f"{mean:.6g} +- {err:.2g}", f"{tau:.2f}"]
         if known:
             if label in known:
-                pull = (mean - known[label]) / err if err > 0 else math.nan
-                row += [f"{known[label]:.6g}", f"{pull:+.1f}"]
+                row += [f"{known[label]:.6g}", format_pull(mean, known[label], err)]
             else:
                 row += ["", ""]
         rows.append(tuple(row))

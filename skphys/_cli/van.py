@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import CLIError, add_theory_arguments, build_theory, check_output
+from ._common import CLIError, add_theory_arguments, build_theory, check_output, format_pull
 from ._flow_training import (
     LOSS_HELP,
     add_training_arguments,
@@ -86,10 +86,9 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(theory, Ising) and len(shape) == 2 and shape[0] == shape[1]:
         exact = -theory.temperature * ising_log_z(shape[0], theory.temperature) / theory.n_sites
         gap = result["free_energy"] - exact
-        err = result["free_energy_nis_err"]
-        pull = (result["free_energy_nis"] - exact) / err if err > 0 else float("nan")
+        pull = format_pull(result["free_energy_nis"], exact, result["free_energy_nis_err"])
         print(f"  exact F/N (Kaufman) = {exact:.6f}: F_q/N - F/N = {gap:.2e} (the variational "
-              f"gap, >= 0), importance-sampled pull {pull:+.1f}")
+              f"gap, >= 0), importance-sampled pull {pull}")
     _, log_w = model.sample(args.n_samples, method="importance")
     print(f"Pareto k of the importance weights (on another {args.n_samples} fresh samples) "
           f"{format_pareto_k(pareto_k(log_w))}")
