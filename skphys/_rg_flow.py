@@ -765,6 +765,7 @@ class RGFlow(FlowEstimator):
         self._check_fitted()
         self._require_theory("sample(method='bulk_hmc')")
         n = check_int("n_samples", n_samples, 1)
+        self._check_rows("n_samples", n)
         n_burnin = check_int("n_burnin", n_burnin, 0)
         if n_chains is None:
             n_chains = min(16, n)

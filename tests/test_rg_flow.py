@@ -144,7 +144,9 @@ def test_bulk_hmc_is_exact(trained, n_chains):
         assert abs(mean - exact[site]) < 4 * err, (site, mean, exact[site], err)
 
 
-def test_bulk_hmc_rejects_bad_n_chains(trained):
+def test_bulk_hmc_rejects_bad_n_chains_and_too_many_samples(trained):
+    with pytest.raises(ValueError, match=r"n_samples=\d+ .* more than .* reduce n_samples"):
+        trained.sample(10**15, method="bulk_hmc")
     with pytest.raises(ValueError, match="n_chains applies only to method='bulk_hmc'"):
         trained.sample(4, method="mh", n_chains=2)
     with pytest.raises(ValueError, match="n_chains must be at most n_samples=4, got 5"):
