@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
           f"{result['free_energy_nis_err']:.6f}  (exact up to its error)")
     shape = theory.shape
     if isinstance(theory, Ising) and len(shape) == 2 and shape[0] == shape[1]:
-        exact = -theory.temperature * ising_log_z(shape[0], theory.temperature) / theory.n_sites
+        exact = float(-theory.temperature * ising_log_z(shape[0], theory.temperature)
+                      / theory.n_sites)
         gap = result["free_energy"] - exact
         pull = format_pull(result["free_energy_nis"], exact, result["free_energy_nis_err"])
         print(f"  exact F/N (Kaufman) = {exact:.6f}: F_q/N - F/N = {gap:.2e} (the variational "
