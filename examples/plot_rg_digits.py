@@ -17,9 +17,9 @@ training step (``dequantize=True``), the flow ends with a logit map onto that in
 block sits (``translation_invariant=False``: digits are centred, not homogeneous like a
 lattice field), there are six disentangler-decimator pairs at the finest level and two at
 each coarser one, and no (periodic) Fourier layer. The training here is short, so that the
-example runs in seconds; ``benchmarks/rg_digits.py`` trains with the default number of steps
-and has the full figures: bits per dimension against Gaussian mixtures and kernel density
-estimates, inpainting against nearest neighbours, and the classification table.
+example runs in about a minute; ``benchmarks/rg_digits.py`` trains with the default number
+of steps and has the full figures: bits per dimension against Gaussian mixtures and kernel
+density estimates, inpainting against nearest neighbours, and the classification table.
 """
 
 import matplotlib.pyplot as plt
