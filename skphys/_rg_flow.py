@@ -30,7 +30,7 @@ _COMPONENTS = ("re", "im")  # the two real components of a complex field
 _AXES = {1: ("x",), 2: ("r", "c"), 3: ("t", "r", "c")}
 
 
-_N_STARTS = 256  # candidate fillings of inpaint without a theory, per row
+_N_STARTS = 256  # model samples drawn per inpaint call without a theory: starts and spread
 
 
 def _inner_log_prob(module, y: torch.Tensor) -> torch.Tensor:
